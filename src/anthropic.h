@@ -1,0 +1,84 @@
+/*
+ * The Anthropic Messages API's formats: the request body we send, the
+ * events of a streamed reply, a whole reply, and error bodies.  No I/O
+ * here; upstream.c moves the bytes.
+ */
+#ifndef ANTHROPIC_H
+#define ANTHROPIC_H
+
+#include <stddef.h>
+
+struct buf;
+
+struct anthropic_usage {
+	long	 input_tokens;
+	long	 output_tokens;
+	long	 cache_creation_input_tokens;
+	long	 cache_read_input_tokens;
+};
+
+#define ANTHROPIC_ERR_TYPE_MAX	64
+#define ANTHROPIC_ERR_MSG_MAX	512
+
+struct anthropic_error {
+	char	 type[ANTHROPIC_ERR_TYPE_MAX];	/* "overloaded_error" */
+	char	 message[ANTHROPIC_ERR_MSG_MAX];
+};
+
+/*
+ * Append the JSON body of a one-message request.  Returns 0, or -1 if
+ * the buffer is full.
+ */
+int	 anthropic_request(struct buf *, const char *model, long max_tokens,
+	    const char *message, size_t message_len, int stream);
+
+/* What one streamed event meant. */
+enum anthropic_event {
+	AEV_IGNORED = 0,	/* ping, block start/stop, other deltas */
+	AEV_START,		/* message_start: input usage known */
+	AEV_TEXT,		/* a text delta */
+	AEV_USAGE,		/* message_delta: output usage */
+	AEV_STOP,		/* message_stop: the reply is complete */
+	AEV_ERROR,		/* an error event; "err" filled */
+	AEV_MALFORMED		/* not JSON, or not the shape we know */
+};
+
+/*
+ * The state of one streamed reply, updated event by event.  Usage only
+ * grows: message_delta's output_tokens is cumulative.
+ */
+struct anthropic_stream {
+	struct anthropic_usage	 usage;
+	struct anthropic_error	 err;
+	long			 deltas;	/* text deltas seen */
+	int			 started;	/* message_start seen */
+	int			 stopped;	/* message_stop seen */
+	char			 stop_reason[32];
+};
+
+typedef int	(*anthropic_text_fn)(void *arg, const char *text, size_t len);
+
+/*
+ * Interpret one SSE event of a streamed reply.  For a text delta, "fn" is
+ * called with the text (valid during the call); its -1 is passed back as
+ * -1.  Otherwise returns the kind of event.
+ */
+int	 anthropic_stream_event(struct anthropic_stream *, const char *data,
+	    size_t len, anthropic_text_fn fn, void *arg);
+
+/*
+ * Read a whole (non-streamed) reply: the text of all text blocks joined,
+ * appended to "text", and the usage.  Returns 0 or -1 if malformed.
+ */
+int	 anthropic_parse_reply(const char *body, size_t len, struct buf *text,
+	    struct anthropic_usage *, char *stop_reason, size_t srlen);
+
+/*
+ * Read an error body {"type":"error","error":{"type":..,"message":..}}.
+ * Returns 0, or -1 (with "err" holding a generic description) if the body
+ * is not of that shape.
+ */
+int	 anthropic_parse_error(const char *body, size_t len,
+	    struct anthropic_error *err);
+
+#endif /* ANTHROPIC_H */

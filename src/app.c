@@ -1,0 +1,45 @@
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "app.h"
+#include "conf.h"
+#include "err.h"
+#include "openapi.h"
+#include "usage.h"
+
+struct app *
+app_new(struct conf *conf, struct err *err)
+{
+	struct app	*app;
+
+	if ((app = calloc(1, sizeof(*app))) == NULL) {
+		err_set(err, "out of memory");
+		conf_free(conf);
+		return NULL;
+	}
+	app->conf = conf;
+	if ((app->usage = usage_new(conf->database)) == NULL) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	if (openapi_build(conf, &app->openapi, &app->openapi_len, &app->docs,
+	    &app->docs_len, err) == -1)
+		goto fail;
+	return app;
+fail:
+	app_free(app);
+	return NULL;
+}
+
+void
+app_free(struct app *app)
+{
+	if (app == NULL)
+		return;
+	usage_free(app->usage);
+	free(app->openapi);
+	free(app->docs);
+	conf_free(app->conf);
+	free(app);
+}

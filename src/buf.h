@@ -1,0 +1,41 @@
+/*
+ * A growable byte buffer with a hard cap.  The bytes are always followed by
+ * a NUL so that buf_str() can hand them to string functions; the NUL is not
+ * counted in "len".
+ */
+#ifndef BUF_H
+#define BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct buf {
+	char	*data;		/* NULL until the first append */
+	size_t	 len;
+	size_t	 cap;
+	size_t	 max;		/* appends beyond this fail; 0 means no cap */
+};
+
+void	 buf_init(struct buf *, size_t max);
+void	 buf_free(struct buf *);		/* leaves an empty buffer */
+void	 buf_reset(struct buf *);		/* len = 0, memory kept */
+
+/*
+ * Appenders return 0, or -1 when the cap would be exceeded or memory ran
+ * out; on failure the buffer is unchanged.
+ */
+int	 buf_add(struct buf *, const void *, size_t);
+int	 buf_adds(struct buf *, const char *);
+int	 buf_addc(struct buf *, char);
+int	 buf_addf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 buf_vaddf(struct buf *, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
+
+/* Drop the first "n" bytes, keeping the rest. */
+void	 buf_consume(struct buf *, size_t n);
+
+/* The contents as a string; "" for an empty buffer, never NULL. */
+const char *buf_str(const struct buf *);
+
+#endif /* BUF_H */

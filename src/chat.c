@@ -1,0 +1,599 @@
+/*
+ * POST /chat and POST /chat/stream: check the client, validate the body,
+ * call the Messages API (retrying while nothing has been sent), and answer
+ * with JSON or with SSE flushed event by event.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "anthropic.h"
+#include "app.h"
+#include "auth.h"
+#include "conf.h"
+#include "conn.h"
+#include "json.h"
+#include "log.h"
+#include "req.h"
+#include "request.h"
+#include "resp.h"
+#include "retry.h"
+#include "route.h"
+#include "upstream.h"
+#include "str.h"
+
+#define REPLY_MAX	(32L * 1024 * 1024)	/* a whole non-streamed reply */
+
+/* Everything about one chat request while it runs. */
+struct chat {
+	struct req_ctx		*rq;
+	struct worker		*w;
+	struct chat_req		 req;
+	int			 stream;
+	struct upstream_result	 res;
+	struct anthropic_stream	 st;
+	int			 head_sent;	/* SSE head went out */
+	int			 stop_reason;	/* why we stopped the transfer */
+	int64_t			 ttft_ms;	/* -1 until the first token */
+	int			 retries;
+	struct buf		 text;		/* a whole reply's text */
+};
+
+/* Why a transfer was stopped from our side. */
+enum {
+	STOP_NONE = 0,
+	STOP_CLIENT_GONE,
+	STOP_ERROR_EVENT,
+	STOP_MALFORMED,
+	STOP_TOO_BIG
+};
+
+/* The outcome of one attempt, as the client should see it. */
+struct verdict {
+	int	 ok;
+	int	 retry;		/* worth another attempt */
+	int	 status;	/* HTTP status for the client */
+	char	 type[ANTHROPIC_ERR_TYPE_MAX];
+	char	 detail[ANTHROPIC_ERR_MSG_MAX + 64];
+	char	 log[ANTHROPIC_ERR_MSG_MAX + 128];	/* for the operator */
+};
+
+static int
+check_auth(struct req_ctx *rq)
+{
+	const char	*token;
+	size_t		 len;
+	const char	*hdr = "WWW-Authenticate: Bearer\r\n";
+
+	if (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"), &token,
+	    &len) == -1) {
+		req_error(rq, 401, hdr, "Not authenticated");
+		return -1;
+	}
+	if (rq->conf->api_token == NULL ||
+	    !auth_token_equal(token, len, rq->conf->api_token)) {
+		req_error(rq, 401, hdr, "Invalid token");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read the body into w->body, reading at most body_limit + 1 bytes.
+ * Returns 0, or -1 after answering 413 or 400.
+ */
+static int
+read_body(struct req_ctx *rq)
+{
+	struct buf	*b = &rq->w->body;
+	const char	*cl;
+	char		 chunk[16384], detail[128], *end;
+	long		 limit = rq->conf->body_limit, want = -1;
+	ssize_t		 n;
+	size_t		 room;
+
+	if ((cl = conn_param(rq->conn, "CONTENT_LENGTH")) != NULL &&
+	    *cl != '\0') {
+		errno = 0;
+		want = strtol(cl, &end, 10);
+		if (errno != 0 || *end != '\0' || want < 0)
+			want = limit + 1;
+	}
+	if (want > limit)
+		goto too_big;
+	buf_reset(b);
+	b->max = (size_t)limit + 1;
+	for (;;) {
+		room = (size_t)limit + 1 - b->len;
+		if (want >= 0 && (size_t)want - b->len < room)
+			room = (size_t)want - b->len;
+		if (room == 0)
+			break;
+		if (room > sizeof(chunk))
+			room = sizeof(chunk);
+		if ((n = conn_read(rq->conn, chunk, room)) == -1) {
+			req_error(rq, 400, NULL, "could not read the request "
+			    "body");
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (buf_add(b, chunk, (size_t)n) == -1)
+			goto too_big;
+	}
+	if ((long)b->len > limit)
+		goto too_big;
+	/* Take the end of the body too, so the connection can be reused. */
+	if (want >= 0 && (size_t)want == b->len)
+		(void)conn_read(rq->conn, chunk, 1);
+	return 0;
+too_big:
+	snprintf(detail, sizeof(detail), "Request body is larger than %ld "
+	    "bytes", limit);
+	req_error(rq, 413, "Connection: close\r\n", detail);
+	return -1;
+}
+
+static int
+send_stream_head(struct chat *ch)
+{
+	struct buf	 extra;
+	int		 rc;
+
+	buf_init(&extra, 0);
+	rc = buf_adds(&extra, "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n");
+	if (rc == 0 && ch->res.ratelimit.len > 0)
+		rc = buf_add(&extra, ch->res.ratelimit.data,
+		    ch->res.ratelimit.len);
+	if (rc == 0)
+		rc = resp_head(ch->rq->conn, 200, "text/event-stream",
+		    ch->rq->id, buf_str(&extra), -1);
+	buf_free(&extra);
+	ch->rq->status = 200;
+	ch->head_sent = 1;
+	return rc;
+}
+
+/* A text delta for the client: one event, flushed at once. */
+static int
+on_text(void *arg, const char *text, size_t len)
+{
+	struct chat	*ch = arg;
+	struct buf	*out = &ch->w->out;
+
+	if (len == 0)
+		return 0;
+	if (!ch->head_sent && send_stream_head(ch) == -1)
+		goto gone;
+	buf_reset(out);
+	if (sse_encode(out, NULL, text, len) == -1 ||
+	    conn_write(ch->rq->conn, out->data, out->len) == -1 ||
+	    conn_flush(ch->rq->conn) == -1)
+		goto gone;
+	if (ch->ttft_ms < 0)
+		ch->ttft_ms = req_now_ms() - ch->rq->t0_ms;
+	return 0;
+gone:
+	ch->stop_reason = STOP_CLIENT_GONE;
+	return -1;
+}
+
+static int
+on_event(void *arg, const char *event, const char *data, size_t len)
+{
+	struct chat	*ch = arg;
+
+	(void)event;	/* the JSON's "type" says the same */
+	switch (anthropic_stream_event(&ch->st, data, len, on_text, ch)) {
+	case -1:
+		return -1;	/* on_text said why */
+	case AEV_ERROR:
+		ch->stop_reason = STOP_ERROR_EVENT;
+		return -1;
+	case AEV_MALFORMED:
+		ch->stop_reason = STOP_MALFORMED;
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static int
+on_stream_data(void *arg, const char *p, size_t n)
+{
+	struct chat	*ch = arg;
+
+	switch (sse_parser_feed(&ch->w->sse, p, n, on_event, ch)) {
+	case SSE_OK:
+		return 0;
+	case SSE_ETOOBIG:
+		ch->stop_reason = STOP_TOO_BIG;
+		return -1;
+	case SSE_ESTOPPED:
+	default:
+		return -1;
+	}
+}
+
+static int
+on_reply_data(void *arg, const char *p, size_t n)
+{
+	struct chat	*ch = arg;
+
+	if (buf_add(&ch->w->reply, p, n) == -1) {
+		ch->stop_reason = STOP_TOO_BIG;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+verdict_set(struct verdict *v, int status, int retry, const char *type,
+    const char *detail)
+{
+	v->status = status;
+	v->retry = retry;
+	str_copy(v->type, sizeof(v->type), type);
+	str_copy(v->detail, sizeof(v->detail), detail);
+}
+
+/* Map an upstream HTTP error to what the client gets. */
+static void
+judge_http_error(struct chat *ch, struct verdict *v)
+{
+	struct anthropic_error	 ae;
+	long			 st = ch->res.status;
+	int			 retry;
+
+	anthropic_parse_error(ch->res.errbody.data != NULL ?
+	    ch->res.errbody.data : "", ch->res.errbody.len, &ae);
+	retry = retry_worth(st, &ae);
+	snprintf(v->log, sizeof(v->log), "HTTP %ld %s: %s", st, ae.type,
+	    ae.message);
+	if (st == 529)
+		verdict_set(v, 503, retry, ae.type,
+		    "AI service temporarily unavailable");
+	else if (st == 429)
+		verdict_set(v, 429, retry, ae.type,
+		    "AI service rate limit reached; retry later");
+	else if (st == 400 || st == 404 || st == 413) {
+		verdict_set(v, st == 404 ? 400 : (int)st, 0, ae.type, "");
+		str_copy(v->detail, sizeof(v->detail), ae.message[0] !=
+		    '\0' ? ae.message : "the AI service rejected the request");
+	} else if (st == 401 || st == 403)
+		verdict_set(v, 502, 0, ae.type,
+		    "the AI service rejected the gateway's credentials");
+	else
+		verdict_set(v, 502, retry, ae.type, "AI service error");
+}
+
+/* Map an error event (inside a 200 stream) to what the client gets. */
+static void
+judge_error_event(struct chat *ch, struct verdict *v)
+{
+	const struct anthropic_error *ae = &ch->st.err;
+	int	 retry = retry_worth(200, ae);
+
+	snprintf(v->log, sizeof(v->log), "error event %s: %s", ae->type,
+	    ae->message);
+	if (strcmp(ae->type, "overloaded_error") == 0)
+		verdict_set(v, 503, retry, ae->type,
+		    "AI service temporarily unavailable");
+	else if (strcmp(ae->type, "rate_limit_error") == 0)
+		verdict_set(v, 429, retry, ae->type,
+		    "AI service rate limit reached; retry later");
+	else
+		verdict_set(v, 502, retry, ae->type, "AI service error");
+}
+
+static void
+judge(struct chat *ch, struct verdict *v)
+{
+	struct upstream_result	*res = &ch->res;
+
+	memset(v, 0, sizeof(*v));
+	switch (res->outcome) {
+	case UP_DONE:
+		if (res->status < 200 || res->status > 299) {
+			judge_http_error(ch, v);
+			return;
+		}
+		if (ch->stream && !ch->st.stopped) {
+			verdict_set(v, 502, 1, "upstream_cut",
+			    "the AI service ended the stream early");
+			snprintf(v->log, sizeof(v->log), "stream ended "
+			    "without message_stop after %ld deltas",
+			    ch->st.deltas);
+			return;
+		}
+		if (!ch->stream) {
+			buf_reset(&ch->text);
+			if (anthropic_parse_reply(buf_str(&ch->w->reply),
+			    ch->w->reply.len, &ch->text, &ch->st.usage,
+			    ch->st.stop_reason, sizeof(ch->st.stop_reason)) ==
+			    -1) {
+				verdict_set(v, 502, 0, "upstream_malformed",
+				    "the AI service sent a malformed reply");
+				snprintf(v->log, sizeof(v->log), "reply of "
+				    "%zu bytes is not a message",
+				    ch->w->reply.len);
+				return;
+			}
+			ch->st.stopped = 1;
+		}
+		v->ok = 1;
+		return;
+	case UP_ECONNECT:
+		verdict_set(v, 502, 1, "upstream_unreachable",
+		    "AI service unreachable");
+		break;
+	case UP_ETIMEOUT:
+		verdict_set(v, 504, 0, "upstream_timeout",
+		    "AI service timed out");
+		break;
+	case UP_ECUT:
+		verdict_set(v, 502, 1, "upstream_cut",
+		    "the AI service ended the stream early");
+		break;
+	case UP_EABORTED:
+		switch (ch->stop_reason) {
+		case STOP_ERROR_EVENT:
+			judge_error_event(ch, v);
+			return;
+		case STOP_MALFORMED:
+			verdict_set(v, 502, 0, "upstream_malformed",
+			    "the AI service sent a malformed event");
+			break;
+		case STOP_TOO_BIG:
+			verdict_set(v, 502, 0, "upstream_too_big",
+			    "the AI service sent more than llmgw accepts");
+			break;
+		default:
+			verdict_set(v, 499, 0, "client_gone",
+			    "the client went away");
+			break;
+		}
+		/* We stopped it: our reason says more than libcurl's. */
+		str_copy(v->log, sizeof(v->log), v->detail);
+		return;
+	case UP_EOTHER:
+		verdict_set(v, 502, 0, "upstream_error", "AI service error");
+		break;
+	}
+	str_copy(v->log, sizeof(v->log), res->detail[0] != '\0' ?
+	    res->detail : v->detail);
+}
+
+/* After an error once the stream has begun: an error event, then the end. */
+static void
+stream_fail(struct chat *ch, const struct verdict *v)
+{
+	struct buf	*out = &ch->w->out;
+	struct buf	 data;
+
+	buf_init(&data, 0);
+	buf_adds(&data, "{\"type\":");
+	json_add_cstr(&data, v->type);
+	buf_adds(&data, ",\"detail\":");
+	json_add_cstr(&data, v->detail);
+	buf_addc(&data, '}');
+	buf_reset(out);
+	if (sse_encode(out, "error", data.data, data.len) == 0 &&
+	    conn_write(ch->rq->conn, out->data, out->len) == 0)
+		conn_flush(ch->rq->conn);
+	buf_free(&data);
+}
+
+static void
+stream_done(struct chat *ch)
+{
+	if (!ch->head_sent && send_stream_head(ch) == -1)
+		return;
+	if (conn_puts(ch->rq->conn, "data: [DONE]\n\n") == 0)
+		conn_flush(ch->rq->conn);
+}
+
+static void
+reply_done(struct chat *ch)
+{
+	struct req_ctx	*rq = ch->rq;
+	struct buf	*out = &ch->w->out;
+
+	buf_reset(out);
+	buf_adds(out, "{\"reply\":");
+	json_add_str(out, buf_str(&ch->text), ch->text.len);
+	buf_addf(out, ",\"input_tokens\":%ld,\"output_tokens\":%ld}",
+	    ch->st.usage.input_tokens, ch->st.usage.output_tokens);
+	rq->status = 200;
+	ch->ttft_ms = req_now_ms() - rq->t0_ms;
+	if (resp_body(rq->conn, 200, "application/json", rq->id,
+	    ch->res.ratelimit.len > 0 ? ch->res.ratelimit.data : NULL,
+	    out->data, out->len, 0) == -1)
+		ch->stop_reason = STOP_CLIENT_GONE;
+}
+
+static void
+http_fail(struct chat *ch, const struct verdict *v)
+{
+	char	 extra[64];
+
+	extra[0] = '\0';
+	if (v->status == 429 && ch->res.retry_after_ms >= 0)
+		snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n",
+		    (ch->res.retry_after_ms + 999) / 1000);
+	req_error(ch->rq, v->status, extra[0] != '\0' ? extra : NULL,
+	    v->detail);
+}
+
+/* Sleep "ms" milliseconds, resuming after signals. */
+static void
+sleep_ms(long ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Fill the usage record that handler_after() stores. */
+static void
+record(struct chat *ch, const struct verdict *v)
+{
+	struct req_ctx		*rq = ch->rq;
+	struct usage_rec	*r = &ch->w->rec;
+	long			 out = ch->st.usage.output_tokens;
+
+	memset(r, 0, sizeof(*r));
+	reqid_new(r->id);
+	str_copy(r->request_id, sizeof(r->request_id), rq->id);
+	r->ts_ms = rq->ts_ms;
+	str_copy(r->route, sizeof(r->route), rq->route->path);
+	str_copy(r->model, sizeof(r->model), ch->req.model);
+	r->status = rq->status != 0 ? rq->status : 499;
+	r->partial = !ch->st.stopped;
+	/* A cut stream never sent its final count: each delta is a token. */
+	if (r->partial && ch->st.deltas > out)
+		out = ch->st.deltas;
+	r->input_tokens = ch->st.usage.input_tokens;
+	r->output_tokens = out;
+	r->cache_creation_input_tokens =
+	    ch->st.usage.cache_creation_input_tokens;
+	r->cache_read_input_tokens = ch->st.usage.cache_read_input_tokens;
+	r->ttft_ms = ch->ttft_ms;
+	r->total_ms = (long)(req_now_ms() - rq->t0_ms);
+	r->disconnected = ch->stop_reason == STOP_CLIENT_GONE;
+	r->retries = ch->retries;
+	r->upstream_status = ch->res.status > 0 ? ch->res.status : 0;
+	if (v != NULL && !v->ok)
+		str_copy(r->upstream_error, sizeof(r->upstream_error), v->log);
+	str_copy(r->upstream_request_id, sizeof(r->upstream_request_id),
+	    ch->res.request_id);
+	ch->w->have_rec = 1;
+}
+
+/* 422 with the validator's problems: {"detail": [...]}. */
+static void
+invalid(struct req_ctx *rq, const struct buf *problems)
+{
+	struct buf	*b = &rq->w->upbody;
+
+	buf_reset(b);
+	buf_adds(b, "{\"detail\":");
+	buf_add(b, problems->data, problems->len);
+	buf_addc(b, '}');
+	rq->status = 422;
+	resp_body(rq->conn, 422, "application/json", rq->id, NULL, b->data,
+	    b->len, 0);
+}
+
+/*
+ * Call the API until an attempt succeeds, the client has been sent
+ * something, or a failure is not worth retrying.  "v" says how it ended.
+ */
+static void
+call_upstream(struct chat *ch, struct verdict *v)
+{
+	struct req_ctx		*rq = ch->rq;
+	struct worker		*w = ch->w;
+	const struct conf	*conf = rq->conf;
+	struct upstream_sink	 sink;
+	long			 delay;
+	int			 attempt;
+
+	sink.on_data = ch->stream ? on_stream_data : on_reply_data;
+	sink.on_tick = NULL;
+	sink.arg = ch;
+	for (attempt = 1;; attempt++) {
+		memset(&ch->st, 0, sizeof(ch->st));
+		ch->stop_reason = STOP_NONE;
+		sse_parser_reset(&w->sse);
+		buf_reset(&w->reply);
+		w->reply.max = REPLY_MAX;
+		upstream_post(w->up, conf, w->upbody.data, w->upbody.len,
+		    ch->stream, &sink, &ch->res);
+		judge(ch, v);
+		if (v->ok || ch->stop_reason == STOP_CLIENT_GONE ||
+		    ch->head_sent || !v->retry || attempt > conf->retries)
+			return;
+		delay = retry_delay_ms(conf->retry_base_ms, conf->retry_max_ms,
+		    attempt, ch->res.retry_after_ms, reqid_random());
+		if (delay < 0 || req_now_ms() - rq->t0_ms + delay >
+		    conf->total_timeout_ms)
+			return;
+		log_info("request %s: %s; retry %d of %ld in %ld ms", rq->id,
+		    v->log, attempt, conf->retries, delay);
+		sleep_ms(delay);
+		ch->retries++;
+	}
+}
+
+void
+chat_handle(struct req_ctx *rq, int stream)
+{
+	struct chat	 ch;
+	struct verdict	 v;
+	struct worker	*w = rq->w;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.rq = rq;
+	ch.w = w;
+	ch.stream = stream;
+	ch.ttft_ms = -1;
+	upstream_result_init(&ch.res);
+	buf_init(&ch.text, REPLY_MAX);
+
+	if (check_auth(rq) == -1)
+		goto out;
+	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
+		req_error(rq, 415, NULL,
+		    "Content-Type must be application/json");
+		goto out;
+	}
+	if (read_body(rq) == -1)
+		goto out;
+	buf_reset(&w->out);
+	if (chat_req_parse(rq->conf, buf_str(&w->body), w->body.len, &ch.req,
+	    &w->out) == -1) {
+		invalid(rq, &w->out);
+		goto out;
+	}
+	buf_reset(&w->upbody);
+	if (anthropic_request(&w->upbody, ch.req.model, ch.req.max_tokens,
+	    ch.req.message, ch.req.message_len, stream) == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		goto out;
+	}
+
+	call_upstream(&ch, &v);
+	if (v.ok) {
+		if (stream)
+			stream_done(&ch);
+		else
+			reply_done(&ch);
+	} else if (ch.stop_reason == STOP_CLIENT_GONE) {
+		log_info("request %s: client went away after %ld deltas; "
+		    "upstream transfer stopped", rq->id, ch.st.deltas);
+	} else if (ch.head_sent) {
+		log_warn("request %s: %s (upstream request-id %s); stream "
+		    "ended with an error event", rq->id, v.log,
+		    ch.res.request_id[0] != '\0' ? ch.res.request_id : "-");
+		stream_fail(&ch, &v);
+	} else {
+		log_warn("request %s: %s (upstream request-id %s); answered "
+		    "%d", rq->id, v.log, ch.res.request_id[0] != '\0' ?
+		    ch.res.request_id : "-", v.status);
+		http_fail(&ch, &v);
+	}
+	record(&ch, &v);
+out:
+	chat_req_free(&ch.req);
+	upstream_result_free(&ch.res);
+	buf_free(&ch.text);
+}

@@ -1,0 +1,73 @@
+/*
+ * llmgw.conf: read and checked once at start (and again on SIGHUP), then
+ * shared read-only by every thread.  The format is "key = value" lines;
+ * see llmgw.conf(5).  Every key has a built-in default, so no file at all
+ * is a valid configuration.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stddef.h>
+
+struct err;
+
+struct conf {
+	/* Upstream: the Anthropic Messages API. */
+	char	*upstream_url;
+	char	*api_key;		/* secret; never logged */
+	char	*api_key_file;
+	char	*anthropic_version;
+	char	*default_model;
+	char	**allowed_models;	/* NULL-terminated; NULL: any model */
+	long	 default_max_tokens;
+	long	 max_tokens_limit;
+	long	 connect_timeout_ms;
+	long	 first_byte_timeout_ms;
+	long	 idle_timeout_ms;
+	long	 total_timeout_ms;
+	long	 retries;
+	long	 retry_base_ms;
+	long	 retry_max_ms;
+
+	/* Clients. */
+	char	*api_token;		/* secret; NULL: no static token */
+	long	 body_limit;
+
+	/* Storage. */
+	char	*database;
+	char	*spool_dir;
+
+	/* Process. */
+	char	*listen;
+	long	 threads;
+	long	 max_threads;
+	long	 thread_idle_ms;
+	int	 log_level;
+
+	char	*path;			/* file read, or NULL for none */
+};
+
+/*
+ * Read the configuration from "path" (NULL: no file, embedded defaults),
+ * then apply environment overrides.  "required" says whether a missing
+ * file is an error (it is when the user named it).  Returns a new config,
+ * or NULL with "err" set to "file:line: message".
+ */
+struct conf	*conf_load(const char *path, int required, struct err *);
+void		 conf_free(struct conf *);	/* NULL is fine */
+
+/* Whether "model" may be requested. */
+int		 conf_model_allowed(const struct conf *, const char *model);
+
+/* The names of all keys the parser accepts, NULL-terminated. */
+const char *const *conf_keys(void);
+
+/*
+ * Parse helpers, exported for the other programs' configs and for tests.
+ * Each returns 0, or -1 with "err" set to a message without location.
+ */
+int	 conf_parse_duration_ms(const char *, long *, struct err *);
+int	 conf_parse_size(const char *, long *, struct err *);
+int	 conf_parse_bool(const char *, int *, struct err *);
+
+#endif /* CONF_H */

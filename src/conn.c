@@ -1,0 +1,171 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "conn.h"
+
+const char *
+conn_param(struct conn *c, const char *name)
+{
+	return c->ops->param(c, name);
+}
+
+ssize_t
+conn_read(struct conn *c, char *p, size_t n)
+{
+	return c->ops->read(c, p, n);
+}
+
+int
+conn_write(struct conn *c, const char *p, size_t n)
+{
+	if (c->gone)
+		return -1;
+	if (c->ops->write(c, p, n) == -1) {
+		c->gone = 1;
+		return -1;
+	}
+	c->written += n;
+	return 0;
+}
+
+int
+conn_puts(struct conn *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+int
+conn_flush(struct conn *c)
+{
+	if (c->gone)
+		return -1;
+	if (c->ops->flush(c) == -1) {
+		c->gone = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* FastCGI, through libfcgi. */
+
+static const char *
+fcgi_param(struct conn *c, const char *name)
+{
+	FCGX_Request	*r = c->impl;
+
+	return FCGX_GetParam(name, r->envp);
+}
+
+static ssize_t
+fcgi_read(struct conn *c, char *p, size_t n)
+{
+	FCGX_Request	*r = c->impl;
+	int		 got;
+
+	if (n > INT32_MAX)
+		n = INT32_MAX;
+	got = FCGX_GetStr(p, (int)n, r->in);
+	if (got == 0 && FCGX_GetError(r->in) != 0)
+		return -1;
+	return got;
+}
+
+static int
+fcgi_write(struct conn *c, const char *p, size_t n)
+{
+	FCGX_Request	*r = c->impl;
+
+	while (n > 0) {
+		int chunk = n > INT32_MAX ? INT32_MAX : (int)n;
+
+		if (FCGX_PutStr(p, chunk, r->out) != chunk)
+			return -1;
+		p += chunk;
+		n -= (size_t)chunk;
+	}
+	return 0;
+}
+
+static int
+fcgi_flush(struct conn *c)
+{
+	FCGX_Request	*r = c->impl;
+
+	return FCGX_FFlush(r->out) == 0 ? 0 : -1;
+}
+
+static const struct conn_ops fcgi_ops = {
+	fcgi_param, fcgi_read, fcgi_write, fcgi_flush
+};
+
+void
+conn_init_fcgi(struct conn *c, struct FCGX_Request *req)
+{
+	memset(c, 0, sizeof(*c));
+	c->ops = &fcgi_ops;
+	c->impl = req;
+}
+
+/* Plain CGI: one request per process, unbuffered output. */
+
+static const char *
+cgi_param(struct conn *c, const char *name)
+{
+	(void)c;
+	return getenv(name);
+}
+
+static ssize_t
+cgi_read(struct conn *c, char *p, size_t n)
+{
+	ssize_t	 got;
+
+	(void)c;
+	do {
+		got = read(STDIN_FILENO, p, n);
+	} while (got == -1 && errno == EINTR);
+	return got;
+}
+
+static int
+cgi_write(struct conn *c, const char *p, size_t n)
+{
+	ssize_t	 w;
+
+	(void)c;
+	while (n > 0) {
+		w = write(STDOUT_FILENO, p, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+cgi_flush(struct conn *c)
+{
+	(void)c;
+	return 0;	/* nothing is held back */
+}
+
+static const struct conn_ops cgi_ops = {
+	cgi_param, cgi_read, cgi_write, cgi_flush
+};
+
+void
+conn_init_cgi(struct conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->ops = &cgi_ops;
+}

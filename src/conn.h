@@ -1,0 +1,50 @@
+/*
+ * The client side of one request, whatever carries it: a FastCGI request
+ * (libfcgi), plain CGI (environment, stdin, stdout), or a test double.
+ * Handlers see only this interface.
+ *
+ * A failed write means the client has gone (the web server closed the
+ * connection); "gone" is set and every later write fails at once, so a
+ * handler can check it after a burst of writes.
+ */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct conn;
+
+struct conn_ops {
+	/* A CGI variable ("PATH_INFO", "HTTP_AUTHORIZATION"), or NULL. */
+	const char	*(*param)(struct conn *, const char *name);
+	/* Read body bytes: the count, 0 at the end, -1 on error. */
+	ssize_t		 (*read)(struct conn *, char *, size_t);
+	/* Queue bytes for the client: 0, or -1 if the client is gone. */
+	int		 (*write)(struct conn *, const char *, size_t);
+	/* Push queued bytes to the web server now: 0 or -1. */
+	int		 (*flush)(struct conn *);
+};
+
+struct conn {
+	const struct conn_ops	*ops;
+	void			*impl;
+	int			 gone;		/* a write or flush failed */
+	size_t			 written;	/* bytes accepted so far */
+};
+
+const char	*conn_param(struct conn *, const char *name);
+ssize_t		 conn_read(struct conn *, char *, size_t);
+int		 conn_write(struct conn *, const char *, size_t);
+int		 conn_puts(struct conn *, const char *);
+int		 conn_flush(struct conn *);
+
+struct FCGX_Request;
+
+/* A conn over an accepted libfcgi request; "req" is borrowed. */
+void		 conn_init_fcgi(struct conn *, struct FCGX_Request *req);
+
+/* A conn over the CGI environment, stdin and stdout. */
+void		 conn_init_cgi(struct conn *);
+
+#endif /* CONN_H */

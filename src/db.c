@@ -1,0 +1,175 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+#include "err.h"
+
+/*
+ * Migration N takes the schema from version N to N + 1.  Never edit one
+ * that has shipped; add the next.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: token usage, one row per request that reached the API. */
+	"CREATE TABLE usage ("
+	"  id TEXT NOT NULL UNIQUE,"
+	"  request_id TEXT NOT NULL,"
+	"  ts INTEGER NOT NULL,"		/* Unix milliseconds */
+	"  route TEXT NOT NULL,"
+	"  model TEXT,"
+	"  status INTEGER NOT NULL,"
+	"  input_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  output_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  cache_read_input_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  ttft_ms INTEGER,"
+	"  total_ms INTEGER NOT NULL,"
+	"  disconnected INTEGER NOT NULL DEFAULT 0,"
+	"  partial INTEGER NOT NULL DEFAULT 0,"
+	"  retries INTEGER NOT NULL DEFAULT 0,"
+	"  upstream_status INTEGER,"
+	"  upstream_error TEXT,"
+	"  upstream_request_id TEXT,"
+	"  key_id TEXT"
+	");"
+	"CREATE INDEX usage_ts ON usage(ts);"
+	"CREATE TABLE health (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL);",
+};
+
+#define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int
+db_schema_version(void)
+{
+	return NMIGRATIONS;
+}
+
+int
+db_exec(struct sqlite3 *db, const char *sql, struct err *err)
+{
+	char	*msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+user_version(struct sqlite3 *db, int *v, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		err_set(err, "%s", sqlite3_errmsg(db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v = sqlite3_column_int(st, 0);
+	else
+		err_set(err, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+int
+db_migrate(struct sqlite3 *db, const char *path, struct err *err)
+{
+	char	 sql[64];
+	int	 v;
+
+	if (user_version(db, &v, err) == -1)
+		goto fail;
+	if (v == NMIGRATIONS)
+		return 0;
+	if (db_exec(db, "BEGIN IMMEDIATE", err) == -1)
+		goto fail;
+	/* Another process may have migrated while we waited. */
+	if (user_version(db, &v, err) == -1)
+		goto rollback;
+	if (v > NMIGRATIONS) {
+		err_set(err, "schema version %d is newer than this llmgw "
+		    "knows (%d)", v, NMIGRATIONS);
+		goto rollback;
+	}
+	for (; v < NMIGRATIONS; v++) {
+		if (db_exec(db, migrations[v], err) == -1) {
+			err_prefix(err, "migration to version %d", v + 1);
+			goto rollback;
+		}
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", NMIGRATIONS);
+	if (db_exec(db, sql, err) == -1 || db_exec(db, "COMMIT", err) == -1)
+		goto rollback;
+	return 0;
+rollback:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+fail:
+	err_prefix(err, "database %s", path);
+	return -1;
+}
+
+static struct sqlite3 *
+db_connect(const char *path, int flags, struct err *err)
+{
+	struct sqlite3	*db = NULL;
+
+	if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		err_set(err, "database %s: %s", path, db != NULL ?
+		    sqlite3_errmsg(db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+	if (db_exec(db, "PRAGMA foreign_keys = ON", err) == -1) {
+		err_prefix(err, "database %s", path);
+		goto fail;
+	}
+	if ((flags & SQLITE_OPEN_READWRITE) &&
+	    (db_exec(db, "PRAGMA journal_mode = WAL", err) == -1 ||
+	    db_exec(db, "PRAGMA synchronous = NORMAL", err) == -1)) {
+		err_prefix(err, "database %s", path);
+		goto fail;
+	}
+	return db;
+fail:
+	sqlite3_close(db);
+	return NULL;
+}
+
+struct sqlite3 *
+db_open(const char *path, struct err *err)
+{
+	struct sqlite3	*db;
+
+	db = db_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+	if (db == NULL)
+		return NULL;
+	if (db_migrate(db, path, err) == -1) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+struct sqlite3 *
+db_open_existing(const char *path, int readonly, struct err *err)
+{
+	if (access(path, F_OK) == -1) {
+		err_set(err, "database %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	return db_connect(path, readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE, err);
+}

@@ -1,0 +1,126 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char	*log_prog = "llmgw";
+static atomic_int	 log_level = LOG_LEVEL_INFO;
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+void
+log_init(const char *prog, enum log_level level)
+{
+	log_prog = prog;
+	atomic_store(&log_level, level);
+}
+
+void
+log_set_level(enum log_level level)
+{
+	atomic_store(&log_level, level);
+}
+
+int
+log_enabled(enum log_level level)
+{
+	return (int)level <= atomic_load(&log_level);
+}
+
+int
+log_level_parse(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++)
+		if (strcmp(s, log_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+log_write(const char *line, size_t len)
+{
+	ssize_t	 n;
+
+	while (len > 0) {
+		n = write(STDERR_FILENO, line, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;		/* nowhere left to report it */
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+log_vline(enum log_level level, const char *fmt, va_list ap)
+{
+	char		 line[4096];
+	struct tm	 tm;
+	time_t		 now;
+	int		 n, m;
+	int		 saved = errno;
+
+	if (!log_enabled(level))
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	n = snprintf(line, sizeof(line),
+	    "%04d-%02d-%02dT%02d:%02d:%02dZ %s[%ld]: %s: ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, log_prog, (long)getpid(),
+	    log_names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		m = 0;
+	n += m;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;	/* truncated: keep the newline */
+	line[n++] = '\n';
+	log_write(line, (size_t)n);
+	errno = saved;
+}
+
+#define LOG_FN(name, level)					\
+void								\
+name(const char *fmt, ...)					\
+{								\
+	va_list	 ap;						\
+								\
+	va_start(ap, fmt);					\
+	log_vline(level, fmt, ap);				\
+	va_end(ap);						\
+}
+
+LOG_FN(log_error, LOG_LEVEL_ERROR)
+LOG_FN(log_warn, LOG_LEVEL_WARN)
+LOG_FN(log_info, LOG_LEVEL_INFO)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG)
+
+void
+log_raw(const char *fmt, ...)
+{
+	char	 line[8192];
+	va_list	 ap;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	log_write(line, (size_t)n);
+}

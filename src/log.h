@@ -1,0 +1,30 @@
+/*
+ * Operator log on stderr, which the web server keeps (lighttpd's
+ * server.errorlog, Apache's ErrorLog, nginx's error_log).  Every line is
+ * written with one write(2), so lines of concurrent threads never mix.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG
+};
+
+/* "prog" is borrowed for the life of the process. */
+void	 log_init(const char *prog, enum log_level);
+void	 log_set_level(enum log_level);
+int	 log_enabled(enum log_level);
+/* Parse "error", "warn", "info" or "debug"; -1 if none of those. */
+int	 log_level_parse(const char *);
+
+void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* A line as it is, without prefix: for access-log lines. */
+void	 log_raw(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* LOG_H */

@@ -1,0 +1,63 @@
+/*
+ * GET /openapi.json, /docs and /healthz.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "buf.h"
+#include "conf.h"
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "req.h"
+#include "resp.h"
+#include "spool.h"
+#include "usage.h"
+
+void
+meta_openapi(struct req_ctx *rq)
+{
+	rq->status = 200;
+	resp_body(rq->conn, 200, "application/json", rq->id, NULL,
+	    rq->app->openapi, rq->app->openapi_len, rq->head_only);
+}
+
+void
+meta_docs(struct req_ctx *rq)
+{
+	rq->status = 200;
+	resp_body(rq->conn, 200, "text/html; charset=utf-8", rq->id, NULL,
+	    rq->app->docs, rq->app->docs_len, rq->head_only);
+}
+
+void
+meta_healthz(struct req_ctx *rq)
+{
+	struct err	 dberr, sperr;
+	struct buf	*b = &rq->w->out;
+	int		 db_ok, spool_ok;
+
+	db_ok = usage_check(rq->app->usage, &dberr) == 0;
+	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
+	buf_reset(b);
+	buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
+	    "{\"status\":\"unavailable\"");
+	buf_adds(b, ",\"database\":");
+	json_add_cstr(b, db_ok ? "ok" : dberr.msg);
+	buf_adds(b, ",\"spool\":");
+	json_add_cstr(b, spool_ok ? "ok" : sperr.msg);
+	buf_addc(b, '}');
+	if (!db_ok)
+		log_warn("healthz: %s", dberr.msg);
+	if (!spool_ok)
+		log_warn("healthz: %s", sperr.msg);
+	rq->status = db_ok && spool_ok ? 200 : 503;
+	resp_body(rq->conn, rq->status, "application/json", rq->id,
+	    "Cache-Control: no-store\r\n", b->data, b->len, rq->head_only);
+}

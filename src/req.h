@@ -1,0 +1,60 @@
+/*
+ * One request in flight, as the handlers (handler.c, chat.c, meta.c) see
+ * it.  Private to them.
+ */
+#ifndef REQ_H
+#define REQ_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "reqid.h"
+#include "sse.h"
+#include "usage.h"
+
+struct app;
+struct conf;
+struct conn;
+struct route;
+struct upstream;
+
+struct worker {
+	struct app		*app;
+	struct upstream		*up;
+	struct sse_parser	 sse;
+	struct buf		 body;		/* the request body */
+	struct buf		 upbody;	/* what we send upstream */
+	struct buf		 reply;		/* a whole upstream reply */
+	struct buf		 out;		/* output being built */
+	struct usage_rec	 rec;		/* to store after the response */
+	int			 have_rec;
+};
+
+struct req_ctx {
+	struct worker		*w;
+	struct app		*app;
+	const struct conf	*conf;
+	struct conn		*conn;
+	const struct route	*route;
+	const char		*method;
+	char			 id[REQID_MAX + 1];
+	int64_t			 t0_ms;		/* monotonic, at the start */
+	int64_t			 ts_ms;		/* Unix time, at the start */
+	int			 status;	/* sent to the client; 0: none */
+	int			 head_only;	/* HEAD: no body */
+};
+
+/* Milliseconds on the monotonic clock. */
+int64_t	 req_now_ms(void);
+
+/* Send {"detail": ...} with "status"; "extra" as for resp_head(). */
+void	 req_error(struct req_ctx *, int status, const char *extra,
+	    const char *detail);
+
+/* The route handlers. */
+void	 chat_handle(struct req_ctx *, int stream);
+void	 meta_openapi(struct req_ctx *);
+void	 meta_docs(struct req_ctx *);
+void	 meta_healthz(struct req_ctx *);
+
+#endif /* REQ_H */

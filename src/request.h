@@ -1,0 +1,39 @@
+/*
+ * Reading and validating the body of POST /chat and /chat/stream:
+ * {"message": str, "model": str = default, "max_tokens": int = default}.
+ * Problems are reported the way FastAPI (Pydantic 2) reports them, so the
+ * reference service's clients understand them: a JSON array of
+ * {"type", "loc", "msg", "input"[, "ctx"]} objects, one per problem.
+ */
+#ifndef REQUEST_H
+#define REQUEST_H
+
+#include <stddef.h>
+
+struct buf;
+struct conf;
+
+#define REQ_MAX_DEPTH		32	/* JSON nesting accepted in a body */
+#define REQ_MODEL_MAX		128	/* longest model name */
+
+struct chat_req {
+	char	*message;	/* valid UTF-8, no NUL inside */
+	size_t	 message_len;
+	char	*model;
+	long	 max_tokens;
+};
+
+/*
+ * Validate the "len" bytes at "body" (followed by a NUL, as in a struct
+ * buf).  Returns 0 with "req" filled (free it with chat_req_free()), or
+ * -1 with the JSON array of problems appended to "problems" and "req"
+ * left empty.
+ */
+int	 chat_req_parse(const struct conf *, const char *body, size_t len,
+	    struct chat_req *req, struct buf *problems);
+void	 chat_req_free(struct chat_req *);
+
+/* 1 if a Content-Type value names JSON ("application/json; charset=.."). */
+int	 request_is_json(const char *content_type);
+
+#endif /* REQUEST_H */

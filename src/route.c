@@ -1,0 +1,45 @@
+#include "config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "route.h"
+
+static const struct route routes[] = {
+	{ "/chat", "POST", ROUTE_CHAT },
+	{ "/chat/stream", "POST", ROUTE_CHAT_STREAM },
+	{ "/openapi.json", "GET", ROUTE_OPENAPI },
+	{ "/docs", "GET", ROUTE_DOCS },
+	{ "/healthz", "GET", ROUTE_HEALTHZ },
+};
+
+enum route_match
+route_find(const char *method, const char *path, const struct route **r)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].path, path) != 0)
+			continue;
+		*r = &routes[i];
+		if (strcmp(routes[i].method, method) == 0)
+			return ROUTE_FOUND;
+		/* HEAD is GET without the body, as HTTP servers do it. */
+		if (strcmp(method, "HEAD") == 0 &&
+		    strcmp(routes[i].method, "GET") == 0)
+			return ROUTE_FOUND;
+		return ROUTE_BAD_METHOD;
+	}
+	*r = NULL;
+	return ROUTE_NOT_FOUND;
+}
+
+const char *
+route_path(const char *path_info, const char *script_name)
+{
+	if (path_info != NULL && *path_info != '\0')
+		return path_info;
+	if (script_name != NULL && *script_name != '\0')
+		return script_name;
+	return "/";
+}

@@ -1,0 +1,624 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <fcgios.h>
+
+#include "conn.h"
+#include "err.h"
+#include "log.h"
+#include "server.h"
+
+#define LISTEN_BACKLOG	4096
+#define MAX_EVENTS	64
+
+/*
+ * Worker stacks are small: our deepest path is libcurl plus cJSON, whose
+ * nesting is bounded (REQ_MAX_DEPTH).  Sanitizers need far more.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_STACK	(8u * 1024 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WORKER_STACK	(8u * 1024 * 1024)
+#endif
+#endif
+#ifndef WORKER_STACK
+#define WORKER_STACK	(256u * 1024)
+#endif
+
+/* A FIFO of connection fds. */
+struct fdq {
+	int	*fds;
+	size_t	 cap, head, len;
+};
+
+struct server {
+	struct server_opts	 opts;
+	struct server_ops	 ops;
+	int			 listen_fd;
+	int			 epfd;
+	int			 wakefd;	/* eventfd: wakes the acceptor */
+	pthread_t		 acceptor;
+
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 work;		/* a connection is queued */
+	pthread_cond_t		 gone;		/* a worker exited */
+	struct fdq		 queue;		/* for the workers */
+	struct fdq		 parked;	/* for the acceptor's epoll */
+	long			 threads;
+	long			 idle;
+	int			 stopping;
+};
+
+static int
+fdq_push(struct fdq *q, int fd)
+{
+	int	*n;
+	size_t	 i, ncap;
+
+	if (q->len == q->cap) {
+		ncap = q->cap == 0 ? 64 : q->cap * 2;
+		if ((n = malloc(ncap * sizeof(*n))) == NULL)
+			return -1;
+		for (i = 0; i < q->len; i++)
+			n[i] = q->fds[(q->head + i) % q->cap];
+		free(q->fds);
+		q->fds = n;
+		q->cap = ncap;
+		q->head = 0;
+	}
+	q->fds[(q->head + q->len) % q->cap] = fd;
+	q->len++;
+	return 0;
+}
+
+static int
+fdq_pop(struct fdq *q)
+{
+	int	 fd;
+
+	if (q->len == 0)
+		return -1;
+	fd = q->fds[q->head];
+	q->head = (q->head + 1) % q->cap;
+	q->len--;
+	return fd;
+}
+
+static void
+fdq_close_all(struct fdq *q)
+{
+	int	 fd;
+
+	while ((fd = fdq_pop(q)) != -1)
+		close(fd);
+	free(q->fds);
+	q->fds = NULL;
+	q->cap = 0;
+}
+
+int
+server_init(struct err *err)
+{
+	int	 rc;
+
+	if ((rc = FCGX_Init()) != 0) {
+		err_set(err, "FCGX_Init failed (%d)", rc);
+		return -1;
+	}
+	/*
+	 * libfcgi's OS_Close() clears the fd in fixed fd_sets (an abort for
+	 * fds above 1023) and in a 16-entry table indexed by 2 * fd (a heap
+	 * overrun above 7) while its OS layer counts as initialised.  We use
+	 * none of that layer's async I/O, so switch it off: OS_Close() is
+	 * then a plain shutdown and close.
+	 */
+	OS_LibShutdown();
+	return 0;
+}
+
+int
+server_listen(const char *addr, struct err *err)
+{
+	struct sockaddr_un	 sun;
+	struct addrinfo		 hints, *res = NULL, *ai;
+	struct stat		 st;
+	char			 host[256], *port;
+	const char		*colon;
+	int			 fd = -1, on = 1, rc;
+
+	if (strchr(addr, '/') != NULL) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(addr) >= sizeof(sun.sun_path)) {
+			err_set(err, "listen %s: path too long", addr);
+			return -1;
+		}
+		memcpy(sun.sun_path, addr, strlen(addr));
+		/* A socket left by an earlier run; never any other file. */
+		if (lstat(addr, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(addr);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
+		    -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ==
+		    -1 || listen(fd, LISTEN_BACKLOG) == -1) {
+			err_set(err, "listen %s: %s", addr, strerror(errno));
+			goto fail;
+		}
+		return fd;
+	}
+	if ((colon = strrchr(addr, ':')) == NULL || colon[1] == '\0') {
+		err_set(err, "listen %s: expected a socket path, host:port, "
+		    "[::1]:port or :port", addr);
+		return -1;
+	}
+	if (addr[0] == '[' && colon > addr && colon[-1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr - 2),
+		    addr + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr),
+		    addr);
+	port = (char *)colon + 1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints,
+	    &res)) != 0) {
+		err_set(err, "listen %s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol)) == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd == -1)
+		err_set(err, "listen %s: %s", addr, strerror(errno));
+	freeaddrinfo(res);
+	return fd;
+fail:
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+static int
+is_listening(int fd)
+{
+	int		 v = 0;
+	socklen_t	 len = sizeof(v);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
+	    v != 0;
+}
+
+int
+server_inherited(void)
+{
+	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+
+	if (pid != NULL && n != NULL && strtol(pid, NULL, 10) == getpid() &&
+	    strtol(n, NULL, 10) >= 1 && is_listening(3))
+		return 3;
+	if (is_listening(0))
+		return 0;
+	return -1;
+}
+
+static void
+wake(struct server *s)
+{
+	uint64_t	 one = 1;
+
+	if (write(s->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_error("server: wake acceptor: %s", strerror(errno));
+}
+
+static void	*worker_main(void *);
+
+/* With the lock held: start one more worker. */
+static int
+spawn_locked(struct server *s)
+{
+	pthread_attr_t	 attr;
+	pthread_t	 t;
+	int		 rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, WORKER_STACK);
+	rc = pthread_create(&t, &attr, worker_main, s);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		log_error("server: cannot start worker thread %ld: %s",
+		    s->threads + 1, strerror(rc));
+		return -1;
+	}
+	s->threads++;
+	return 0;
+}
+
+/* With the lock held: queue a connection and make sure someone takes it. */
+static void
+enqueue_locked(struct server *s, int fd)
+{
+	if (fdq_push(&s->queue, fd) == -1) {
+		log_error("server: out of memory queueing a connection");
+		close(fd);
+		return;
+	}
+	if ((long)s->queue.len > s->idle && s->threads < s->opts.max_threads)
+		spawn_locked(s);
+	pthread_cond_signal(&s->work);
+}
+
+static void
+accept_all(struct server *s, long long *paused_until)
+{
+	struct timespec	 ts;
+	int		 fd;
+
+	for (;;) {
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* Out of fds or memory: let requests finish first. */
+			log_error("server: accept: %s; pausing 100 ms",
+			    strerror(errno));
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			*paused_until = (long long)ts.tv_sec * 1000 +
+			    ts.tv_nsec / 1000000 + 100;
+			epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+			return;
+		}
+		pthread_mutex_lock(&s->lock);
+		enqueue_locked(s, fd);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* Watch the connections workers handed back, until a request comes. */
+static void
+watch_parked(struct server *s)
+{
+	struct epoll_event	 ev;
+	int			 fd;
+
+	pthread_mutex_lock(&s->lock);
+	while ((fd = fdq_pop(&s->parked)) != -1) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.fd = fd;
+		if (s->stopping ||
+		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+			close(fd);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *
+acceptor_main(void *arg)
+{
+	struct server		*s = arg;
+	struct epoll_event	 evs[MAX_EVENTS], ev;
+	struct timespec		 ts;
+	long long		 paused_until = 0, now;
+	uint64_t		 n;
+	int			 i, nev, fd;
+
+	for (;;) {
+		nev = epoll_wait(s->epfd, evs, MAX_EVENTS,
+		    paused_until != 0 ? 100 : -1);
+		if (nev == -1 && errno != EINTR) {
+			log_error("server: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		if (paused_until != 0) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			now = (long long)ts.tv_sec * 1000 +
+			    ts.tv_nsec / 1000000;
+			if (now >= paused_until) {
+				paused_until = 0;
+				memset(&ev, 0, sizeof(ev));
+				ev.events = EPOLLIN;
+				ev.data.fd = s->listen_fd;
+				epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd,
+				    &ev);
+			}
+		}
+		for (i = 0; i < nev; i++) {
+			fd = evs[i].data.fd;
+			if (fd == s->wakefd) {
+				if (read(s->wakefd, &n, sizeof(n)) == -1 &&
+				    errno != EAGAIN)
+					log_error("server: read wake: %s",
+					    strerror(errno));
+				continue;
+			}
+			if (fd == s->listen_fd) {
+				accept_all(s, &paused_until);
+				continue;
+			}
+			/* A parked connection: a request, or goodbye. */
+			epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+			if ((evs[i].events & EPOLLIN) == 0) {
+				close(fd);
+				continue;
+			}
+			pthread_mutex_lock(&s->lock);
+			enqueue_locked(s, fd);
+			pthread_mutex_unlock(&s->lock);
+		}
+		pthread_mutex_lock(&s->lock);
+		if (s->stopping) {
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+		pthread_mutex_unlock(&s->lock);
+		watch_parked(s);
+	}
+	return NULL;
+}
+
+/*
+ * End the request without FCGX_Finish_r(), which may close the connection
+ * through libfcgi's OS_Close(); we close or park it ourselves.  Returns
+ * the fd if the connection can serve another request, else -1 (closed).
+ */
+static int
+end_request(FCGX_Request *req, const struct conn *conn)
+{
+	int	 fd = req->ipcFd, bad;
+
+	bad = FCGX_FClose(req->err) != 0;
+	bad |= FCGX_FClose(req->out) != 0;
+	bad |= FCGX_GetError(req->in) != 0;
+	/* Unread body records would be taken for the next request. */
+	bad |= !FCGX_HasSeenEOF(req->in);
+	bad |= conn->gone;
+	req->ipcFd = -1;
+	FCGX_Free(req, 0);
+	if (bad || !req->keepConnection) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Serve one request on a connection.  Returns the fd to park if the web
+ * server keeps the connection for more requests, else -1.
+ */
+static int
+serve_connection(struct server *s, void *worker, int fd)
+{
+	FCGX_Request	 req;
+	struct conn	 conn;
+	const char	*cl;
+
+	if (FCGX_InitRequest(&req, -1, 0) != 0) {
+		close(fd);
+		return -1;
+	}
+	/*
+	 * Hand libfcgi the connection we accepted: with ipcFd set it skips
+	 * its own accept(), and keepConnection stops the FCGX_Finish_r()
+	 * that FCGX_Accept_r() begins with from closing it.
+	 */
+	req.ipcFd = fd;
+	req.keepConnection = 1;
+	if (FCGX_Accept_r(&req) < 0) {
+		/* A protocol error or the peer left; libfcgi closed it. */
+		if (req.ipcFd >= 0)
+			close(req.ipcFd);
+		req.ipcFd = -1;
+		FCGX_Free(&req, 0);
+		return -1;
+	}
+	conn_init_fcgi(&conn, &req);
+	s->ops.serve(worker, &conn);
+	/* A request without a body: take the end record, keep the line. */
+	if (!FCGX_HasSeenEOF(req.in) && !conn.gone && (cl =
+	    FCGX_GetParam("CONTENT_LENGTH", req.envp)) != NULL &&
+	    (*cl == '\0' || strcmp(cl, "0") == 0))
+		(void)FCGX_GetChar(req.in);
+	fd = end_request(&req, &conn);
+	s->ops.after(worker);
+	return fd;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct server	*s = arg;
+	struct err	 err;
+	struct timespec	 deadline;
+	void		*worker;
+	int		 fd, rc;
+
+	worker = s->ops.worker_new(s->ops.arg, &err);
+	if (worker == NULL)
+		log_error("server: worker: %s", err.msg);
+	pthread_mutex_lock(&s->lock);
+	while (worker != NULL) {
+		s->idle++;
+		rc = 0;
+		while (s->queue.len == 0 && !s->stopping) {
+			if (rc == ETIMEDOUT && s->threads > s->opts.min_threads)
+				break;
+			clock_gettime(CLOCK_REALTIME, &deadline);
+			deadline.tv_sec += s->opts.idle_ms / 1000;
+			deadline.tv_nsec += (s->opts.idle_ms % 1000) * 1000000;
+			if (deadline.tv_nsec >= 1000000000) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000000000;
+			}
+			rc = pthread_cond_timedwait(&s->work, &s->lock,
+			    &deadline);
+		}
+		s->idle--;
+		if ((fd = fdq_pop(&s->queue)) == -1)
+			break;		/* stopping, or idle too long */
+		pthread_mutex_unlock(&s->lock);
+
+		fd = serve_connection(s, worker, fd);
+
+		pthread_mutex_lock(&s->lock);
+		if (fd != -1) {
+			if (s->stopping || fdq_push(&s->parked, fd) == -1)
+				close(fd);
+			else
+				wake(s);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	/* Free first: server_stop() may free "s" once we are counted out. */
+	if (worker != NULL)
+		s->ops.worker_free(worker);
+	pthread_mutex_lock(&s->lock);
+	s->threads--;
+	pthread_cond_broadcast(&s->gone);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+struct server *
+server_start(int fd, const struct server_opts *opts,
+    const struct server_ops *ops, struct err *err)
+{
+	struct server		*s;
+	struct epoll_event	 ev;
+	long			 i;
+	int			 flags;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		err_set(err, "server: out of memory");
+		close(fd);
+		return NULL;
+	}
+	s->opts = *opts;
+	s->ops = *ops;
+	s->listen_fd = fd;
+	s->epfd = s->wakefd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->gone, NULL);
+
+	/* The acceptor drains the backlog until EAGAIN. */
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
+		err_set(err, "server: listening socket: %s", strerror(errno));
+		goto fail;
+	}
+	if ((s->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (s->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		err_set(err, "server: %s", strerror(errno));
+		goto fail;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		err_set(err, "server: epoll on the listening socket: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	ev.data.fd = s->wakefd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) == -1) {
+		err_set(err, "server: epoll: %s", strerror(errno));
+		goto fail;
+	}
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->opts.min_threads; i++)
+		if (spawn_locked(s) == -1)
+			break;
+	pthread_mutex_unlock(&s->lock);
+	if (i == 0) {
+		err_set(err, "server: could not start any worker thread");
+		goto fail;
+	}
+	if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+		err_set(err, "server: cannot start the acceptor thread");
+		goto fail_workers;
+	}
+	return s;
+fail_workers:
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->work);
+	while (s->threads > 0)
+		pthread_cond_wait(&s->gone, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+fail:
+	if (s->epfd != -1)
+		close(s->epfd);
+	if (s->wakefd != -1)
+		close(s->wakefd);
+	close(fd);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->gone);
+	free(s);
+	return NULL;
+}
+
+void
+server_stop(struct server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->lock);
+	wake(s);
+	pthread_join(s->acceptor, NULL);
+	/* No new connections from here on: the web server gets a refusal. */
+	close(s->listen_fd);
+
+	pthread_mutex_lock(&s->lock);
+	fdq_close_all(&s->queue);
+	pthread_cond_broadcast(&s->work);
+	while (s->threads > 0)
+		pthread_cond_wait(&s->gone, &s->lock);
+	fdq_close_all(&s->parked);
+	pthread_mutex_unlock(&s->lock);
+
+	close(s->epfd);
+	close(s->wakefd);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->gone);
+	free(s);
+}
+
+void
+server_counts(struct server *s, long *threads, long *busy)
+{
+	pthread_mutex_lock(&s->lock);
+	*threads = s->threads;
+	*busy = s->threads - s->idle;
+	pthread_mutex_unlock(&s->lock);
+}

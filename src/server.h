@@ -1,0 +1,71 @@
+/*
+ * The FastCGI side of llmgw: the listening socket, an acceptor thread and
+ * a pool of worker threads.
+ *
+ * The acceptor waits (epoll) on the listening socket and on idle
+ * keep-alive connections, and queues each connection that has a request
+ * coming.  Workers take connections from the queue and serve them with
+ * libfcgi, one request at a time each, so a slow stream holds one worker
+ * and nothing else.  The pool starts with "min_threads" workers, grows
+ * by one whenever a connection is queued with no worker idle (up to
+ * "max_threads"), and a worker that has been idle for "idle_ms" exits
+ * while more than "min_threads" remain.
+ *
+ * A connection the web server wants kept open (FCGI_KEEP_CONN: nginx
+ * fastcgi_keep_conn, mod_proxy_fcgi enablereuse) goes back to the
+ * acceptor between requests instead of pinning a worker.
+ */
+#ifndef SERVER_H
+#define SERVER_H
+
+struct conn;
+struct err;
+struct server;
+
+struct server_ops {
+	/* Per-worker state, made by and for the worker's thread. */
+	void	*(*worker_new)(void *arg, struct err *);
+	void	 (*worker_free)(void *worker);
+	/* Serve one request; then the request is ended, then "after". */
+	void	 (*serve)(void *worker, struct conn *);
+	void	 (*after)(void *worker);
+	void	*arg;
+};
+
+struct server_opts {
+	long	 min_threads;
+	long	 max_threads;
+	long	 idle_ms;
+};
+
+/* Set up libfcgi; once, before anything else here.  0 or -1 with "err". */
+int	 server_init(struct err *);
+
+/*
+ * A listening socket for "addr": a path ("/run/llmgw.sock"), "host:port",
+ * "[::1]:port" or ":port" (all addresses).  Returns the fd, or -1 with
+ * "err" set.
+ */
+int	 server_listen(const char *addr, struct err *);
+
+/*
+ * The listening socket we were started with, if any: fd 0 as a web server
+ * or spawn-fcgi passes it, or the first systemd socket (LISTEN_FDS).
+ * Returns the fd, or -1 if there is none (plain CGI, or a terminal).
+ */
+int	 server_inherited(void);
+
+/* Start the acceptor and the first workers on "fd", which it takes. */
+struct server	*server_start(int fd, const struct server_opts *,
+		    const struct server_ops *, struct err *);
+
+/*
+ * Stop: close the listening socket, let requests in progress finish, and
+ * wait for every thread.  Frees the server.
+ */
+void	 server_stop(struct server *);
+
+/* Workers now, and how many are serving a request. */
+void	 server_counts(struct server *, long *threads, long *busy);
+
+#endif /* SERVER_H */

@@ -1,0 +1,67 @@
+/*
+ * One POST to the Messages API with libcurl.  A struct upstream owns one
+ * easy handle and is used by one thread at a time; reusing it keeps the
+ * connection to the API alive between requests.
+ *
+ * upstream_post() makes exactly one attempt; retrying is the caller's
+ * business, because only the caller knows whether the client has already
+ * been sent something.
+ */
+#ifndef UPSTREAM_H
+#define UPSTREAM_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct conf;
+struct err;
+
+#define UPSTREAM_ERRBODY_MAX	(64 * 1024)	/* kept of an error body */
+#define UPSTREAM_REQID_MAX	128
+
+enum upstream_outcome {
+	UP_DONE = 0,	/* a whole HTTP response arrived, whatever its status */
+	UP_ECONNECT,	/* no connection: refused, unresolvable, TLS failed */
+	UP_ETIMEOUT,	/* connect, first byte, idle or total timeout */
+	UP_ECUT,	/* the connection broke in the middle of the response */
+	UP_EABORTED,	/* the sink or the tick callback stopped it */
+	UP_EOTHER
+};
+
+struct upstream_sink {
+	/* Body bytes of a 2xx response as they arrive; -1 stops. */
+	int	 (*on_data)(void *arg, const char *, size_t);
+	/* About once a second while waiting; -1 stops.  May be NULL. */
+	int	 (*on_tick)(void *arg);
+	void	*arg;
+};
+
+struct upstream_result {
+	enum upstream_outcome	 outcome;
+	long			 status;	/* HTTP status; 0: none */
+	long			 retry_after_ms;	/* -1: not sent */
+	char			 request_id[UPSTREAM_REQID_MAX];
+	struct buf		 ratelimit;	/* header lines to pass on */
+	struct buf		 errbody;	/* body of a non-2xx reply */
+	char			 detail[256];	/* for the log */
+};
+
+struct upstream	*upstream_new(struct err *);
+void		 upstream_free(struct upstream *);	/* NULL is fine */
+
+void	 upstream_result_init(struct upstream_result *);
+void	 upstream_result_free(struct upstream_result *);
+
+/*
+ * POST "len" bytes of JSON to the configured API's /v1/messages.  Bytes
+ * of a 2xx reply go to the sink; the rest is described in "res", which
+ * the caller has initialised (its previous contents are replaced).
+ * Returns 0 when a whole response arrived (see res->status), -1 otherwise
+ * (see res->outcome and res->detail).
+ */
+int	 upstream_post(struct upstream *, const struct conf *,
+	    const char *body, size_t len, int stream,
+	    const struct upstream_sink *, struct upstream_result *);
+
+#endif /* UPSTREAM_H */

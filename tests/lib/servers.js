@@ -1,0 +1,216 @@
+// Starting and stopping what the integration tests talk to: the stub
+// upstream and a real lighttpd in front of llmgw, each in its own folder.
+'use strict';
+const {spawn, execFileSync} = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const {freePort, waitPort, sleep, waitFor} = require('./http');
+const tap = require('./tap');
+
+const SRC = process.env.LLMGW_SRCDIR || path.resolve(__dirname, '../..');
+const BUILD = process.env.LLMGW_BUILDDIR || SRC;
+const LLMGW = path.join(BUILD, 'src', 'llmgw');
+const TOKEN = 'test-token-7f3a9c';            // the static bearer token
+const API_KEY = 'sk-ant-test-key-5b8e2d41';    // what llmgw sends upstream
+
+function which(cmd) {
+  for (const dir of (process.env.PATH + ':/usr/sbin:/sbin').split(':')) {
+    const p = path.join(dir, cmd);
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch (e) { /* next */ }
+  }
+  return null;
+}
+
+// A fresh folder for one test file; kept when the file fails.
+function workdir(name) {
+  const base = process.env.LLMGW_TEST_TMP || os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, `llmgw-${name}-`));
+  tap.onCleanup(() => {
+    if (tap.failures() === 0)
+      fs.rmSync(dir, {recursive: true, force: true});
+    else tap.diag(`kept ${dir} for a look`);
+  });
+  return dir;
+}
+
+function startStub(env = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(SRC, 'tests/stub/upstream.js'), '0'],
+      {env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'inherit']});
+    let out = '';
+    p.stdout.on('data', d => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) {
+        const port = +m[1];
+        const url = `http://127.0.0.1:${port}`;
+        const stub = {
+          port, url, proc: p,
+          async log() { return JSON.parse(await (await fetch(`${url}/log`)).text()); },
+          async reset() { await fetch(`${url}/reset`, {method: 'POST'}); },
+          stop() { return new Promise(r => { if (p.exitCode !== null) return r(); p.on('exit', r); p.kill('SIGTERM'); }); },
+        };
+        tap.onCleanup(() => stub.stop());
+        resolve(stub);
+      }
+    });
+    p.on('error', reject);
+    p.on('exit', c => reject(new Error(`stub exited (${c})`)));
+  });
+}
+
+// Sanitizer reports go to files in the test's folder, checked at the end.
+function sanitizerEnv(dir) {
+  return {
+    ASAN_OPTIONS: `log_path=${dir}/asan:detect_leaks=1`,
+    UBSAN_OPTIONS: `log_path=${dir}/ubsan:print_stacktrace=1:halt_on_error=1`,
+  };
+}
+
+function sanitizerReports(dir) {
+  return fs.readdirSync(dir).filter(f => /^(asan|ubsan)\./.test(f))
+    .map(f => `${f}:\n${fs.readFileSync(path.join(dir, f), 'utf8').slice(0, 4000)}`);
+}
+
+function lighttpdQuote(v) { return '"' + String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"') + '"'; }
+
+// llmgw processes started for the folder "dir" (found through /proc).
+function llmgwPids(dir) {
+  const pids = [];
+  for (const pid of fs.readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+      if (cmd !== LLMGW) continue;
+      const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (env.includes(`LLMGW_DB=${dir}/`)) pids.push(+pid);
+    } catch (e) { /* gone */ }
+  }
+  return pids;
+}
+
+// Write llmgw.conf for a test; "settings" is an object of key: value.
+function writeConf(dir, settings = {}) {
+  const file = path.join(dir, 'llmgw.conf');
+  const lines = Object.entries(settings).map(([k, v]) => `${k} = ${v}`);
+  fs.writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+// The environment llmgw runs with in the tests.
+function llmgwEnv(dir, stub, extra = {}) {
+  return {
+    LLMGW_CONFIG: path.join(dir, 'llmgw.conf'),
+    LLMGW_DB: path.join(dir, 'llmgw.db'),
+    LLMGW_SPOOL_DIR: path.join(dir, 'spool'),
+    LLMGW_API_TOKEN: TOKEN,
+    ANTHROPIC_API_KEY: API_KEY,
+    ANTHROPIC_BASE_URL: stub ? stub.url : 'http://127.0.0.1:9',
+    ...sanitizerEnv(dir),
+    ...extra,
+  };
+}
+
+// lighttpd in front of llmgw.  backend: 'spawn' (lighttpd starts llmgw),
+// or {socket: path} / {port: n} for an llmgw started separately.
+async function startLighttpd({dir, env = {}, backend = 'spawn', mount = '/api/v1', docroot}) {
+  const lighttpd = which('lighttpd');
+  if (!lighttpd) return null;
+  const port = await freePort();
+  const rundir = path.join(dir, 'lighttpd');
+  fs.mkdirSync(rundir, {recursive: true});
+  let block;
+  if (backend === 'spawn') {
+    const pairs = Object.entries(env).map(([k, v]) => `${lighttpdQuote(k)} => ${lighttpdQuote(v)}`);
+    block = `\t"socket" => "${rundir}/llmgw.sock",\n\t"bin-path" => "${LLMGW}",\n` +
+      `\t"max-procs" => 1,\n\t"bin-environment" => ( ${pairs.join(', ')} ),`;
+  } else if (backend.socket) block = `\t"socket" => "${backend.socket}",`;
+  else block = `\t"host" => "127.0.0.1",\n\t"port" => ${backend.port},`;
+  const conf = fs.readFileSync(path.join(SRC, 'deploy/lighttpd/lighttpd.conf.in'), 'utf8')
+    .replace(/@PORT@/g, port).replace(/@BIND@/g, '127.0.0.1')
+    .replace(/@DOCROOT@/g, docroot || rundir).replace(/@RUNDIR@/g, rundir)
+    .replace(/@MOUNT@/g, mount).replace(/@BACKEND@/g, block);
+  const file = path.join(rundir, 'lighttpd.conf');
+  fs.writeFileSync(file, conf);
+  // lighttpd hands its stderr to the backends it spawns: llmgw's log.
+  const errfd = fs.openSync(path.join(rundir, 'stderr.log'), 'a');
+  const p = spawn(lighttpd, ['-D', '-f', file], {stdio: ['ignore', errfd, errfd],
+    env: {...process.env, ...env}});
+  fs.closeSync(errfd);
+  let exited = false;
+  p.on('exit', () => { exited = true; });
+  await waitPort(port);
+  const srv = {
+    port, proc: p, dir, rundir,
+    base: `http://127.0.0.1:${port}`,
+    url: (route) => `http://127.0.0.1:${port}${mount}${route}`,
+    log: () => ['lighttpd.log', 'stderr.log'].map(f => {
+      try { return fs.readFileSync(path.join(rundir, f), 'utf8'); } catch (e) { return ''; }
+    }).join(''),
+    pids: () => llmgwPids(dir),
+    async stop() {
+      if (exited) return;
+      const pids = backend === 'spawn' ? llmgwPids(dir) : [];
+      p.kill('SIGTERM');
+      await waitFor(() => exited, 10000);
+      // lighttpd sends its backends SIGTERM; they must be gone soon after.
+      const gone = await waitFor(() => pids.every(pid => !fs.existsSync(`/proc/${pid}`)), 15000);
+      if (!gone) {
+        tap.point(false, 'llmgw exits after SIGTERM from lighttpd');
+        for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch (e) { /* gone */ }
+      }
+      const reports = sanitizerReports(dir);
+      tap.point(reports.length === 0, `no sanitizer reports in ${path.basename(dir)}`, reports.join('\n'));
+    },
+  };
+  tap.onCleanup(() => srv.stop());
+  return srv;
+}
+
+// llmgw on its own socket (--listen), for external-backend setups.
+async function startLlmgw({dir, env = {}, listen, args = []}) {
+  const p = spawn(LLMGW, ['--listen', listen, ...args], {env: {...process.env, ...env},
+    stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, 'llmgw.log'), 'a')]});
+  let exited = false, code = null;
+  p.on('exit', (c, s) => { exited = true; code = c === null ? s : c; });
+  const g = {
+    proc: p, pid: p.pid,
+    get exited() { return exited; }, get code() { return code; },
+    log: () => fs.readFileSync(path.join(dir, 'llmgw.log'), 'utf8'),
+    async stop(sig = 'SIGTERM') {
+      if (exited) return code;
+      p.kill(sig);
+      await waitFor(() => exited, 15000);
+      if (!exited) { tap.point(false, `llmgw exits after ${sig}`); p.kill('SIGKILL'); }
+      return code;
+    },
+  };
+  tap.onCleanup(() => g.stop());
+  if (listen.startsWith('/')) await waitFor(() => fs.existsSync(listen), 10000);
+  else await waitPort(+listen.split(':').pop());
+  return g;
+}
+
+// One value or rows from a SQLite file, through the sqlite3 shell.
+function sql(db, query) {
+  const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, query], {encoding: 'utf8'});
+  return out.trim() === '' ? [] : JSON.parse(out);
+}
+
+module.exports = {SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+  startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
+
+// The usual arrangement: a stub upstream, and lighttpd spawning llmgw
+// configured by "conf" (llmgw.conf settings).  Skips the whole file when
+// lighttpd is not installed.
+async function setup(name, {conf = {}, env = {}, stubEnv = {}, mount} = {}) {
+  const dir = workdir(name);
+  const stub = await startStub(stubEnv);
+  writeConf(dir, {retry_base: '50ms', retry_max: '2s', ...conf});
+  const llenv = llmgwEnv(dir, stub, env);
+  const srv = await startLighttpd({dir, env: llenv, mount});
+  if (!srv) tap.skipAll('lighttpd is not installed (Debian package lighttpd)');
+  const auth = {authorization: `Bearer ${TOKEN}`};
+  return {dir, stub, srv, env: llenv, auth, db: llenv.LLMGW_DB, url: srv.url};
+}
+module.exports.setup = setup;

@@ -1,0 +1,48 @@
+#!/bin/sh
+# Run every test of llmgw on a machine that may be brand new: install the
+# Debian packages it needs, build with ASan and UBSan, run "make check"
+# (unit tests and integration tests against real servers), and print one
+# last line "N passed, N failed".
+#
+# usage: tests/run-all.sh        (as root, or with sudo available)
+set -u
+cd "$(dirname "$0")/.."
+top=$(pwd)
+export DEBIAN_FRONTEND=noninteractive
+
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+packages="build-essential autoconf automake libtool pkg-config
+    libfcgi-dev libfcgi-bin libcurl4-openssl-dev libcjson-dev libsqlite3-dev
+    sqlite3 lighttpd nodejs mandoc"
+echo "== installing packages"
+$sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway"
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q $packages >/dev/null || {
+	echo "apt-get install failed"; exit 1; }
+
+echo "== building with sanitizers"
+autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; exit 1; }
+./configure --enable-sanitizers --enable-werror -q || {
+	echo "configure failed"; exit 1; }
+make -j2 >/dev/null || { make; echo "build failed"; exit 1; }
+
+echo "== make check"
+make -j2 check >/dev/null 2>&1
+check_rc=$?
+grep -E '^(FAIL|ERROR|SKIP)' test-suite.log 2>/dev/null | head -50
+grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' test-suite.log 2>/dev/null
+
+# Count every test point of every test file (automake's summary counts
+# files that crashed as one ERROR; here a crash counts as a failure).
+passed=0 failed=0 skipped=0
+for trs in $(find tests -name '*.trs'); do
+	p=$(grep -c '^:test-result: PASS' "$trs")
+	f=$(grep -cE '^:test-result: (FAIL|ERROR|XPASS)' "$trs")
+	s=$(grep -c '^:test-result: SKIP' "$trs")
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+done
+[ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=1
+echo "$skipped skipped"
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,203 @@
+// llmgw's stand-in for the Anthropic Messages API, for tests and benchmarks.
+// No network: it listens on 127.0.0.1 only.
+//
+// usage: node upstream.js [PORT]    (0 or none: any free port; the chosen
+//        port is printed on stdout as "listening PORT")
+//
+// POST /v1/messages answers like the Messages API: JSON, or SSE when the body
+// has "stream": true.  What it does is steered per request by directives in
+// the last message's text (they pass through any gateway unchanged):
+//   [[tokens:N]]        N text deltas (default 5; env STUB_TOKENS)
+//   [[delay:MS]]        MS between deltas (default 0; env STUB_DELAY_MS)
+//   [[headers-delay:MS]] wait MS before sending the response head
+//   [[status:N]]        answer HTTP N with an Anthropic error body
+//   [[fail:K]]          with [[status:N]]: only the first K requests carrying
+//                       the same message fail; later ones succeed
+//   [[retry-after:S]]   a retry-after header on errors
+//   [[error-type:T]] [[error-message:M]]  the error body's type and message
+//   [[cut:N]]           drop the connection after N deltas
+//   [[stall:N]]         after N deltas send nothing more, keep the connection
+//   [[malformed:N]]     after N deltas send an event whose data is not JSON
+//   [[error-event:N]]   after N deltas send an overloaded_error event, end
+//   [[big-event]]       one 2 MiB text delta
+//   [[reply-bytes:N]]   the reply text is N bytes (JSON or one delta per KiB)
+//   [[multiline]]       deltas hold line breaks; [[unicode]] non-ASCII text
+//   [[usage:IN,OUT,CC,CR]] usage numbers (input, output, cache creation/read)
+//   [[no-stop]]         end the stream politely without message_stop
+//   [[thinking:MS]]     pings only for MS before the first delta
+// GET /log: every request seen, with whether the client hung up early.
+// GET /stats: counts.  POST /reset: forget the log.
+'use strict';
+const http = require('http');
+
+const TOKENS = +(process.env.STUB_TOKENS || 5);
+const DELAY = +(process.env.STUB_DELAY_MS || 0);
+const port = +(process.argv[2] || process.env.PORT || 0);
+const quiet = !!process.env.STUB_QUIET;
+
+let log = [];
+let connections = 0, requests = 0;
+const failures = new Map();   // message text -> failures served
+
+function directives(text) {
+  const d = {};
+  for (const m of text.matchAll(/\[\[([a-z-]+)(?::([^\]]*))?\]\]/g))
+    d[m[1]] = m[2] === undefined ? true : m[2];
+  return d;
+}
+
+function textOf(i, d) {
+  if (d.multiline) return `line${i}\n\nnext${i}\n`;
+  if (d.unicode) return `ünï${i} 日本語 🚀 `;
+  return `tok${i} `;
+}
+
+function sse(res, event, obj) {
+  return res.write(`event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`);
+}
+
+function handle(req, res, body, entry) {
+  const msgs = Array.isArray(body.messages) ? body.messages : [];
+  const last = msgs.length ? msgs[msgs.length - 1] : {};
+  const said = typeof last.content === 'string' ? last.content : JSON.stringify(last.content || '');
+  const d = directives(said);
+  entry.message = said;
+  entry.model = body.model;
+  entry.max_tokens = body.max_tokens;
+  entry.stream = !!body.stream;
+  entry.api_key = req.headers['x-api-key'] || null;
+  entry.version = req.headers['anthropic-version'] || null;
+
+  let status = +(req.headers['x-stub-status'] || d.status || 200);
+  if (status !== 200 && d.fail !== undefined) {
+    const n = failures.get(said) || 0;
+    if (n >= +d.fail) status = 200; else failures.set(said, n + 1);
+  }
+  const n = +(d.tokens !== undefined ? d.tokens : TOKENS);
+  const delay = +(d.delay !== undefined ? d.delay : DELAY);
+  const model = body.model || 'stub-model';
+  let usage = {input_tokens: 10 + Math.floor(said.length / 4), output_tokens: n,
+               cache_creation_input_tokens: 0, cache_read_input_tokens: 0};
+  if (d.usage) {
+    const [a, b, c, e] = String(d.usage).split(',').map(Number);
+    usage = {input_tokens: a || 0, output_tokens: b || 0,
+             cache_creation_input_tokens: c || 0, cache_read_input_tokens: e || 0};
+  }
+  let words;
+  if (d['big-event']) words = ['x'.repeat(2 * 1024 * 1024)];
+  else if (d['reply-bytes']) {
+    const total = +d['reply-bytes'];
+    words = [];
+    for (let left = total; left > 0; left -= 1024) words.push('y'.repeat(Math.min(1024, left)));
+  } else words = Array.from({length: n}, (_, i) => textOf(i, d));
+  entry.text = words.join('');
+
+  const go = () => {
+    if (res.destroyed) return;
+    if (status !== 200) {
+      const type = d['error-type'] || (status === 529 ? 'overloaded_error' : status === 429 ?
+        'rate_limit_error' : status === 400 ? 'invalid_request_error' : status === 401 ?
+        'authentication_error' : status === 404 ? 'not_found_error' : 'api_error');
+      const h = {'content-type': 'application/json', 'request-id': `req_stub_${entry.n}`};
+      if (d['retry-after']) h['retry-after'] = String(d['retry-after']);
+      res.writeHead(status, h);
+      entry.status = status;
+      return res.end(JSON.stringify({type: 'error', error: {type, message: d['error-message'] || type}}));
+    }
+    entry.status = 200;
+    const rl = {'anthropic-ratelimit-requests-limit': '1000', 'anthropic-ratelimit-requests-remaining': '999',
+                'request-id': `req_stub_${entry.n}`};
+    if (!body.stream) {
+      res.writeHead(200, {'content-type': 'application/json', ...rl});
+      entry.deltas = words.length;
+      return res.end(JSON.stringify({
+        id: 'msg_stub', type: 'message', role: 'assistant', model,
+        content: [{type: 'text', text: words.slice(0, Math.ceil(words.length / 2)).join('')},
+                  {type: 'text', text: words.slice(Math.ceil(words.length / 2)).join('')}],
+        stop_reason: 'end_turn', stop_sequence: null, usage}));
+    }
+    res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...rl});
+    sse(res, 'message_start', {type: 'message_start', message: {id: 'msg_stub', type: 'message',
+      role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null,
+      usage: {input_tokens: usage.input_tokens, output_tokens: 1,
+              cache_creation_input_tokens: usage.cache_creation_input_tokens,
+              cache_read_input_tokens: usage.cache_read_input_tokens}}});
+    sse(res, 'content_block_start', {type: 'content_block_start', index: 0, content_block: {type: 'text', text: ''}});
+    sse(res, 'ping', {type: 'ping'});
+    let i = 0;
+    const at = (k) => d[k] !== undefined && i === +d[k];
+    const finish = () => {
+      sse(res, 'content_block_stop', {type: 'content_block_stop', index: 0});
+      sse(res, 'message_delta', {type: 'message_delta', delta: {stop_reason: 'end_turn', stop_sequence: null},
+        usage: {output_tokens: usage.output_tokens}});
+      if (!d['no-stop']) sse(res, 'message_stop', {type: 'message_stop'});
+      entry.completed = true;
+      res.end();
+    };
+    const step = () => {
+      if (res.destroyed) return;
+      if (at('cut')) { entry.cut = true; return res.destroy(); }
+      if (at('stall')) { entry.stalled = true; return; }
+      if (at('malformed')) { res.write('event: content_block_delta\ndata: {"type": "content_block_delta", oops\n\n'); entry.completed = true; return res.end(); }
+      if (at('error-event')) { sse(res, 'error', {type: 'error', error: {type: 'overloaded_error', message: 'Overloaded'}}); entry.completed = true; return res.end(); }
+      if (i >= words.length) return finish();
+      sse(res, 'content_block_delta', {type: 'content_block_delta', index: 0, delta: {type: 'text_delta', text: words[i++]}});
+      entry.deltas = i;
+      if (delay > 0) setTimeout(step, delay); else setImmediate(step);
+    };
+    if (d.thinking) {
+      const until = Date.now() + +d.thinking;
+      const ping = () => {
+        if (res.destroyed) return;
+        if (Date.now() >= until) return step();
+        sse(res, 'ping', {type: 'ping'});
+        setTimeout(ping, 200);
+      };
+      ping();
+    } else step();
+  };
+  if (d['headers-delay']) setTimeout(go, +d['headers-delay']); else go();
+}
+
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/stats') {
+    res.writeHead(200, {'content-type': 'application/json'});
+    return res.end(JSON.stringify({connections, requests}));
+  }
+  if (req.method === 'GET' && req.url === '/log') {
+    res.writeHead(200, {'content-type': 'application/json'});
+    return res.end(JSON.stringify(log));
+  }
+  if (req.method === 'POST' && req.url === '/reset') {
+    log = []; failures.clear(); requests = 0;
+    res.writeHead(204); return res.end();
+  }
+  if (req.method !== 'POST' || req.url !== '/v1/messages') {
+    res.writeHead(404, {'content-type': 'application/json'});
+    return res.end(JSON.stringify({type: 'error', error: {type: 'not_found_error', message: 'no such route'}}));
+  }
+  const chunks = [];
+  req.on('data', c => chunks.push(c));
+  req.on('end', () => {
+    requests++;
+    const entry = {n: requests, t: Date.now(), deltas: 0, completed: false, client_closed_early: false};
+    if (!quiet || log.length < 100000) log.push(entry);
+    res.on('close', () => {
+      entry.client_closed_early = !res.writableFinished && !entry.cut;
+      entry.closed_at = Date.now();
+    });
+    let body;
+    try { body = JSON.parse(Buffer.concat(chunks).toString() || '{}'); } catch (e) {
+      res.writeHead(400, {'content-type': 'application/json'});
+      return res.end(JSON.stringify({type: 'error', error: {type: 'invalid_request_error', message: 'bad json'}}));
+    }
+    handle(req, res, body, entry);
+  });
+});
+server.on('connection', () => connections++);
+server.keepAliveTimeout = 65000;
+server.headersTimeout = 70000;
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
