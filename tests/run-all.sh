@@ -28,8 +28,11 @@ autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; exit 1; }
 make -j2 >/dev/null || { make; echo "build failed"; exit 1; }
 
 echo "== make check"
-make -j2 check >/dev/null 2>&1
+make -j2 check > check.out 2>&1
 check_rc=$?
+if [ $check_rc -ne 0 ] && [ ! -f test-suite.log ]; then
+	tail -40 check.out	# it did not get as far as running tests
+fi
 grep -E '^(FAIL|ERROR|SKIP)' test-suite.log 2>/dev/null | head -50
 grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' test-suite.log 2>/dev/null
 

@@ -32,7 +32,7 @@ scalar(const char *path, const char *sql)
 int
 main(void)
 {
-	char			 path[256], sql[256], dir[256];
+	char			 path[512], sql[1024], dir[256];
 	struct usage_db		*u;
 	struct usage_rec	 r;
 	struct err		 err;
