@@ -28,8 +28,8 @@ fi
 
 if [ ! -x src/llmgw ]; then
 	[ -x configure ] || autoreconf -fi
-	[ -f Makefile ] || ./configure
-	make -j"$(nproc 2>/dev/null || echo 2)"
+	[ -f Makefile ] || ./configure -q
+	make -s -j"$(nproc 2>/dev/null || echo 2)"
 fi
 
 mkdir -p var/run var/spool var/www
