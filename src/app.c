@@ -6,6 +6,7 @@
 #include "conf.h"
 #include "err.h"
 #include "openapi.h"
+#include "upstream.h"
 #include "usage.h"
 
 struct app *
@@ -26,6 +27,8 @@ app_new(struct conf *conf, struct err *err)
 	if (openapi_build(conf, &app->openapi, &app->openapi_len, &app->docs,
 	    &app->docs_len, err) == -1)
 		goto fail;
+	if ((app->loop = upstream_loop_start(err)) == NULL)
+		goto fail;
 	return app;
 fail:
 	app_free(app);
@@ -37,6 +40,7 @@ app_free(struct app *app)
 {
 	if (app == NULL)
 		return;
+	upstream_loop_stop(app->loop);
 	usage_free(app->usage);
 	free(app->openapi);
 	free(app->docs);

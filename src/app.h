@@ -10,11 +10,13 @@
 
 struct conf;
 struct err;
+struct upstream_loop;
 struct usage_db;
 
 struct app {
-	struct conf	*conf;
-	struct usage_db	*usage;
+	struct conf		*conf;
+	struct usage_db		*usage;
+	struct upstream_loop	*loop;	/* every upstream transfer runs here */
 	char		*openapi;	/* OpenAPI 3.1 document, JSON */
 	size_t		 openapi_len;
 	char		*docs;		/* the same, as an HTML page */

@@ -291,12 +291,40 @@ judge_error_event(struct chat *ch, struct verdict *v)
 		verdict_set(v, 502, retry, ae->type, "AI service error");
 }
 
+/* We stopped the transfer: our reason says more than its outcome. */
+static int
+judge_stopped(struct chat *ch, struct verdict *v)
+{
+	switch (ch->stop_reason) {
+	case STOP_NONE:
+		return 0;
+	case STOP_ERROR_EVENT:
+		judge_error_event(ch, v);
+		return 1;
+	case STOP_MALFORMED:
+		verdict_set(v, 502, 0, "upstream_malformed",
+		    "the AI service sent a malformed event");
+		break;
+	case STOP_TOO_BIG:
+		verdict_set(v, 502, 0, "upstream_too_big",
+		    "the AI service sent more than llmgw accepts");
+		break;
+	default:
+		verdict_set(v, 499, 0, "client_gone", "the client went away");
+		break;
+	}
+	str_copy(v->log, sizeof(v->log), v->detail);
+	return 1;
+}
+
 static void
 judge(struct chat *ch, struct verdict *v)
 {
 	struct upstream_result	*res = &ch->res;
 
 	memset(v, 0, sizeof(*v));
+	if (judge_stopped(ch, v))
+		return;
 	switch (res->outcome) {
 	case UP_DONE:
 		if (res->status < 200 || res->status > 299) {
@@ -341,26 +369,9 @@ judge(struct chat *ch, struct verdict *v)
 		    "the AI service ended the stream early");
 		break;
 	case UP_EABORTED:
-		switch (ch->stop_reason) {
-		case STOP_ERROR_EVENT:
-			judge_error_event(ch, v);
-			return;
-		case STOP_MALFORMED:
-			verdict_set(v, 502, 0, "upstream_malformed",
-			    "the AI service sent a malformed event");
-			break;
-		case STOP_TOO_BIG:
-			verdict_set(v, 502, 0, "upstream_too_big",
-			    "the AI service sent more than llmgw accepts");
-			break;
-		default:
-			verdict_set(v, 499, 0, "client_gone",
-			    "the client went away");
-			break;
-		}
-		/* We stopped it: our reason says more than libcurl's. */
-		str_copy(v->log, sizeof(v->log), v->detail);
-		return;
+		verdict_set(v, 503, 0, "shutting_down",
+		    "llmgw is shutting down");
+		break;
 	case UP_EOTHER:
 		verdict_set(v, 502, 0, "upstream_error", "AI service error");
 		break;

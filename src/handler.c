@@ -31,7 +31,7 @@ worker_new(struct app *app, struct err *err)
 		return NULL;
 	}
 	w->app = app;
-	if ((w->up = upstream_new(err)) == NULL) {
+	if ((w->up = upstream_new(app->loop, err)) == NULL) {
 		free(w);
 		return NULL;
 	}

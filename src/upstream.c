@@ -1,34 +1,79 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "conf.h"
 #include "err.h"
+#include "log.h"
 #include "upstream.h"
 #include "str.h"
 
-struct upstream {
-	CURL	*curl;
-	char	 errbuf[CURL_ERROR_SIZE];
+/* A worker's inbox: the loop pauses a transfer rather than grow it more. */
+#define INBOX_MAX	(256 * 1024)
+/* How often the loop looks for first-byte and idle timeouts. */
+#define SCAN_MS		250
+#define TICK_MS		1000
+
+struct upstream_loop {
+	CURLM		*multi;
+	int		 epfd;
+	int		 wakefd;		/* eventfd: workers wake the loop */
+	pthread_t	 thread;
+	long		 timer_ms;		/* libcurl's wish; -1: none */
+	struct call	*active;		/* in the multi handle */
+
+	pthread_mutex_t	 lock;			/* guards what follows */
+	struct call	*adds;			/* to start */
+	struct call	*kicks;			/* to abort or resume */
+	int		 stopping;
 };
 
-/* What one call needs inside libcurl's callbacks. */
+struct upstream {
+	struct upstream_loop	*loop;
+	CURL			*curl;
+	char			 errbuf[CURL_ERROR_SIZE];
+};
+
+/*
+ * One transfer, on the stack of the worker that waits for it.  The loop
+ * thread owns the fields marked (loop); the worker reads res only once
+ * "done" is set.  The loop never touches a call after setting "done".
+ */
 struct call {
+	struct upstream_loop		*loop;
+	struct upstream			*up;
 	const struct conf		*conf;
-	const struct upstream_sink	*sink;
 	struct upstream_result		*res;
-	long long			 t_start;	/* ms, monotonic */
-	long long			 t_last;	/* last bytes received */
-	int				 got_status;
-	int				 stopped;	/* by the sink */
-	const char			*timed_out;	/* which timeout */
+	struct call			*next;		/* adds or active (loop) */
+	struct call			*prev;		/* active (loop) */
+	struct call			*knext;		/* kicks (loop lock) */
+	int				 kicked;	/* (loop lock) */
+	int				 want_abort;	/* (loop lock) */
+	int				 want_resume;	/* (loop lock) */
+	long long			 t_start;	/* (loop) ms */
+	long long			 t_last;	/* (loop) */
+	int				 got_status;	/* (loop) */
+	const char			*timed_out;	/* (loop) */
+
+	pthread_mutex_t			 lock;		/* guards what follows */
+	pthread_cond_t			 cond;
+	struct buf			 inbox;		/* 2xx body for the worker */
+	int				 paused;	/* inbox full: loop paused */
+	int				 stopped;	/* worker asked to stop */
+	int				 done;
+	CURLcode			 rc;
 };
 
 static long long
@@ -40,8 +85,17 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void
+loop_wake(struct upstream_loop *l)
+{
+	uint64_t	 one = 1;
+
+	if (write(l->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
+		log_error("upstream: wake the loop: %s", strerror(errno));
+}
+
 struct upstream *
-upstream_new(struct err *err)
+upstream_new(struct upstream_loop *loop, struct err *err)
 {
 	struct upstream	*u;
 
@@ -49,6 +103,7 @@ upstream_new(struct err *err)
 		err_set(err, "upstream: out of memory");
 		return NULL;
 	}
+	u->loop = loop;
 	if ((u->curl = curl_easy_init()) == NULL) {
 		err_set(err, "upstream: curl_easy_init failed");
 		free(u);
@@ -128,6 +183,8 @@ status_of(const char *p, size_t len)
 	return st >= 100 && st <= 999 ? st : 0;
 }
 
+/* libcurl callbacks: these run in the loop thread. */
+
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -179,44 +236,346 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	size_t			 len = size * n;
 
 	c->t_last = now_ms();
-	if (r->status >= 200 && r->status <= 299) {
-		if (c->sink->on_data(c->sink->arg, p, len) == -1) {
-			c->stopped = 1;
-			return 0;	/* makes libcurl stop: CURLE_WRITE_ERROR */
-		}
+	if (r->status < 200 || r->status > 299) {
+		/* An error body: keep the start, which says what went wrong. */
+		if (r->errbody.len < UPSTREAM_ERRBODY_MAX)
+			buf_add(&r->errbody, p, len < UPSTREAM_ERRBODY_MAX -
+			    r->errbody.len ? len : UPSTREAM_ERRBODY_MAX -
+			    r->errbody.len);
 		return len;
 	}
-	/* An error body: keep the start, which says what went wrong. */
-	if (r->errbody.len < UPSTREAM_ERRBODY_MAX)
-		buf_add(&r->errbody, p, len < UPSTREAM_ERRBODY_MAX -
-		    r->errbody.len ? len : UPSTREAM_ERRBODY_MAX -
-		    r->errbody.len);
+	pthread_mutex_lock(&c->lock);
+	if (c->stopped) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;	/* CURLE_WRITE_ERROR ends it */
+	}
+	if (c->inbox.len > 0 && c->inbox.len + len > INBOX_MAX) {
+		/* The worker is behind (a slow client): hold the transfer. */
+		c->paused = 1;
+		pthread_mutex_unlock(&c->lock);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	if (buf_add(&c->inbox, p, len) == -1) {
+		pthread_mutex_unlock(&c->lock);
+		return 0;
+	}
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
 	return len;
 }
 
-/* Runs about once a second while idle, and as data flows. */
 static int
-on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
-    curl_off_t ultotal, curl_off_t ulnow)
+on_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
 {
-	struct call	*c = arg;
-	long long	 now = now_ms();
+	struct upstream_loop	*l = arg;
+	struct epoll_event	 ev;
 
-	(void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
-	if (!c->got_status &&
-	    now - c->t_start > c->conf->first_byte_timeout_ms) {
-		c->timed_out = "first_byte_timeout";
-		return 1;
+	(void)easy;
+	memset(&ev, 0, sizeof(ev));
+	ev.data.fd = fd;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+		curl_multi_assign(l->multi, fd, NULL);
+		return 0;
 	}
-	if (c->got_status && now - c->t_last > c->conf->idle_timeout_ms) {
-		c->timed_out = "idle_timeout";
-		return 1;
-	}
-	if (c->sink->on_tick != NULL && c->sink->on_tick(c->sink->arg) == -1) {
-		c->stopped = 1;
-		return 1;
-	}
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
+	if (sockp == NULL) {
+		if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == -1 &&
+		    (errno != EEXIST ||
+		    epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == -1))
+			log_error("upstream: epoll add fd %d: %s", fd,
+			    strerror(errno));
+		curl_multi_assign(l->multi, fd, l);
+	} else if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == -1)
+		log_error("upstream: epoll mod fd %d: %s", fd, strerror(errno));
 	return 0;
+}
+
+static int
+on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct upstream_loop	*l = arg;
+
+	(void)multi;
+	l->timer_ms = timeout_ms;
+	return 0;
+}
+
+/* Loop thread: the transfer is over, one way or another. */
+static void
+finish(struct upstream_loop *l, struct call *c, CURLcode rc)
+{
+	struct call	**pp;
+
+	curl_multi_remove_handle(l->multi, c->up->curl);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		l->active = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_lock(&l->lock);
+	if (c->kicked)
+		for (pp = &l->kicks; *pp != NULL; pp = &(*pp)->knext)
+			if (*pp == c) {
+				*pp = c->knext;
+				break;
+			}
+	c->kicked = 0;
+	pthread_mutex_unlock(&l->lock);
+
+	pthread_mutex_lock(&c->lock);
+	c->rc = rc;
+	c->done = 1;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	/* From here on the call belongs to its worker again. */
+}
+
+static void
+reap(struct upstream_loop *l)
+{
+	CURLMsg		*m;
+	struct call	*c;
+	int		 left;
+
+	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &c) !=
+		    CURLE_OK || c == NULL)
+			continue;
+		finish(l, c, m->data.result);
+	}
+}
+
+/* Loop thread: start new transfers, abort or resume others. */
+static void
+take_requests(struct upstream_loop *l)
+{
+	struct call	*adds, *kicks, *c, *next;
+	int		 running, abort_it, resume;
+
+	pthread_mutex_lock(&l->lock);
+	adds = l->adds;
+	l->adds = NULL;
+	pthread_mutex_unlock(&l->lock);
+	for (c = adds; c != NULL; c = next) {
+		next = c->next;
+		c->t_start = c->t_last = now_ms();
+		c->prev = NULL;
+		c->next = l->active;
+		if (l->active != NULL)
+			l->active->prev = c;
+		l->active = c;
+		if (curl_multi_add_handle(l->multi, c->up->curl) != CURLM_OK)
+			finish(l, c, CURLE_FAILED_INIT);
+	}
+	if (adds != NULL)
+		curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0,
+		    &running);
+
+	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		if ((c = kicks = l->kicks) != NULL) {
+			l->kicks = c->knext;
+			c->kicked = 0;
+			abort_it = c->want_abort;
+			resume = c->want_resume;
+			c->want_resume = 0;
+		}
+		pthread_mutex_unlock(&l->lock);
+		if (c == NULL)
+			break;
+		if (abort_it)
+			finish(l, c, CURLE_ABORTED_BY_CALLBACK);
+		else if (resume)
+			curl_easy_pause(c->up->curl, CURLPAUSE_CONT);
+	}
+}
+
+/* Loop thread: first-byte and idle timeouts, which libcurl does not do. */
+static void
+scan_timeouts(struct upstream_loop *l)
+{
+	struct call	*c, *next;
+	long long	 now = now_ms();
+	int		 paused;
+
+	for (c = l->active; c != NULL; c = next) {
+		next = c->next;
+		if (!c->got_status &&
+		    now - c->t_start > c->conf->first_byte_timeout_ms)
+			c->timed_out = "first_byte_timeout";
+		else if (c->got_status &&
+		    now - c->t_last > c->conf->idle_timeout_ms) {
+			/* A paused transfer waits for the client, not the API. */
+			pthread_mutex_lock(&c->lock);
+			paused = c->paused;
+			pthread_mutex_unlock(&c->lock);
+			if (paused) {
+				c->t_last = now;
+				continue;
+			}
+			c->timed_out = "idle_timeout";
+		} else
+			continue;
+		finish(l, c, CURLE_OPERATION_TIMEDOUT);
+	}
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct upstream_loop	*l = arg;
+	struct epoll_event	 evs[64];
+	long long		 next_scan = now_ms() + SCAN_MS, now;
+	uint64_t		 n;
+	int			 i, nev, running, wait, flags, stopping;
+
+	for (;;) {
+		wait = SCAN_MS;
+		if (l->timer_ms >= 0 && l->timer_ms < wait)
+			wait = (int)l->timer_ms;
+		nev = epoll_wait(l->epfd, evs, 64, wait);
+		if (nev == -1 && errno != EINTR)
+			log_error("upstream: epoll_wait: %s", strerror(errno));
+		for (i = 0; i < nev; i++) {
+			if (evs[i].data.fd == l->wakefd) {
+				if (read(l->wakefd, &n, sizeof(n)) == -1 &&
+				    errno != EAGAIN)
+					log_error("upstream: read wake: %s",
+					    strerror(errno));
+				continue;
+			}
+			flags = 0;
+			if (evs[i].events & EPOLLIN)
+				flags |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(l->multi, evs[i].data.fd,
+			    flags, &running);
+		}
+		if (nev <= 0 || l->timer_ms == 0)
+			curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT,
+			    0, &running);
+		take_requests(l);
+		reap(l);
+		now = now_ms();
+		if (now >= next_scan) {
+			scan_timeouts(l);
+			next_scan = now + SCAN_MS;
+		}
+		pthread_mutex_lock(&l->lock);
+		stopping = l->stopping;
+		pthread_mutex_unlock(&l->lock);
+		if (stopping) {
+			while (l->active != NULL)
+				finish(l, l->active,
+				    CURLE_ABORTED_BY_CALLBACK);
+			take_requests(l);
+			if (l->active == NULL && l->adds == NULL)
+				break;
+		}
+	}
+	return NULL;
+}
+
+struct upstream_loop *
+upstream_loop_start(struct err *err)
+{
+	struct upstream_loop	*l;
+	struct epoll_event	 ev;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		err_set(err, "upstream: out of memory");
+		return NULL;
+	}
+	l->timer_ms = -1;
+	l->epfd = l->wakefd = -1;
+	pthread_mutex_init(&l->lock, NULL);
+	if ((l->multi = curl_multi_init()) == NULL) {
+		err_set(err, "upstream: curl_multi_init failed");
+		goto fail;
+	}
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
+	    (l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1) {
+		err_set(err, "upstream: %s", strerror(errno));
+		goto fail;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.fd = l->wakefd;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) == -1) {
+		err_set(err, "upstream: epoll: %s", strerror(errno));
+		goto fail;
+	}
+	if (pthread_create(&l->thread, NULL, loop_main, l) != 0) {
+		err_set(err, "upstream: cannot start the loop thread");
+		goto fail;
+	}
+	return l;
+fail:
+	if (l->multi != NULL)
+		curl_multi_cleanup(l->multi);
+	if (l->epfd != -1)
+		close(l->epfd);
+	if (l->wakefd != -1)
+		close(l->wakefd);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	return NULL;
+}
+
+void
+upstream_loop_stop(struct upstream_loop *l)
+{
+	if (l == NULL)
+		return;
+	pthread_mutex_lock(&l->lock);
+	l->stopping = 1;
+	pthread_mutex_unlock(&l->lock);
+	loop_wake(l);
+	pthread_join(l->thread, NULL);
+	curl_multi_cleanup(l->multi);
+	close(l->epfd);
+	close(l->wakefd);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+/* Worker thread: ask the loop to abort or resume "c". */
+static void
+kick(struct call *c, int abort_it)
+{
+	struct upstream_loop	*l = c->loop;
+
+	if (abort_it) {
+		pthread_mutex_lock(&c->lock);
+		c->stopped = 1;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&l->lock);
+	if (abort_it)
+		c->want_abort = 1;
+	else
+		c->want_resume = 1;
+	if (!c->kicked) {
+		c->kicked = 1;
+		c->knext = l->kicks;
+		l->kicks = c;
+	}
+	pthread_mutex_unlock(&l->lock);
+	loop_wake(l);
 }
 
 static struct curl_slist *
@@ -267,9 +626,8 @@ outcome_of(CURLcode rc, const struct call *c)
 	case CURLE_OK:
 		return UP_DONE;
 	case CURLE_WRITE_ERROR:
-		return c->stopped ? UP_EABORTED : UP_EOTHER;
 	case CURLE_ABORTED_BY_CALLBACK:
-		return c->timed_out != NULL ? UP_ETIMEOUT : UP_EABORTED;
+		return c->stopped ? UP_EABORTED : UP_EOTHER;
 	case CURLE_OPERATION_TIMEDOUT:
 		return UP_ETIMEOUT;
 	case CURLE_COULDNT_RESOLVE_PROXY:
@@ -288,40 +646,104 @@ outcome_of(CURLcode rc, const struct call *c)
 	}
 }
 
+/*
+ * Worker thread: wait for the transfer, feeding the sink as bytes come.
+ * Returns when the loop has finished the call.
+ */
+static void
+wait_for(struct call *c, const struct upstream_sink *sink)
+{
+	struct buf	 take;
+	struct timespec	 until;
+	long long	 next_tick = now_ms() + TICK_MS;
+	int		 done, paused, asked_stop = 0;
+
+	buf_init(&take, 0);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (c->inbox.len == 0 && !c->done &&
+		    now_ms() < next_tick) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += TICK_MS % 1000 * 1000000L;
+			until.tv_sec += TICK_MS / 1000 + until.tv_nsec /
+			    1000000000L;
+			until.tv_nsec %= 1000000000L;
+			pthread_cond_timedwait(&c->cond, &c->lock, &until);
+		}
+		/* Swap buffers: the loop keeps filling while we write. */
+		buf_reset(&take);
+		{
+			struct buf t = take;
+
+			take = c->inbox;
+			c->inbox = t;
+		}
+		paused = c->paused;
+		c->paused = 0;
+		done = c->done;
+		pthread_mutex_unlock(&c->lock);
+
+		if (take.len > 0 && !asked_stop &&
+		    sink->on_data(sink->arg, take.data, take.len) == -1) {
+			kick(c, 1);
+			asked_stop = 1;
+		}
+		if (paused && !asked_stop)
+			kick(c, 0);
+		if (now_ms() >= next_tick) {
+			next_tick = now_ms() + TICK_MS;
+			if (!asked_stop && sink->on_tick != NULL &&
+			    sink->on_tick(sink->arg) == -1) {
+				kick(c, 1);
+				asked_stop = 1;
+			}
+		}
+		pthread_mutex_lock(&c->lock);
+		if (done && c->inbox.len == 0)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	buf_free(&take);
+}
+
 int
 upstream_post(struct upstream *u, const struct conf *conf, const char *body,
     size_t len, int stream, const struct upstream_sink *sink,
     struct upstream_result *res)
 {
+	struct upstream_loop	*l = u->loop;
 	struct curl_slist	*headers;
 	struct call		 c;
 	char			 url[2048];
-	CURLcode		 rc;
 	CURL			*h = u->curl;
 	int			 n;
 
 	result_clear(res);
-	memset(&c, 0, sizeof(c));
-	c.conf = conf;
-	c.sink = sink;
-	c.res = res;
-	c.t_start = c.t_last = now_ms();
-
 	n = snprintf(url, sizeof(url), "%s%sv1/messages", conf->upstream_url,
 	    conf->upstream_url[strlen(conf->upstream_url) - 1] == '/' ?
 	    "" : "/");
 	if (n < 0 || (size_t)n >= sizeof(url)) {
-		snprintf(res->detail, sizeof(res->detail),
+		str_copy(res->detail, sizeof(res->detail),
 		    "upstream_url is too long");
 		return -1;
 	}
 	if ((headers = make_headers(conf, stream)) == NULL) {
-		snprintf(res->detail, sizeof(res->detail),
+		str_copy(res->detail, sizeof(res->detail),
 		    "out of memory building request headers");
 		return -1;
 	}
+	memset(&c, 0, sizeof(c));
+	c.loop = l;
+	c.up = u;
+	c.conf = conf;
+	c.res = res;
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.cond, NULL);
+	buf_init(&c.inbox, 0);
+
 	u->errbuf[0] = '\0';
 	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, &c);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -338,15 +760,28 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, &c);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_XFERINFODATA, &c);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 
-	rc = curl_easy_perform(h);
+	pthread_mutex_lock(&l->lock);
+	if (l->stopping) {
+		pthread_mutex_unlock(&l->lock);
+		c.rc = CURLE_ABORTED_BY_CALLBACK;
+		c.stopped = 1;
+	} else {
+		c.next = l->adds;
+		l->adds = &c;
+		pthread_mutex_unlock(&l->lock);
+		loop_wake(l);
+		wait_for(&c, sink);
+	}
+
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, NULL);
 	curl_slist_free_all(headers);
+	buf_free(&c.inbox);
+	pthread_mutex_destroy(&c.lock);
+	pthread_cond_destroy(&c.cond);
 
-	res->outcome = outcome_of(rc, &c);
+	res->outcome = outcome_of(c.rc, &c);
 	if (res->outcome == UP_DONE)
 		return 0;
 	if (res->outcome == UP_ETIMEOUT)
@@ -355,9 +790,9 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 		    c.got_status ? "total_timeout" : "connect_timeout",
 		    now_ms() - c.t_start);
 	else if (res->outcome == UP_EABORTED)
-		snprintf(res->detail, sizeof(res->detail), "stopped by llmgw");
+		str_copy(res->detail, sizeof(res->detail), "stopped by llmgw");
 	else
 		str_copy(res->detail, sizeof(res->detail), u->errbuf[0] !=
-		    '\0' ? u->errbuf : curl_easy_strerror(rc));
+		    '\0' ? u->errbuf : curl_easy_strerror(c.rc));
 	return -1;
 }

@@ -1,11 +1,20 @@
 /*
- * One POST to the Messages API with libcurl.  A struct upstream owns one
- * easy handle and is used by one thread at a time; reusing it keeps the
- * connection to the API alive between requests.
+ * One POST to the Messages API with libcurl.
  *
- * upstream_post() makes exactly one attempt; retrying is the caller's
- * business, because only the caller knows whether the client has already
- * been sent something.
+ * All transfers of the process run on one libcurl multi handle, driven by
+ * one event-loop thread (struct upstream_loop, epoll and
+ * curl_multi_socket_action), so an open stream costs one upstream socket
+ * and the connections to the API are kept alive and shared by every
+ * worker.  A worker sees a plain blocking call: upstream_post() hands the
+ * transfer to the loop and then waits, calling the sink in the worker's
+ * own thread with each piece of the body as it arrives.  When a client
+ * reads slowly, the loop pauses that transfer (the worker's inbox is
+ * bounded) instead of buffering without end.
+ *
+ * A struct upstream is one worker's easy handle, used by one thread at a
+ * time.  upstream_post() makes exactly one attempt; retrying is the
+ * caller's business, because only the caller knows whether the client has
+ * already been sent something.
  */
 #ifndef UPSTREAM_H
 #define UPSTREAM_H
@@ -32,7 +41,8 @@ enum upstream_outcome {
 struct upstream_sink {
 	/* Body bytes of a 2xx response as they arrive; -1 stops. */
 	int	 (*on_data)(void *arg, const char *, size_t);
-	/* About once a second while waiting; -1 stops.  May be NULL. */
+	/* About once a second while waiting, in the worker's thread; -1
+	 * stops.  May be NULL. */
 	int	 (*on_tick)(void *arg);
 	void	*arg;
 };
@@ -47,7 +57,18 @@ struct upstream_result {
 	char			 detail[256];	/* for the log */
 };
 
-struct upstream	*upstream_new(struct err *);
+struct upstream_loop;
+
+/* Start the event-loop thread.  Returns NULL with "err" set. */
+struct upstream_loop	*upstream_loop_start(struct err *);
+/*
+ * Stop the loop: transfers still running are aborted (their callers see
+ * UP_EABORTED), then the thread is joined.  NULL is fine.
+ */
+void			 upstream_loop_stop(struct upstream_loop *);
+
+/* A worker's handle on "loop" (borrowed; it must outlive the handle). */
+struct upstream	*upstream_new(struct upstream_loop *, struct err *);
 void		 upstream_free(struct upstream *);	/* NULL is fine */
 
 void	 upstream_result_init(struct upstream_result *);
