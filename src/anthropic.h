@@ -18,7 +18,7 @@ struct anthropic_usage {
 };
 
 #define ANTHROPIC_ERR_TYPE_MAX	64
-#define ANTHROPIC_ERR_MSG_MAX	512
+#define ANTHROPIC_ERR_MSG_MAX	256
 
 struct anthropic_error {
 	char	 type[ANTHROPIC_ERR_TYPE_MAX];	/* "overloaded_error" */

@@ -109,6 +109,21 @@ buf_addf(struct buf *b, const char *fmt, ...)
 	return rc;
 }
 
+char *
+buf_space(struct buf *b, size_t n)
+{
+	if (buf_reserve(b, n) == -1)
+		return NULL;
+	return b->data + b->len;
+}
+
+void
+buf_commit(struct buf *b, size_t n)
+{
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 void
 buf_consume(struct buf *b, size_t n)
 {

@@ -32,6 +32,14 @@ int	 buf_addf(struct buf *, const char *, ...)
 int	 buf_vaddf(struct buf *, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
 
+/*
+ * Room for "n" more bytes at the end, to read into: a pointer to it, or
+ * NULL past the cap or out of memory.  buf_commit() then adds the bytes
+ * actually written (at most "n").
+ */
+char	*buf_space(struct buf *, size_t n);
+void	 buf_commit(struct buf *, size_t n);
+
 /* Drop the first "n" bytes, keeping the rest. */
 void	 buf_consume(struct buf *, size_t n);
 

@@ -58,8 +58,8 @@ struct verdict {
 	int	 retry;		/* worth another attempt */
 	int	 status;	/* HTTP status for the client */
 	char	 type[ANTHROPIC_ERR_TYPE_MAX];
-	char	 detail[ANTHROPIC_ERR_MSG_MAX + 64];
-	char	 log[ANTHROPIC_ERR_MSG_MAX + 128];	/* for the operator */
+	char	 detail[ANTHROPIC_ERR_MSG_MAX];
+	char	 log[ANTHROPIC_ERR_MSG_MAX + ANTHROPIC_ERR_TYPE_MAX + 32];	/* for the operator */
 };
 
 static int
@@ -91,7 +91,7 @@ read_body(struct req_ctx *rq)
 {
 	struct buf	*b = &rq->w->body;
 	const char	*cl;
-	char		 chunk[16384], detail[128], *end;
+	char		 detail[128], *end, *p, eof;
 	long		 limit = rq->conf->body_limit, want = -1;
 	ssize_t		 n;
 	size_t		 room;
@@ -113,23 +113,26 @@ read_body(struct req_ctx *rq)
 			room = (size_t)want - b->len;
 		if (room == 0)
 			break;
-		if (room > sizeof(chunk))
-			room = sizeof(chunk);
-		if ((n = conn_read(rq->conn, chunk, room)) == -1) {
+		if (room > 16384)
+			room = 16384;
+		if ((p = buf_space(b, room)) == NULL) {
+			req_error(rq, 500, NULL, "out of memory");
+			return -1;
+		}
+		if ((n = conn_read(rq->conn, p, room)) == -1) {
 			req_error(rq, 400, NULL, "could not read the request "
 			    "body");
 			return -1;
 		}
 		if (n == 0)
 			break;
-		if (buf_add(b, chunk, (size_t)n) == -1)
-			goto too_big;
+		buf_commit(b, (size_t)n);
 	}
 	if ((long)b->len > limit)
 		goto too_big;
 	/* Take the end of the body too, so the connection can be reused. */
 	if (want >= 0 && (size_t)want == b->len)
-		(void)conn_read(rq->conn, chunk, 1);
+		(void)conn_read(rq->conn, &eof, 1);
 	return 0;
 too_big:
 	snprintf(detail, sizeof(detail), "Request body is larger than %ld "

@@ -596,6 +596,13 @@ conf_load(const char *path, int required, struct err *err)
 	}
 	if (conf_check(c, seen, err) == -1)
 		goto fail;
+	if (asprintf(&c->messages_url, "%s%sv1/messages", c->upstream_url,
+	    c->upstream_url[strlen(c->upstream_url) - 1] == '/' ? "" : "/") ==
+	    -1) {
+		c->messages_url = NULL;
+		err_set(err, "out of memory");
+		goto fail;
+	}
 	return c;
 fail:
 	conf_free(c);
@@ -624,6 +631,7 @@ conf_free(struct conf *c)
 			break;
 		}
 	}
+	free(c->messages_url);
 	free(c->path);
 	free(c);
 }

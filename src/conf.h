@@ -44,6 +44,7 @@ struct conf {
 	long	 thread_idle_ms;
 	int	 log_level;
 
+	char	*messages_url;		/* upstream_url + "/v1/messages" */
 	char	*path;			/* file read, or NULL for none */
 };
 

@@ -63,7 +63,7 @@ log_write(const char *line, size_t len)
 static void
 log_vline(enum log_level level, const char *fmt, va_list ap)
 {
-	char		 line[4096];
+	char		 line[2048];
 	struct tm	 tm;
 	time_t		 now;
 	int		 n, m;
@@ -110,7 +110,7 @@ LOG_FN(log_debug, LOG_LEVEL_DEBUG)
 void
 log_raw(const char *fmt, ...)
 {
-	char	 line[8192];
+	char	 line[2048];
 	va_list	 ap;
 	int	 n;
 

@@ -22,6 +22,11 @@
 
 /* A worker's inbox: the loop pauses a transfer rather than grow it more. */
 #define INBOX_MAX	(256 * 1024)
+/*
+ * libcurl's receive buffer per transfer.  SSE events are small; a large
+ * buffer only costs memory per open stream.
+ */
+#define UPSTREAM_BUFFER	4096L
 /* How often the loop looks for first-byte and idle timeouts. */
 #define SCAN_MS		250
 #define TICK_MS		1000
@@ -582,7 +587,7 @@ static struct curl_slist *
 make_headers(const struct conf *conf, int stream)
 {
 	struct curl_slist	*h = NULL, *t;
-	char			 line[1024];
+	char			 line[512];
 	int			 n;
 
 	/* No "Expect: 100-continue" round trip before large bodies. */
@@ -714,19 +719,9 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	struct upstream_loop	*l = u->loop;
 	struct curl_slist	*headers;
 	struct call		 c;
-	char			 url[2048];
 	CURL			*h = u->curl;
-	int			 n;
 
 	result_clear(res);
-	n = snprintf(url, sizeof(url), "%s%sv1/messages", conf->upstream_url,
-	    conf->upstream_url[strlen(conf->upstream_url) - 1] == '/' ?
-	    "" : "/");
-	if (n < 0 || (size_t)n >= sizeof(url)) {
-		str_copy(res->detail, sizeof(res->detail),
-		    "upstream_url is too long");
-		return -1;
-	}
 	if ((headers = make_headers(conf, stream)) == NULL) {
 		str_copy(res->detail, sizeof(res->detail),
 		    "out of memory building request headers");
@@ -744,7 +739,8 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	u->errbuf[0] = '\0';
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, &c);
-	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_URL, conf->messages_url);
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, UPSTREAM_BUFFER);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
