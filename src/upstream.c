@@ -65,6 +65,7 @@ struct call {
 	struct call			*prev;		/* active (loop) */
 	struct call			*knext;		/* kicks (loop lock) */
 	int				 kicked;	/* (loop lock) */
+	int				 finished;	/* (loop lock) no kicks now */
 	int				 want_abort;	/* (loop lock) */
 	int				 want_resume;	/* (loop lock) */
 	long long			 t_start;	/* (loop) ms */
@@ -322,6 +323,7 @@ finish(struct upstream_loop *l, struct call *c, CURLcode rc)
 		l->active = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	/* After this no kick can queue the call: it would outlive it. */
 	pthread_mutex_lock(&l->lock);
 	if (c->kicked)
 		for (pp = &l->kicks; *pp != NULL; pp = &(*pp)->knext)
@@ -330,6 +332,7 @@ finish(struct upstream_loop *l, struct call *c, CURLcode rc)
 				break;
 			}
 	c->kicked = 0;
+	c->finished = 1;
 	pthread_mutex_unlock(&l->lock);
 
 	pthread_mutex_lock(&c->lock);
@@ -570,6 +573,11 @@ kick(struct call *c, int abort_it)
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_lock(&l->lock);
+	if (c->finished) {
+		/* Over already; it may be done before we saw it. */
+		pthread_mutex_unlock(&l->lock);
+		return;
+	}
 	if (abort_it)
 		c->want_abort = 1;
 	else

@@ -94,6 +94,15 @@ t.main(async () => {
     t.is(r.error && JSON.parse(r.error).type, 'upstream_malformed', 'malformed after a token: error event');
   });
 
+  await t.test('many broken streams at once', async () => {
+    // The upstream finishing while llmgw stops the transfer: both at once.
+    const kinds = ['[[error-event:0]] [[status:200]]', '[[malformed:0]]', '[[malformed:1]]', '[[cut:1]]',
+                   '[[big-event]]', '[[error-event:1]]'];
+    const rs = await Promise.all(Array.from({length: 60}, (_, i) => stream(`${kinds[i % kinds.length]} #${i}`)));
+    const bad = rs.filter(r => !(r.status === 502 || r.status === 503 || (r.status === 200 && r.error !== null)));
+    t.is(bad.map(r => [r.status, r.raw.slice(0, 80)]), [], 'every one ends in a clean error');
+  });
+
   await t.test('still serving', async () => {
     const r = await chat('fine');
     t.is(r.status, 200, 'after all that, a normal request works');

@@ -63,7 +63,7 @@ function startStub(env = {}) {
 // Sanitizer reports go to files in the test's folder, checked at the end.
 function sanitizerEnv(dir) {
   return {
-    ASAN_OPTIONS: `log_path=${dir}/asan:detect_leaks=1`,
+    ASAN_OPTIONS: `log_path=${dir}/asan:detect_leaks=1:detect_stack_use_after_return=1`,
     UBSAN_OPTIONS: `log_path=${dir}/ubsan:print_stacktrace=1:halt_on_error=1`,
   };
 }
