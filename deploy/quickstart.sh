@@ -6,10 +6,14 @@
 # canned.  Stop it with Ctrl-C.
 #
 # usage: deploy/quickstart.sh [PORT]
+# The state folder is ./var unless LLMGW_VAR names another; LLMGW names an
+# llmgw binary to use instead of building src/llmgw.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 port=${1:-8080}
+var=${LLMGW_VAR:-$top/var}
+bin=${LLMGW:-$top/src/llmgw}
 
 need="lighttpd sqlite3 node autoreconf pkg-config cc make"
 missing=
@@ -26,19 +30,19 @@ if [ -n "$missing" ] || ! pkg-config --exists libcurl sqlite3 libcjson fcgi; the
 	    libsqlite3-dev sqlite3 lighttpd nodejs
 fi
 
-if [ ! -x src/llmgw ]; then
+if [ ! -x "$bin" ]; then
 	[ -x configure ] || autoreconf -fi
 	[ -f Makefile ] || ./configure -q
 	make -s -j"$(nproc 2>/dev/null || echo 2)"
 fi
 
-mkdir -p var/run var/spool var/www
-[ -s var/api-token ] || {
+mkdir -p "$var/run" "$var/spool" "$var/www"
+[ -s "$var/api-token" ] || (
 	umask 077
-	od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > var/api-token
-}
-token=$(cat var/api-token)
-[ -f deploy/www/index.html ] && docroot=$top/deploy/www || docroot=$top/var/www
+	od -An -N24 -tx1 /dev/urandom | tr -d ' \n' > "$var/api-token"
+)
+token=$(cat "$var/api-token")
+[ -f deploy/www/index.html ] && docroot=$top/deploy/www || docroot=$var/www
 
 stub_pid=
 cleanup() { [ -z "$stub_pid" ] || kill "$stub_pid" 2>/dev/null || true; }
@@ -47,14 +51,14 @@ if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
 	upstream=${ANTHROPIC_BASE_URL:-https://api.anthropic.com}
 	key=$ANTHROPIC_API_KEY
 else
-	node tests/stub/upstream.js 0 > var/run/stub.port &
+	node tests/stub/upstream.js 0 > "$var/run/stub.port" &
 	stub_pid=$!
 	i=0
-	until grep -q listening var/run/stub.port 2>/dev/null; do
+	until grep -q listening "$var/run/stub.port" 2>/dev/null; do
 		i=$((i + 1)); [ $i -lt 100 ] || { echo "quickstart: stub did not start"; exit 1; }
 		sleep 0.1
 	done
-	upstream=http://127.0.0.1:$(awk '{print $2}' var/run/stub.port)
+	upstream=http://127.0.0.1:$(awk '{print $2}' "$var/run/stub.port")
 	key=stub-key
 	cat <<BANNER
 ************************************************************************
@@ -65,38 +69,38 @@ else
 BANNER
 fi
 
-backend="	\"socket\" => \"$top/var/run/llmgw.sock\",
-	\"bin-path\" => \"$top/src/llmgw\",
+backend="	\"socket\" => \"$var/run/llmgw.sock\",
+	\"bin-path\" => \"$bin\",
 	\"max-procs\" => 1,
 	\"bin-environment\" => (
-		\"LLMGW_CONFIG\" => \"$top/var/llmgw.conf\",
-		\"LLMGW_DB\" => \"$top/var/llmgw.db\",
-		\"LLMGW_SPOOL_DIR\" => \"$top/var/spool\",
+		\"LLMGW_CONFIG\" => \"$var/llmgw.conf\",
+		\"LLMGW_DB\" => \"$var/llmgw.db\",
+		\"LLMGW_SPOOL_DIR\" => \"$var/spool\",
 		\"LLMGW_API_TOKEN\" => \"$token\",
 		\"ANTHROPIC_BASE_URL\" => \"$upstream\",
 		\"ANTHROPIC_API_KEY\" => \"$key\",
 	),"
-: > var/llmgw.conf	# empty: the embedded defaults
-awk -v port="$port" -v root="$docroot" -v run="$top/var/run" \
+: > "$var/llmgw.conf"	# empty: the embedded defaults
+awk -v port="$port" -v root="$docroot" -v run="$var/run" \
     -v backend="$backend" '{
 	gsub(/@PORT@/, port); gsub(/@BIND@/, "127.0.0.1");
 	gsub(/@DOCROOT@/, root); gsub(/@RUNDIR@/, run);
 	gsub(/@MOUNT@/, "/api/v1");
 	if ($0 ~ /@BACKEND@/) { print backend; next }
-	print }' deploy/lighttpd/lighttpd.conf.in > var/lighttpd.conf
-chmod 600 var/lighttpd.conf
+	print }' deploy/lighttpd/lighttpd.conf.in > "$var/lighttpd.conf"
+chmod 600 "$var/lighttpd.conf"
 
 cat <<EOF2
 
 llmgw is up behind lighttpd on http://127.0.0.1:$port/ (API under /api/v1).
-Token: $token   (in var/api-token)
+Token: $token   (in $var/api-token)
 
   curl -N http://127.0.0.1:$port/api/v1/chat/stream \\
-    -H "Authorization: Bearer \$(cat var/api-token)" \\
+    -H "Authorization: Bearer \$(cat $var/api-token)" \\
     -H 'Content-Type: application/json' -d '{"message": "Hello"}'
 
-Docs: http://127.0.0.1:$port/api/v1/docs   Usage: sqlite3 var/llmgw.db 'SELECT * FROM usage'
-Logs: var/run/lighttpd.log and this terminal.  Ctrl-C stops it.
+Docs: http://127.0.0.1:$port/api/v1/docs   Usage: sqlite3 $var/llmgw.db 'SELECT * FROM usage'
+Logs: $var/run/lighttpd.log and this terminal.  Ctrl-C stops it.
 
 EOF2
-lighttpd -D -f var/lighttpd.conf
+lighttpd -D -f "$var/lighttpd.conf"
