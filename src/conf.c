@@ -114,33 +114,48 @@ conf_parse_long(const char *s, long *out, struct err *err)
 	return (int)(end - s);
 }
 
+struct unit {
+	const char	*suffix;
+	long		 mul;
+};
+
+static const struct unit duration_units[] = {
+	{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
+	{ "h", 3600 * 1000 }, { "d", 86400 * 1000L }, { NULL, 0 }
+};
+
+static const struct unit size_units[] = {
+	{ "", 1 }, { "k", 1024 }, { "K", 1024 }, { "m", 1024 * 1024 },
+	{ "M", 1024 * 1024 }, { "g", 1024L * 1024 * 1024 },
+	{ "G", 1024L * 1024 * 1024 }, { NULL, 0 }
+};
+
+/* A non-negative number with one of "units" after it, scaled. */
+static int
+conf_parse_scaled(const char *text, const struct unit *units, long *out)
+{
+	const struct unit	*u;
+	struct err		 ignored;
+	long			 v;
+	int			 n;
+
+	if ((n = conf_parse_long(text, &v, &ignored)) == -1 || v < 0)
+		return -1;
+	for (u = units; u->suffix != NULL; u++)
+		if (strcmp(text + n, u->suffix) == 0) {
+			if (v > LONG_MAX / u->mul)
+				return -1;
+			*out = v * u->mul;
+			return 0;
+		}
+	return -1;
+}
+
 int
 conf_parse_duration_ms(const char *text, long *out, struct err *err)
 {
-	long	 v, mul;
-	const char	*s = text;
-	int	 n;
-
-	if ((n = conf_parse_long(s, &v, err)) == -1)
-		goto fail;
-	s += n;
-	if (*s == '\0' || strcmp(s, "s") == 0)
-		mul = 1000;
-	else if (strcmp(s, "ms") == 0)
-		mul = 1;
-	else if (strcmp(s, "m") == 0)
-		mul = 60 * 1000;
-	else if (strcmp(s, "h") == 0)
-		mul = 3600 * 1000;
-	else if (strcmp(s, "d") == 0)
-		mul = 86400 * 1000L;
-	else
-		goto fail;
-	if (v < 0 || v > LONG_MAX / mul)
-		goto fail;
-	*out = v * mul;
-	return 0;
-fail:
+	if (conf_parse_scaled(text, duration_units, out) == 0)
+		return 0;
 	err_set(err, "\"%s\" is not a duration (like 500ms, 10s, 5m, 1h, 7d)",
 	    text);
 	return -1;
@@ -149,28 +164,8 @@ fail:
 int
 conf_parse_size(const char *text, long *out, struct err *err)
 {
-	long	 v, mul;
-	const char	*s = text;
-	int	 n;
-
-	if ((n = conf_parse_long(s, &v, err)) == -1)
-		goto fail;
-	s += n;
-	if (*s == '\0')
-		mul = 1;
-	else if (strcasecmp(s, "k") == 0)
-		mul = 1024;
-	else if (strcasecmp(s, "m") == 0)
-		mul = 1024 * 1024;
-	else if (strcasecmp(s, "g") == 0)
-		mul = 1024L * 1024 * 1024;
-	else
-		goto fail;
-	if (v < 0 || v > LONG_MAX / mul)
-		goto fail;
-	*out = v * mul;
-	return 0;
-fail:
+	if (conf_parse_scaled(text, size_units, out) == 0)
+		return 0;
 	err_set(err, "\"%s\" is not a size (like 4096, 64k, 1M)", text);
 	return -1;
 }

@@ -595,39 +595,34 @@ static struct curl_slist *
 make_headers(const struct conf *conf, int stream)
 {
 	struct curl_slist	*h = NULL, *t;
-	char			 line[512];
-	int			 n;
+	char			 version[128], key[512];
+	const char		*lines[6];
+	size_t			 i, n = 0;
 
 	/* No "Expect: 100-continue" round trip before large bodies. */
-	if ((t = curl_slist_append(h, "Expect:")) == NULL)
-		goto fail;
-	h = t;
-	if ((t = curl_slist_append(h, "Content-Type: application/json")) ==
-	    NULL)
-		goto fail;
-	h = t;
-	if ((t = curl_slist_append(h, stream ? "Accept: text/event-stream" :
-	    "Accept: application/json")) == NULL)
-		goto fail;
-	h = t;
-	n = snprintf(line, sizeof(line), "anthropic-version: %s",
-	    conf->anthropic_version);
-	if (n < 0 || (size_t)n >= sizeof(line) ||
-	    (t = curl_slist_append(h, line)) == NULL)
-		goto fail;
-	h = t;
+	lines[n++] = "Expect:";
+	lines[n++] = "Content-Type: application/json";
+	lines[n++] = stream ? "Accept: text/event-stream" :
+	    "Accept: application/json";
+	if (snprintf(version, sizeof(version), "anthropic-version: %s",
+	    conf->anthropic_version) >= (int)sizeof(version))
+		return NULL;
+	lines[n++] = version;
 	if (conf->api_key != NULL) {
-		n = snprintf(line, sizeof(line), "x-api-key: %s",
-		    conf->api_key);
-		if (n < 0 || (size_t)n >= sizeof(line) ||
-		    (t = curl_slist_append(h, line)) == NULL)
+		if (snprintf(key, sizeof(key), "x-api-key: %s",
+		    conf->api_key) >= (int)sizeof(key))
+			goto fail;
+		lines[n++] = key;
+	}
+	for (i = 0; i < n; i++) {
+		if ((t = curl_slist_append(h, lines[i])) == NULL)
 			goto fail;
 		h = t;
-		explicit_bzero(line, sizeof(line));
 	}
+	explicit_bzero(key, sizeof(key));
 	return h;
 fail:
-	explicit_bzero(line, sizeof(line));
+	explicit_bzero(key, sizeof(key));
 	curl_slist_free_all(h);
 	return NULL;
 }

@@ -1,8 +1,8 @@
 // POST /chat through lighttpd: the whole reply, usage, ids, headers.
 'use strict';
 const t = require('../lib/tap');
-const {request, waitFor} = require('../lib/http');
-const {setup, sql, API_KEY} = require('../lib/servers');
+const {request} = require('../lib/http');
+const {setup, usageRow, API_KEY} = require('../lib/servers');
 
 t.main(async () => {
   const {stub, url, auth, db} = await setup('chat');
@@ -25,13 +25,9 @@ t.main(async () => {
     t.is(last.stream, false, 'not streamed');
     t.is(last.api_key, API_KEY, 'x-api-key sent');
     t.is(last.version, '2023-06-01', 'anthropic-version sent');
-    const rows = await waitFor(() => {
-      const x = sql(db, `SELECT * FROM usage WHERE request_id = '${r.headers['x-request-id']}'`);
-      return x.length ? x : null;
-    });
-    t.ok(rows && rows.length === 1, 'one usage row');
-    if (rows) {
-      const row = rows[0];
+    const row = await usageRow(db, r.headers['x-request-id']);
+    t.ok(row, 'a usage row');
+    if (row) {
       t.is([row.route, row.model, row.status], ['/chat', 'claude-sonnet-4-6', 200], 'route, model, status');
       t.is([row.input_tokens, row.output_tokens, row.cache_creation_input_tokens, row.cache_read_input_tokens],
         [12, 4, 2, 3], 'all four token counts');

@@ -1,8 +1,8 @@
 // Upstream failures: mapped statuses, retries, timeouts, malformed streams.
 'use strict';
 const t = require('../lib/tap');
-const {request, sse, waitFor} = require('../lib/http');
-const {setup, sql} = require('../lib/servers');
+const {request, sse} = require('../lib/http');
+const {setup, usageRow} = require('../lib/servers');
 
 t.main(async () => {
   const {stub, url, auth, db} = await setup('faults', {conf: {retries: 2, first_byte_timeout: '1s',
@@ -10,13 +10,7 @@ t.main(async () => {
   const chat = (message) => request(url('/chat'), {method: 'POST', headers: auth, body: {message}});
   const stream = (message) => sse(url('/chat/stream'), {message}, {headers: auth});
   const attempts = async (text) => (await stub.log()).filter(e => e.message === text).length;
-  const row = async (id) => {
-    const rows = await waitFor(() => {
-      const x = sql(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
-      return x.length ? x : null;
-    });
-    return rows ? rows[0] : null;
-  };
+  const row = (id) => usageRow(db, id);
 
   await t.test('529 becomes 503', async () => {
     for (const [route, call] of [['/chat', chat], ['/chat/stream', stream]]) {

@@ -3,18 +3,12 @@
 'use strict';
 const t = require('../lib/tap');
 const {sse, waitFor} = require('../lib/http');
-const {setup, sql} = require('../lib/servers');
+const {setup, usageRow} = require('../lib/servers');
 
 t.main(async () => {
   const {stub, url, auth, db} = await setup('stream', {conf: {idle_timeout: '1s'}});
   const stream = (message, opts = {}) => sse(url('/chat/stream'), {message}, {headers: auth, ...opts});
-  const row = async (id) => {
-    const rows = await waitFor(() => {
-      const x = sql(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
-      return x.length ? x : null;
-    });
-    return rows ? rows[0] : null;
-  };
+  const row = (id) => usageRow(db, id);
 
   await t.test('headers, events and [DONE]', async () => {
     const r = await stream('hi [[tokens:3]] [[usage:40,3,5,6]]');

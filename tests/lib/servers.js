@@ -197,7 +197,16 @@ function sql(db, query) {
   return out.trim() === '' ? [] : JSON.parse(out);
 }
 
-module.exports = {SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+// The usage row of request "id", once it has been written (or null).
+async function usageRow(db, id, ms = 10000) {
+  const rows = await waitFor(() => {
+    const x = sql(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
+    return x.length ? x : null;
+  }, ms);
+  return rows ? rows[0] : null;
+}
+
+module.exports = {usageRow, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
   startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
 
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw
