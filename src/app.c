@@ -6,6 +6,7 @@
 #include "conf.h"
 #include "err.h"
 #include "openapi.h"
+#include "spool.h"
 #include "upstream.h"
 #include "usage.h"
 
@@ -20,7 +21,9 @@ app_new(struct conf *conf, struct err *err)
 		return NULL;
 	}
 	app->conf = conf;
-	if ((app->usage = usage_new(conf->database)) == NULL) {
+	if ((app->usage = usage_new(conf->database)) == NULL ||
+	    (app->spool = spool_open(conf->spool_dir, conf->spool_fsync)) ==
+	    NULL) {
 		err_set(err, "out of memory");
 		goto fail;
 	}
@@ -42,6 +45,7 @@ app_free(struct app *app)
 		return;
 	upstream_loop_stop(app->loop);
 	usage_free(app->usage);
+	spool_close(app->spool);
 	free(app->openapi);
 	free(app->docs);
 	conf_free(app->conf);

@@ -10,6 +10,7 @@
 
 struct conf;
 struct err;
+struct spool;
 struct upstream_loop;
 struct usage_db;
 
@@ -17,6 +18,7 @@ struct app {
 	struct conf		*conf;
 	struct usage_db		*usage;
 	struct upstream_loop	*loop;	/* every upstream transfer runs here */
+	struct spool		*spool;	/* log records for llmgw-spoold */
 	char		*openapi;	/* OpenAPI 3.1 document, JSON */
 	size_t		 openapi_len;
 	char		*docs;		/* the same, as an HTML page */

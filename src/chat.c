@@ -40,7 +40,8 @@ struct chat {
 	int			 stop_reason;	/* why we stopped the transfer */
 	int64_t			 ttft_ms;	/* -1 until the first token */
 	int			 retries;
-	struct buf		 text;		/* a whole reply's text */
+	int			 called;	/* the upstream was asked */
+	struct buf		 text;		/* the reply's text */
 };
 
 /* Why a transfer was stopped from our side. */
@@ -180,6 +181,10 @@ on_text(void *arg, const char *text, size_t len)
 		goto gone;
 	if (ch->ttft_ms < 0)
 		ch->ttft_ms = req_now_ms() - ch->rq->t0_ms;
+	/* The text is kept only for log_bodies; if it will not fit, the
+	 * record gets what did. */
+	if (ch->rq->conf->log_bodies)
+		(void)buf_add(&ch->text, text, len);
 	return 0;
 gone:
 	ch->stop_reason = STOP_CLIENT_GONE;
@@ -456,40 +461,56 @@ sleep_ms(long ms)
 		;
 }
 
-/* Fill the usage record that handler_after() stores. */
+/* Fill the request's record, then spool it. */
 static void
-record(struct chat *ch, const struct verdict *v)
+record(struct chat *ch, const struct verdict *v, int authed)
 {
-	struct req_ctx		*rq = ch->rq;
-	struct usage_rec	*r = &ch->w->rec;
-	long			 out = ch->st.usage.output_tokens;
+	struct req_ctx	*rq = ch->rq;
+	struct record	*r = &ch->w->rec;
+	long		 out = ch->st.usage.output_tokens;
 
 	memset(r, 0, sizeof(*r));
 	reqid_new(r->id);
 	str_copy(r->request_id, sizeof(r->request_id), rq->id);
 	r->ts_ms = rq->ts_ms;
+	if (authed)
+		str_copy(r->key, sizeof(r->key), "static");
 	str_copy(r->route, sizeof(r->route), rq->route->path);
-	str_copy(r->model, sizeof(r->model), ch->req.model);
+	if (ch->req.model != NULL)
+		str_copy(r->model, sizeof(r->model), ch->req.model);
 	r->status = rq->status != 0 ? rq->status : 499;
-	r->partial = !ch->st.stopped;
-	/* A cut stream never sent its final count: each delta is a token. */
-	if (r->partial && ch->st.deltas > out)
-		out = ch->st.deltas;
-	r->input_tokens = ch->st.usage.input_tokens;
-	r->output_tokens = out;
-	r->cache_creation_input_tokens =
-	    ch->st.usage.cache_creation_input_tokens;
-	r->cache_read_input_tokens = ch->st.usage.cache_read_input_tokens;
+	r->upstream = ch->called;
 	r->ttft_ms = ch->ttft_ms;
 	r->total_ms = (long)(req_now_ms() - rq->t0_ms);
 	r->disconnected = ch->stop_reason == STOP_CLIENT_GONE;
-	r->retries = ch->retries;
-	r->upstream_status = ch->res.status > 0 ? ch->res.status : 0;
-	if (v != NULL && !v->ok)
-		str_copy(r->upstream_error, sizeof(r->upstream_error), v->log);
-	str_copy(r->upstream_request_id, sizeof(r->upstream_request_id),
-	    ch->res.request_id);
+	if (ch->called) {
+		r->partial = !ch->st.stopped;
+		/* A cut stream never sent its final count: each delta is a
+		 * token at least. */
+		if (r->partial && ch->st.deltas > out)
+			out = ch->st.deltas;
+		r->input_tokens = ch->st.usage.input_tokens;
+		r->output_tokens = out;
+		r->cache_creation_input_tokens =
+		    ch->st.usage.cache_creation_input_tokens;
+		r->cache_read_input_tokens =
+		    ch->st.usage.cache_read_input_tokens;
+		r->retries = ch->retries;
+		r->upstream_status = ch->res.status > 0 ? ch->res.status : 0;
+		if (v != NULL && !v->ok)
+			str_copy(r->upstream_error, sizeof(r->upstream_error),
+			    v->log);
+		str_copy(r->upstream_request_id, sizeof(r->upstream_request_id),
+		    ch->res.request_id);
+	}
+	if (rq->conf->log_bodies && ch->req.message != NULL) {
+		r->prompt = ch->req.message;
+		r->prompt_len = ch->req.message_len;
+		r->reply = buf_str(&ch->text);
+		r->reply_len = ch->text.len;
+	}
 	ch->w->have_rec = 1;
+	req_spool(rq);
 }
 
 /* 422 with the validator's problems: {"detail": [...]}. */
@@ -554,8 +575,10 @@ chat_handle(struct req_ctx *rq, int stream)
 	struct chat	 ch;
 	struct verdict	 v;
 	struct worker	*w = rq->w;
+	int		 authed = 0;
 
 	memset(&ch, 0, sizeof(ch));
+	memset(&v, 0, sizeof(v));
 	ch.rq = rq;
 	ch.w = w;
 	ch.stream = stream;
@@ -565,6 +588,7 @@ chat_handle(struct req_ctx *rq, int stream)
 
 	if (check_auth(rq) == -1)
 		goto out;
+	authed = 1;
 	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
 		req_error(rq, 415, NULL,
 		    "Content-Type must be application/json");
@@ -585,6 +609,7 @@ chat_handle(struct req_ctx *rq, int stream)
 		goto out;
 	}
 
+	ch.called = 1;
 	call_upstream(&ch, &v);
 	if (v.ok) {
 		if (stream)
@@ -605,8 +630,8 @@ chat_handle(struct req_ctx *rq, int stream)
 		    ch.res.request_id : "-", v.status);
 		http_fail(&ch, &v);
 	}
-	record(&ch, &v);
 out:
+	record(&ch, ch.called ? &v : NULL, authed);
 	chat_req_free(&ch.req);
 	upstream_result_free(&ch.res);
 	buf_free(&ch.text);

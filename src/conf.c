@@ -27,6 +27,7 @@ enum conf_type {
 	CT_DURATION,		/* milliseconds; "10s", "500ms", "2m" */
 	CT_SIZE,		/* bytes; "64k", "1M" */
 	CT_LIST,		/* comma or space separated words */
+	CT_BOOL,		/* yes or no */
 	CT_LOGLEVEL
 };
 
@@ -76,6 +77,29 @@ static const struct conf_key conf_keys_table[] = {
 	    "LLMGW_DB" },
 	{ "spool_dir", CT_STRING, OFF(spool_dir), 0, 0, LLMGW_SPOOL_DEFAULT,
 	    "LLMGW_SPOOL_DIR" },
+	{ "spool_fsync", CT_BOOL, OFF(spool_fsync), 0, 0, "yes", NULL },
+	{ "log_bodies", CT_BOOL, OFF(log_bodies), 0, 0, "no", NULL },
+	{ "sinks", CT_LIST, OFF(sinks), 0, 0, "sqlite", NULL },
+	{ "sink_database", CT_STRING, OFF(sink_database), 0, 0, NULL, NULL },
+	{ "webhook_url", CT_URL, OFF(webhook_url), 0, 0, NULL, NULL },
+	{ "webhook_header", CT_STRING, OFF(webhook_header), 0, 0, NULL,
+	    NULL },
+	{ "webhook_timeout", CT_DURATION, OFF(webhook_timeout_ms), 1,
+	    3600000, "10s", NULL },
+	{ "webhook_batch", CT_INT, OFF(webhook_batch), 1, 10000, "50", NULL },
+	{ "jsonl_path", CT_STRING, OFF(jsonl_path), 0, 0, NULL, NULL },
+	{ "spool_attempts", CT_INT, OFF(spool_attempts), 1, 1000, "10",
+	    NULL },
+	{ "spool_retry_base", CT_DURATION, OFF(spool_retry_base_ms), 1,
+	    3600000, "1s", NULL },
+	{ "spool_retry_max", CT_DURATION, OFF(spool_retry_max_ms), 1,
+	    86400000, "5m", NULL },
+	{ "spool_reclaim_after", CT_DURATION, OFF(spool_reclaim_ms), 0,
+	    86400000, "60s", NULL },
+	{ "spool_rescan", CT_DURATION, OFF(spool_rescan_ms), 10, 3600000,
+	    "5s", NULL },
+	{ "spool_batch", CT_INT, OFF(spool_batch), 1, 100000, "100", NULL },
+	{ "spoold_log", CT_STRING, OFF(spoold_log), 0, 0, "stderr", NULL },
 	{ "listen", CT_STRING, OFF(listen), 0, 0, NULL, NULL },
 	{ "threads", CT_INT, OFF(threads), 1, 100000, "4", NULL },
 	{ "max_threads", CT_INT, OFF(max_threads), 1, 100000, "1024", NULL },
@@ -277,6 +301,13 @@ conf_set(struct conf *c, const struct conf_key *k, const char *value,
 		}
 		conf_list_free(*(char ***)field);
 		*(char ***)field = list;
+		return 0;
+	case CT_BOOL:
+		if (conf_parse_bool(value, &level, err) == -1) {
+			err_prefix(err, "%s", k->name);
+			return -1;
+		}
+		*(int *)field = level;
 		return 0;
 	case CT_LOGLEVEL:
 		if ((level = log_level_parse(value)) == -1) {
@@ -522,6 +553,45 @@ conf_where(const struct conf *c, const unsigned long *seen, const char *a,
 		    "configuration");
 }
 
+/* The sinks named must exist and have what they need. */
+static int
+conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
+{
+	char	**p;
+
+	for (p = c->sinks; *p != NULL; p++) {
+		if (strcmp(*p, "webhook") == 0) {
+			if (c->webhook_url == NULL) {
+				err_set(err, "the webhook sink needs "
+				    "webhook_url");
+				conf_where(c, seen, "sinks", "webhook_url",
+				    err);
+				return -1;
+			}
+		} else if (strcmp(*p, "jsonl") == 0) {
+			if (c->jsonl_path == NULL) {
+				err_set(err, "the jsonl sink needs jsonl_path "
+				    "(a file, or - for standard output)");
+				conf_where(c, seen, "sinks", "jsonl_path",
+				    err);
+				return -1;
+			}
+		} else if (strcmp(*p, "sqlite") != 0) {
+			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
+			    "webhook or jsonl)", *p);
+			conf_where(c, seen, "sinks", "sinks", err);
+			return -1;
+		}
+	}
+	if (strcmp(c->spoold_log, "stderr") != 0 &&
+	    strcmp(c->spoold_log, "syslog") != 0) {
+		err_set(err, "spoold_log must be stderr or syslog");
+		conf_where(c, seen, "spoold_log", "spoold_log", err);
+		return -1;
+	}
+	return 0;
+}
+
 /* Checks that involve more than one key. */
 static int
 conf_check(struct conf *c, const unsigned long *seen, struct err *err)
@@ -540,6 +610,8 @@ conf_check(struct conf *c, const unsigned long *seen, struct err *err)
 		conf_where(c, seen, "threads", "max_threads", err);
 		return -1;
 	}
+	if (conf_check_sinks(c, seen, err) == -1)
+		return -1;
 	if (!conf_model_allowed(c, c->default_model)) {
 		err_set(err, "default_model \"%s\" is not in allowed_models",
 		    c->default_model);

@@ -36,6 +36,24 @@ struct conf {
 	/* Storage. */
 	char	*database;
 	char	*spool_dir;
+	int	 spool_fsync;
+	int	 log_bodies;		/* message texts in spool records */
+
+	/* llmgw-spoold. */
+	char	**sinks;		/* "sqlite", "webhook", "jsonl" */
+	char	*sink_database;		/* NULL: the database */
+	char	*webhook_url;
+	char	*webhook_header;	/* secret; never logged */
+	long	 webhook_timeout_ms;
+	long	 webhook_batch;
+	char	*jsonl_path;		/* "-": standard output */
+	long	 spool_attempts;
+	long	 spool_retry_base_ms;
+	long	 spool_retry_max_ms;
+	long	 spool_reclaim_ms;
+	long	 spool_rescan_ms;
+	long	 spool_batch;
+	char	*spoold_log;		/* "stderr" or "syslog" */
 
 	/* Process. */
 	char	*listen;

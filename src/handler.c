@@ -14,7 +14,9 @@
 #include "req.h"
 #include "resp.h"
 #include "route.h"
+#include "spool.h"
 #include "upstream.h"
+#include "usage.h"
 #include "str.h"
 
 /* Buffers that grew past this are freed after the request. */
@@ -162,17 +164,46 @@ handler_serve(struct worker *w, struct conn *conn)
 }
 
 void
+req_spool(struct req_ctx *rq)
+{
+	struct record	*r = &rq->w->rec;
+	struct buf	 b;
+	struct err	 err;
+	char		 what[128];
+
+	r->end_ms = wall_ms();
+	buf_init(&b, 0);
+	if (record_to_json(r, &b) == -1) {
+		log_error("request %s: out of memory writing its record",
+		    r->request_id);
+	} else if (spool_put(rq->app->spool, r->id, b.data, b.len, &err) ==
+	    -1) {
+		/* Not in the spool: then whole, in the log. */
+		snprintf(what, sizeof(what), "%.80s; record", err.msg);
+		log_error_blob(what, b.data, b.len);
+	}
+	buf_free(&b);
+}
+
+void
 handler_after(struct worker *w)
 {
 	struct err	 err;
+	struct buf	 b;
+	char		 what[256];
 
 	if (!w->have_rec)
 		return;
 	w->have_rec = 0;
-	if (usage_add(w->app->usage, &w->rec, &err) == -1)
-		log_error("usage row for request %s not stored: %s; "
-		    "record: id=%s route=%s model=%s status=%d input_tokens=%ld "
-		    "output_tokens=%ld", w->rec.request_id, err.msg, w->rec.id,
-		    w->rec.route, w->rec.model, w->rec.status,
-		    w->rec.input_tokens, w->rec.output_tokens);
+	if (!w->rec.upstream)
+		return;		/* usage rows are for calls to the API */
+	w->rec.prompt = w->rec.reply = NULL;
+	if (usage_add(w->app->usage, &w->rec, &err) == -1) {
+		buf_init(&b, 0);
+		record_to_json(&w->rec, &b);
+		snprintf(what, sizeof(what), "usage row for request %s not "
+		    "stored: %.80s; record", w->rec.request_id, err.msg);
+		log_error_blob(what, buf_str(&b), b.len);
+		buf_free(&b);
+	}
 }

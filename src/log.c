@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -106,6 +107,49 @@ LOG_FN(log_error, LOG_LEVEL_ERROR)
 LOG_FN(log_warn, LOG_LEVEL_WARN)
 LOG_FN(log_info, LOG_LEVEL_INFO)
 LOG_FN(log_debug, LOG_LEVEL_DEBUG)
+
+void
+log_error_blob(const char *what, const char *data, size_t len)
+{
+	char		 head[512];
+	struct iovec	 iov[3];
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	size_t		 off = 0, skip;
+	ssize_t		 n;
+	int		 i, h;
+
+	gmtime_r(&now, &tm);
+	h = snprintf(head, sizeof(head), "%04d-%02d-%02dT%02d:%02d:%02dZ "
+	    "%s[%ld]: error: %s: ", tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, log_prog,
+	    (long)getpid(), what);
+	if (h < 0 || (size_t)h >= sizeof(head))
+		h = (int)sizeof(head) - 1;
+	iov[0].iov_base = head;
+	iov[0].iov_len = (size_t)h;
+	iov[1].iov_base = (void *)data;
+	iov[1].iov_len = len;
+	iov[2].iov_base = "\n";
+	iov[2].iov_len = 1;
+	/* One writev: the line stays whole when the pipe allows. */
+	for (;;) {
+		for (i = 0, skip = off; i < 3 && skip >= iov[i].iov_len; i++)
+			skip -= iov[i].iov_len;
+		if (i == 3)
+			return;
+		iov[i].iov_base = (char *)iov[i].iov_base + skip;
+		iov[i].iov_len -= skip;
+		n = writev(STDERR_FILENO, iov + i, 3 - i);
+		iov[i].iov_base = (char *)iov[i].iov_base - skip;
+		iov[i].iov_len += skip;
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		off += (size_t)n;
+	}
+}
 
 void
 log_raw(const char *fmt, ...)

@@ -6,6 +6,8 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stddef.h>
+
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
 	LOG_LEVEL_WARN,
@@ -24,6 +26,12 @@ void	 log_error(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * An error line that ends with "len" bytes of data, whole, however long:
+ * for records that could not be stored anywhere else.
+ */
+void	 log_error_blob(const char *what, const char *data, size_t len);
+
 /* A line as it is, without prefix: for access-log lines. */
 void	 log_raw(const char *, ...) __attribute__((format(printf, 1, 2)));
 

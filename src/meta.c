@@ -41,10 +41,13 @@ meta_healthz(struct req_ctx *rq)
 {
 	struct err	 dberr, sperr;
 	struct buf	*b = &rq->w->out;
+	char		 last[256];
+	unsigned long	 failures;
 	int		 db_ok, spool_ok;
 
 	db_ok = usage_check(rq->app->usage, &dberr) == 0;
 	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
+	failures = spool_failures(rq->app->spool, last, sizeof(last));
 	buf_reset(b);
 	buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
 	    "{\"status\":\"unavailable\"");
@@ -52,6 +55,11 @@ meta_healthz(struct req_ctx *rq)
 	json_add_cstr(b, db_ok ? "ok" : dberr.msg);
 	buf_adds(b, ",\"spool\":");
 	json_add_cstr(b, spool_ok ? "ok" : sperr.msg);
+	buf_addf(b, ",\"spool_write_failures\":%lu", failures);
+	if (failures > 0) {
+		buf_adds(b, ",\"spool_last_error\":");
+		json_add_cstr(b, last);
+	}
 	buf_addc(b, '}');
 	if (!db_ok)
 		log_warn("healthz: %s", dberr.msg);

@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "reqid.h"
 #include "sse.h"
-#include "usage.h"
+#include "record.h"
 
 struct app;
 struct conf;
@@ -26,7 +26,7 @@ struct worker {
 	struct buf		 upbody;	/* what we send upstream */
 	struct buf		 reply;		/* a whole upstream reply */
 	struct buf		 out;		/* output being built */
-	struct usage_rec	 rec;		/* to store after the response */
+	struct record		 rec;		/* this request's record */
 	int			 have_rec;
 };
 
@@ -46,6 +46,12 @@ struct req_ctx {
 
 /* Milliseconds on the monotonic clock. */
 int64_t	 req_now_ms(void);
+
+/*
+ * With the response complete: write w->rec to the spool.  Its usage row
+ * is stored by handler_after(), once the client has been let go.
+ */
+void	 req_spool(struct req_ctx *);
 
 /* Send {"detail": ...} with "status"; "extra" as for resp_head(). */
 void	 req_error(struct req_ctx *, int status, const char *extra,

@@ -1,68 +1,784 @@
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
 #include "reqid.h"
 #include "spool.h"
+#include "str.h"
 
-static const char *const spool_subdirs[] = { "tmp", "new", "cur", "failed" };
+#define SPOOL_RECORD_MAX	(64L * 1024 * 1024)	/* one record, read back */
 
-/* mkdir that is happy when the directory is already there. */
+static const char *const subdirs[SPOOL_NDIRS] = { "tmp", "new", "cur",
+	"failed" };
+
+struct spool {
+	char			*dir;
+	int			 sync;
+	pthread_rwlock_t	 lock;	/* writers of "fds" take it for writing */
+	int			 fds[SPOOL_NDIRS];
+	atomic_ulong		 failures;
+	pthread_mutex_t		 errlock;
+	char			 last_error[256];
+};
+
+const char *
+spool_dir_name(enum spool_dir d)
+{
+	return subdirs[d];
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* mkdir -p, happy when the directory is already there. */
 static int
-ensure_dir(const char *path, struct err *err)
+make_dirs(const char *path, struct err *err)
+{
+	char		 p[PATH_MAX];
+	struct stat	 st;
+	size_t		 i;
+
+	if (str_copy(p, sizeof(p), path)) {
+		err_set(err, "spool: %s: path too long", path);
+		return -1;
+	}
+	for (i = 1; ; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0750) == -1 && (errno != EEXIST ||
+		    stat(p, &st) == -1 || !S_ISDIR(st.st_mode))) {
+			err_set(err, "spool: mkdir %s: %s", p, errno ==
+			    EEXIST ? "exists and is not a directory" :
+			    strerror(errno));
+			return -1;
+		}
+		if (path[i] == '\0')
+			return 0;
+		p[i] = '/';
+	}
+}
+
+/* With the write lock held: (re)open the folders. */
+static int
+open_dirs(struct spool *s, struct err *err)
+{
+	char	 path[PATH_MAX];
+	int	 i, fd;
+
+	for (i = 0; i < SPOOL_NDIRS; i++) {
+		if (s->fds[i] != -1) {
+			close(s->fds[i]);
+			s->fds[i] = -1;
+		}
+	}
+	for (i = 0; i < SPOOL_NDIRS; i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", s->dir,
+		    subdirs[i]) >= (int)sizeof(path)) {
+			err_set(err, "spool: %s: path too long", s->dir);
+			return -1;
+		}
+		if (make_dirs(path, err) == -1)
+			return -1;
+		if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+		    -1) {
+			err_set(err, "spool: open %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		s->fds[i] = fd;
+	}
+	return 0;
+}
+
+/* Whether the folders we hold are still the ones in the file system. */
+static int
+dirs_current(struct spool *s)
 {
 	struct stat	 st;
 
-	if (mkdir(path, 0750) == 0)
+	return s->fds[SPOOL_NEW] != -1 &&
+	    fstat(s->fds[SPOOL_NEW], &st) == 0 && st.st_nlink > 0 &&
+	    s->fds[SPOOL_TMP] != -1 &&
+	    fstat(s->fds[SPOOL_TMP], &st) == 0 && st.st_nlink > 0;
+}
+
+/* Take the read lock with the folders open; -1 with "err" if we cannot. */
+static int
+hold(struct spool *s, struct err *err)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	if (dirs_current(s))
 		return 0;
-	if (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+	pthread_rwlock_unlock(&s->lock);
+	pthread_rwlock_wrlock(&s->lock);
+	if (!dirs_current(s) && open_dirs(s, err) == -1) {
+		pthread_rwlock_unlock(&s->lock);
+		return -1;
+	}
+	pthread_rwlock_unlock(&s->lock);
+	pthread_rwlock_rdlock(&s->lock);
+	return 0;
+}
+
+static void
+unhold(struct spool *s)
+{
+	pthread_rwlock_unlock(&s->lock);
+}
+
+struct spool *
+spool_open(const char *dir, int sync)
+{
+	struct spool	*s;
+	int		 i;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	if ((s->dir = strdup(dir)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->sync = sync;
+	for (i = 0; i < SPOOL_NDIRS; i++)
+		s->fds[i] = -1;
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->errlock, NULL);
+	return s;
+}
+
+void
+spool_close(struct spool *s)
+{
+	int	 i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < SPOOL_NDIRS; i++)
+		if (s->fds[i] != -1)
+			close(s->fds[i]);
+	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->errlock);
+	free(s->dir);
+	free(s);
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t	 w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* rename that never replaces: renameat2, or link and unlink without it. */
+static int
+rename_new(int fromfd, const char *from, int tofd, const char *to)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
 		return 0;
-	err_set(err, "spool: mkdir %s: %s", path, errno == EEXIST ?
-	    "exists and is not a directory" : strerror(errno));
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	if (linkat(fromfd, from, tofd, to, 0) == -1)
+		return -1;
+	return unlinkat(fromfd, from, 0);
+}
+
+static void
+note_failure(struct spool *s, const struct err *err)
+{
+	atomic_fetch_add(&s->failures, 1);
+	pthread_mutex_lock(&s->errlock);
+	str_copy(s->last_error, sizeof(s->last_error), err->msg);
+	pthread_mutex_unlock(&s->errlock);
+}
+
+int
+spool_put(struct spool *s, const char *id, const char *data, size_t len,
+    struct err *err)
+{
+	char	 tmp[SPOOL_NAME_MAX];
+	int	 fd = -1, created = 0;
+
+	if (hold(s, err) == -1) {
+		note_failure(s, err);
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%ld", id, (long)getpid());
+	if ((fd = openat(s->fds[SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0640)) == -1) {
+		err_set(err, "spool: create %s/tmp/%s: %s", s->dir, tmp,
+		    strerror(errno));
+		goto fail;
+	}
+	created = 1;
+	if (write_all(fd, data, len) == -1) {
+		err_set(err, "spool: write %s/tmp/%s: %s", s->dir, tmp,
+		    strerror(errno));
+		goto fail;
+	}
+	if (s->sync && fsync(fd) == -1) {
+		err_set(err, "spool: fsync %s/tmp/%s: %s", s->dir, tmp,
+		    strerror(errno));
+		goto fail;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		err_set(err, "spool: close %s/tmp/%s: %s", s->dir, tmp,
+		    strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename_new(s->fds[SPOOL_TMP], tmp, s->fds[SPOOL_NEW], id) == -1) {
+		err_set(err, "spool: rename tmp/%s to new/%s in %s: %s", tmp,
+		    id, s->dir, strerror(errno));
+		goto fail;
+	}
+	created = 0;
+	/* The rename itself must survive a power loss too. */
+	if (s->sync && fsync(s->fds[SPOOL_NEW]) == -1) {
+		err_set(err, "spool: fsync %s/new: %s", s->dir,
+		    strerror(errno));
+		unhold(s);
+		note_failure(s, err);
+		return -1;	/* it is in new/; only its durability is in doubt */
+	}
+	unhold(s);
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	if (created)
+		unlinkat(s->fds[SPOOL_TMP], tmp, 0);
+	unhold(s);
+	note_failure(s, err);
 	return -1;
+}
+
+unsigned long
+spool_failures(struct spool *s, char *last, size_t size)
+{
+	pthread_mutex_lock(&s->errlock);
+	str_copy(last, size, s->last_error);
+	pthread_mutex_unlock(&s->errlock);
+	return atomic_load(&s->failures);
 }
 
 int
 spool_check(const char *dir, struct err *err)
 {
-	char	 path[PATH_MAX], id[REQID_LEN + 1];
-	size_t	 i;
-	int	 fd, n;
+	struct spool	*s;
+	char		 id[REQID_LEN + 2];
+	int		 rc;
 
-	if (ensure_dir(dir, err) == -1)
+	if ((s = spool_open(dir, 0)) == NULL) {
+		err_set(err, "spool: out of memory");
 		return -1;
-	for (i = 0; i < sizeof(spool_subdirs) / sizeof(spool_subdirs[0]);
-	    i++) {
-		n = snprintf(path, sizeof(path), "%s/%s", dir,
-		    spool_subdirs[i]);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			err_set(err, "spool: %s: path too long", dir);
-			return -1;
+	}
+	rc = -1;
+	if (hold(s, err) == 0) {
+		id[0] = '.';
+		reqid_new(id + 1);
+		rc = 0;
+		if (mkdirat(s->fds[SPOOL_TMP], id, 0700) == -1 ||
+		    unlinkat(s->fds[SPOOL_TMP], id, AT_REMOVEDIR) == -1) {
+			err_set(err, "spool: cannot create files in %s/tmp: "
+			    "%s", dir, strerror(errno));
+			rc = -1;
 		}
-		if (ensure_dir(path, err) == -1)
-			return -1;
+		unhold(s);
 	}
-	reqid_new(id);
-	snprintf(path, sizeof(path), "%s/tmp/.probe-%s", dir, id);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0640)) == -1) {
-		err_set(err, "spool: create %s: %s", path, strerror(errno));
+	spool_close(s);
+	return rc;
+}
+
+/* The consumer's side.  A consumer is one thread; no locking needed. */
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+spool_names_free(char **names, long n)
+{
+	long	 i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int
+is_record_name(enum spool_dir which, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	if (name[0] == '.' || n >= SPOOL_NAME_MAX)
+		return 0;
+	if (which == SPOOL_FAILED && n > 7 && strcmp(name + n - 7,
+	    ".reason") == 0)
+		return 0;
+	return 1;
+}
+
+long
+spool_list(struct spool *s, enum spool_dir which, char ***out, size_t max,
+    struct err *err)
+{
+	DIR		*d;
+	struct dirent	*de;
+	char		**names = NULL, **nn;
+	size_t		 n = 0, cap = 0;
+	int		 fd;
+
+	*out = NULL;
+	if (hold(s, err) == -1)
+		return -1;
+	fd = openat(s->fds[which], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unhold(s);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		err_set(err, "spool: read %s/%s: %s", s->dir, subdirs[which],
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
 		return -1;
 	}
-	if (write(fd, "ok\n", 3) != 3) {
-		err_set(err, "spool: write %s: %s", path, strerror(errno));
-		close(fd);
-		unlink(path);
-		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_record_name(which, de->d_name))
+			continue;
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			if ((nn = realloc(names, cap * sizeof(*nn))) == NULL)
+				goto nomem;
+			names = nn;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			goto nomem;
+		n++;
 	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), name_cmp);
+	while (n > max)
+		free(names[--n]);
+	*out = names;
+	return (long)n;
+nomem:
+	closedir(d);
+	spool_names_free(names, (long)n);
+	err_set(err, "spool: out of memory listing %s", subdirs[which]);
+	return -1;
+}
+
+/* Split "<base>,a<N>,c<pid>.<start>" into its parts. */
+static void
+parse_name(const char *name, char *base, size_t size, int *attempts,
+    long *pid, unsigned long long *start)
+{
+	const char	*p;
+
+	p = strchr(name, ',');
+	snprintf(base, size, "%.*s", (int)(p != NULL ? (size_t)(p - name) :
+	    strlen(name)), name);
+	*attempts = 0;
+	if (pid != NULL)
+		*pid = 0;
+	if (start != NULL)
+		*start = 0;
+	for (; p != NULL; p = strchr(p + 1, ',')) {
+		if (p[1] == 'a')
+			*attempts = atoi(p + 2);
+		else if (p[1] == 'c' && pid != NULL && start != NULL)
+			sscanf(p + 2, "%ld.%llu", pid, start);
+	}
+	if (*attempts < 0)
+		*attempts = 0;
+}
+
+/* A process's start time in clock ticks since boot, 0 if it is gone. */
+static unsigned long long
+proc_start(long pid)
+{
+	char			 path[64], buf[1024], *p;
+	unsigned long long	 start = 0;
+	FILE			*fp;
+	int			 i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), fp) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL) {
+		/* Field 22 is starttime; the text after ')' is field 3 on. */
+		for (i = 3, p++; i < 22 && p != NULL; i++)
+			p = strchr(p + 1, ' ');
+		if (p != NULL)
+			start = strtoull(p + 1, NULL, 10);
+	}
+	fclose(fp);
+	return start;
+}
+
+static int
+read_record(int dirfd, const char *name, struct spool_item *it,
+    struct err *err)
+{
+	struct stat	 st;
+	ssize_t		 r;
+	size_t		 got = 0;
+	int		 fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		err_set(err, "open %s: %s", name, strerror(errno));
+		goto fail;
+	}
+	if (st.st_size > SPOOL_RECORD_MAX) {
+		err_set(err, "record is %lld bytes, more than %ld",
+		    (long long)st.st_size, SPOOL_RECORD_MAX);
+		goto fail;
+	}
+	if ((it->data = malloc((size_t)st.st_size + 1)) == NULL) {
+		err_set(err, "out of memory reading %s", name);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		r = read(fd, it->data + got, (size_t)st.st_size - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			err_set(err, "read %s: %s", name, r == 0 ?
+			    "file shrank" : strerror(errno));
+			goto fail;
+		}
+		got += (size_t)r;
+	}
+	it->data[got] = '\0';
+	it->len = got;
 	close(fd);
-	unlink(path);
 	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	free(it->data);
+	it->data = NULL;
+	return -1;
+}
+
+int
+spool_claim(struct spool *s, const char *name, struct spool_item *it,
+    struct err *err)
+{
+	static unsigned long long	 self_start;
+	int				 rc;
+
+	memset(it, 0, sizeof(*it));
+	if (self_start == 0)
+		self_start = proc_start((long)getpid());
+	parse_name(name, it->base, sizeof(it->base), &it->attempts, NULL,
+	    NULL);
+	if (it->attempts > 0)
+		rc = snprintf(it->cur, sizeof(it->cur), "%s,a%d,c%ld.%llu",
+		    it->base, it->attempts, (long)getpid(), self_start);
+	else
+		rc = snprintf(it->cur, sizeof(it->cur), "%s,c%ld.%llu",
+		    it->base, (long)getpid(), self_start);
+	if (rc >= (int)sizeof(it->cur)) {
+		err_set(err, "spool: name too long: %s", name);
+		return -1;
+	}
+	if (hold(s, err) == -1)
+		return -1;
+	if (renameat(s->fds[SPOOL_NEW], name, s->fds[SPOOL_CUR], it->cur) ==
+	    -1) {
+		rc = errno == ENOENT ? 1 : -1;
+		if (rc == -1)
+			err_set(err, "spool: claim new/%s in %s: %s", name,
+			    s->dir, strerror(errno));
+		unhold(s);
+		return rc;
+	}
+	rc = read_record(s->fds[SPOOL_CUR], it->cur, it, err);
+	unhold(s);
+	if (rc == -1)
+		err_prefix(err, "spool: cur/ in %s", s->dir);
+	return rc;
+}
+
+int
+spool_done(struct spool *s, struct spool_item *it, struct err *err)
+{
+	int	 rc = 0;
+
+	if (hold(s, err) == -1)
+		return -1;
+	if (unlinkat(s->fds[SPOOL_CUR], it->cur, 0) == -1) {
+		err_set(err, "spool: remove cur/%s in %s: %s", it->cur, s->dir,
+		    strerror(errno));
+		rc = -1;
+	}
+	unhold(s);
+	return rc;
+}
+
+int
+spool_release(struct spool *s, struct spool_item *it, struct err *err)
+{
+	char	 name[SPOOL_NAME_MAX];
+	int	 rc = 0;
+
+	if (snprintf(name, sizeof(name), "%s,a%d", it->base,
+	    it->attempts + 1) >= (int)sizeof(name)) {
+		err_set(err, "spool: name too long: %s", it->base);
+		return -1;
+	}
+	if (hold(s, err) == -1)
+		return -1;
+	if (renameat(s->fds[SPOOL_CUR], it->cur, s->fds[SPOOL_NEW], name) ==
+	    -1) {
+		err_set(err, "spool: return cur/%s to new/ in %s: %s", it->cur,
+		    s->dir, strerror(errno));
+		rc = -1;
+	}
+	unhold(s);
+	return rc;
+}
+
+int
+spool_fail(struct spool *s, struct spool_item *it, const char *reason,
+    struct err *err)
+{
+	char	 name[SPOOL_NAME_MAX + 8], when[32];
+	time_t	 now = time(NULL);
+	int	 fd = -1, rc = -1;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	snprintf(name, sizeof(name), "%s.reason", it->base);
+	if (hold(s, err) == -1)
+		return -1;
+	/* The reason first: a crash in between leaves a harmless orphan. */
+	if ((fd = openat(s->fds[SPOOL_FAILED], name, O_WRONLY | O_CREAT |
+	    O_TRUNC | O_CLOEXEC, 0640)) == -1 ||
+	    dprintf(fd, "%s after %d attempts: %s\n", when, it->attempts + 1,
+	    reason) < 0 || (s->sync && fsync(fd) == -1)) {
+		err_set(err, "spool: write failed/%s in %s: %s", name, s->dir,
+		    strerror(errno));
+		goto out;
+	}
+	if (renameat(s->fds[SPOOL_CUR], it->cur, s->fds[SPOOL_FAILED],
+	    it->base) == -1) {
+		err_set(err, "spool: move cur/%s to failed/ in %s: %s",
+		    it->cur, s->dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	unhold(s);
+	return rc;
+}
+
+void
+spool_item_free(struct spool_item *it)
+{
+	free(it->data);
+	it->data = NULL;
+	it->len = 0;
+}
+
+/* Age in ms of a file's last status change (a rename sets it). */
+static int64_t
+age_ms(int dirfd, const char *name, int use_mtime)
+{
+	struct stat	 st;
+	int64_t		 t;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -1;
+	t = use_mtime ? (int64_t)st.st_mtim.tv_sec * 1000 +
+	    st.st_mtim.tv_nsec / 1000000 : (int64_t)st.st_ctim.tv_sec * 1000 +
+	    st.st_ctim.tv_nsec / 1000000;
+	return now_ms() - t;
+}
+
+long
+spool_reclaim(struct spool *s, long min_age_ms, struct err *err)
+{
+	char			**names, base[SPOOL_NAME_MAX], to[SPOOL_NAME_MAX];
+	unsigned long long	 start;
+	long			 n, i, done = 0, pid;
+	int			 attempts;
+
+	if ((n = spool_list(s, SPOOL_CUR, &names, (size_t)LONG_MAX, err)) ==
+	    -1)
+		return -1;
+	if (hold(s, err) == -1) {
+		spool_names_free(names, n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		parse_name(names[i], base, sizeof(base), &attempts, &pid,
+		    &start);
+		/* A live claimant holds it, even a slow one. */
+		if (pid > 0 && start != 0 && proc_start(pid) == start)
+			continue;
+		if (age_ms(s->fds[SPOOL_CUR], names[i], 0) < min_age_ms)
+			continue;
+		if (attempts > 0 && snprintf(to, sizeof(to), "%s,a%d", base,
+		    attempts) >= (int)sizeof(to))
+			continue;
+		if (attempts == 0)
+			str_copy(to, sizeof(to), base);
+		if (renameat(s->fds[SPOOL_CUR], names[i], s->fds[SPOOL_NEW],
+		    to) == 0)
+			done++;
+	}
+	unhold(s);
+	spool_names_free(names, n);
+	return done;
+}
+
+long
+spool_clean_tmp(struct spool *s, long min_age_ms, struct err *err)
+{
+	char	**names;
+	long	 n, i, done = 0;
+
+	if ((n = spool_list(s, SPOOL_TMP, &names, (size_t)LONG_MAX, err)) ==
+	    -1)
+		return -1;
+	if (hold(s, err) == 0) {
+		for (i = 0; i < n; i++)
+			if (age_ms(s->fds[SPOOL_TMP], names[i], 1) >=
+			    min_age_ms &&
+			    unlinkat(s->fds[SPOOL_TMP], names[i], 0) == 0)
+				done++;
+		unhold(s);
+	}
+	spool_names_free(names, n);
+	return done;
+}
+
+int
+spool_stat(struct spool *s, struct spool_stat *st, struct err *err)
+{
+	struct stat	 sb;
+	char		**names;
+	long		 n, i;
+	int		 d;
+	int64_t		 t;
+
+	memset(st, 0, sizeof(*st));
+	for (d = 0; d < SPOOL_NDIRS; d++) {
+		if ((n = spool_list(s, (enum spool_dir)d, &names,
+		    (size_t)LONG_MAX, err)) == -1)
+			return -1;
+		st->count[d] = n;
+		if (hold(s, err) == 0) {
+			for (i = 0; i < n; i++) {
+				if (fstatat(s->fds[d], names[i], &sb,
+				    AT_SYMLINK_NOFOLLOW) == -1)
+					continue;
+				t = (int64_t)sb.st_mtim.tv_sec * 1000 +
+				    sb.st_mtim.tv_nsec / 1000000;
+				if (st->oldest_ms[d] == 0 ||
+				    t < st->oldest_ms[d])
+					st->oldest_ms[d] = t;
+			}
+			unhold(s);
+		}
+		spool_names_free(names, n);
+	}
+	return 0;
+}
+
+long
+spool_retry_failed(struct spool *s, struct err *err)
+{
+	char	**names, base[SPOOL_NAME_MAX], reason[SPOOL_NAME_MAX + 8];
+	long	 n, i, done = 0;
+	int	 attempts;
+
+	if ((n = spool_list(s, SPOOL_FAILED, &names, (size_t)LONG_MAX,
+	    err)) == -1)
+		return -1;
+	if (hold(s, err) == -1) {
+		spool_names_free(names, n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		parse_name(names[i], base, sizeof(base), &attempts, NULL,
+		    NULL);
+		if (rename_new(s->fds[SPOOL_FAILED], names[i],
+		    s->fds[SPOOL_NEW], base) == -1)
+			continue;
+		snprintf(reason, sizeof(reason), "%s.reason", names[i]);
+		unlinkat(s->fds[SPOOL_FAILED], reason, 0);
+		done++;
+	}
+	unhold(s);
+	spool_names_free(names, n);
+	return done;
+}
+
+long
+spool_purge_failed(struct spool *s, long age, struct err *err)
+{
+	char	**names, reason[SPOOL_NAME_MAX + 8];
+	long	 n, i, done = 0;
+	int64_t	 a;
+
+	if ((n = spool_list(s, SPOOL_FAILED, &names, (size_t)LONG_MAX,
+	    err)) == -1)
+		return -1;
+	if (hold(s, err) == -1) {
+		spool_names_free(names, n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(reason, sizeof(reason), "%s.reason", names[i]);
+		/* Its age as a failure: when the reason was written. */
+		if ((a = age_ms(s->fds[SPOOL_FAILED], reason, 1)) == -1)
+			a = age_ms(s->fds[SPOOL_FAILED], names[i], 0);
+		if (a < age)
+			continue;
+		if (unlinkat(s->fds[SPOOL_FAILED], names[i], 0) == 0)
+			done++;
+		unlinkat(s->fds[SPOOL_FAILED], reason, 0);
+	}
+	unhold(s);
+	spool_names_free(names, n);
+	return done;
 }

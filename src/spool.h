@@ -1,17 +1,121 @@
 /*
  * The spool directory: log records handed from the responder to
- * llmgw-spoold, maildir style.  A record is written into tmp/, synced,
- * and renamed into new/; the consumer claims it by renaming it into cur/.
+ * llmgw-spoold, maildir style, so that none is lost and none is seen half
+ * written.
+ *
+ *   tmp/     records being written (a crash leaves them here; they are
+ *            removed after a while)
+ *   new/     complete records, waiting: <id>, or <id>,a<N> after N
+ *            failed delivery attempts
+ *   cur/     records a consumer has claimed: <name>,c<pid>.<start>, the
+ *            claimant's pid and start time, so a dead claimant is known
+ *   failed/  records given up on, each with <name>.reason beside it
+ *
+ * A writer creates tmp/<id>.<pid>, writes and fsyncs it, renames it into
+ * new/ (never over an existing file) and fsyncs new/.  A consumer claims a
+ * record by renaming it into cur/: rename is atomic, so of several
+ * consumers exactly one wins.  Nothing is deleted undelivered.
  */
 #ifndef SPOOL_H
 #define SPOOL_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct err;
+struct spool;
+
+enum spool_dir {
+	SPOOL_TMP = 0,
+	SPOOL_NEW,
+	SPOOL_CUR,
+	SPOOL_FAILED,
+	SPOOL_NDIRS
+};
+
+#define SPOOL_NAME_MAX	160
 
 /*
- * Make sure "dir" and its tmp/ new/ cur/ failed/ exist and that a file
- * can be created in tmp/.  Returns 0, or -1 with "err" saying why not.
+ * Open the spool at "dir" (made, with its folders, if missing); "sync"
+ * says whether to fsync.  Never fails: the folders are (re)opened on use,
+ * so a spool that comes back is used without a restart.
+ */
+struct spool	*spool_open(const char *dir, int sync);
+void		 spool_close(struct spool *);	/* NULL is fine */
+
+/*
+ * Write one record, "len" bytes named "id" (a valid record id), into
+ * new/.  Thread-safe.  Returns 0, or -1 with "err" set (counted; see
+ * spool_failures()), in which case nothing is in new/.
+ */
+int	 spool_put(struct spool *, const char *id, const char *data,
+	    size_t len, struct err *);
+
+/* Writes that failed since start, and the last reason ("" if none). */
+unsigned long	 spool_failures(struct spool *, char *last, size_t size);
+
+/*
+ * Make sure the folders exist and that a file can be created in tmp/.
+ * Returns 0, or -1 with "err" saying why not.
  */
 int	 spool_check(const char *dir, struct err *);
+
+/* One record a consumer holds. */
+struct spool_item {
+	char	 base[SPOOL_NAME_MAX];	/* its name in new/, without ,aN */
+	char	 cur[SPOOL_NAME_MAX];	/* its name in cur/ */
+	int	 attempts;		/* failed deliveries so far */
+	char	*data;			/* the record; freed by spool_item_free */
+	size_t	 len;
+};
+
+/*
+ * The names in folder "which", oldest first (names start with the time),
+ * at most "max".  "*names" is allocated (free it with spool_names_free);
+ * returns the count, or -1 with "err" set.
+ */
+long	 spool_list(struct spool *, enum spool_dir which, char ***names,
+	    size_t max, struct err *);
+void	 spool_names_free(char **names, long n);
+
+/*
+ * Claim new/"name": rename it into cur/ and read it.  Returns 0 with
+ * "item" filled, 1 if another consumer took it first, -1 with "err" set.
+ */
+int	 spool_claim(struct spool *, const char *name, struct spool_item *,
+	    struct err *);
+/* Delivered: remove it from cur/. */
+int	 spool_done(struct spool *, struct spool_item *, struct err *);
+/* Not delivered this time: back to new/ with one more attempt counted. */
+int	 spool_release(struct spool *, struct spool_item *, struct err *);
+/* Given up: into failed/, with "reason" in failed/<base>.reason. */
+int	 spool_fail(struct spool *, struct spool_item *, const char *reason,
+	    struct err *);
+void	 spool_item_free(struct spool_item *);
+
+/*
+ * Put records claimed by consumers that are no longer running, and
+ * claimed at least "min_age_ms" ago, back into new/.  Returns how many, or
+ * -1 with "err" set.
+ */
+long	 spool_reclaim(struct spool *, long min_age_ms, struct err *);
+/* Remove tmp/ files older than "min_age_ms": writers that crashed. */
+long	 spool_clean_tmp(struct spool *, long min_age_ms, struct err *);
+
+struct spool_stat {
+	long	 count[SPOOL_NDIRS];
+	int64_t	 oldest_ms[SPOOL_NDIRS];	/* Unix ms; 0: empty */
+};
+
+/* Count each folder's records and find the oldest. */
+int	 spool_stat(struct spool *, struct spool_stat *, struct err *);
+
+/* failed/ -> new/, attempts reset; returns how many, or -1. */
+long	 spool_retry_failed(struct spool *, struct err *);
+/* Delete failed/ records older than "age_ms"; returns how many, or -1. */
+long	 spool_purge_failed(struct spool *, long age_ms, struct err *);
+
+/* The folder's name ("new"). */
+const char	*spool_dir_name(enum spool_dir);
 
 #endif /* SPOOL_H */

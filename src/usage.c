@@ -9,6 +9,7 @@
 
 #include "db.h"
 #include "err.h"
+#include "record.h"
 #include "usage.h"
 
 #define USAGE_POOL_KEEP	16	/* idle connections kept open */
@@ -164,7 +165,7 @@ step_done(struct usage_conn *c, sqlite3_stmt *st, const char *path,
 }
 
 int
-usage_add(struct usage_db *u, const struct usage_rec *r, struct err *err)
+usage_add(struct usage_db *u, const struct record *r, struct err *err)
 {
 	struct usage_conn	*c;
 	sqlite3_stmt		*st;
@@ -197,7 +198,7 @@ usage_add(struct usage_db *u, const struct usage_rec *r, struct err *err)
 		sqlite3_bind_null(st, 16);
 	bind_text(st, 17, r->upstream_error);
 	bind_text(st, 18, r->upstream_request_id);
-	bind_text(st, 19, r->key_id);
+	bind_text(st, 19, r->key);
 	rc = step_done(c, st, u->path, err);
 	conn_put(u, c, rc == -1);
 	return rc;

@@ -12,32 +12,10 @@
 #ifndef USAGE_H
 #define USAGE_H
 
-#include <stdint.h>
-
 struct err;
+struct record;
 struct usage_db;
 
-struct usage_rec {
-	char		 id[65];	/* unique per row */
-	char		 request_id[65];
-	int64_t		 ts_ms;		/* Unix milliseconds at the start */
-	char		 route[32];
-	char		 model[129];
-	int		 status;	/* HTTP status sent to the client */
-	long		 input_tokens;
-	long		 output_tokens;
-	long		 cache_creation_input_tokens;
-	long		 cache_read_input_tokens;
-	long		 ttft_ms;	/* -1: no token was sent */
-	long		 total_ms;
-	int		 disconnected;	/* the client went away */
-	int		 partial;	/* the reply did not complete */
-	int		 retries;
-	long		 upstream_status;	/* 0: no HTTP answer */
-	char		 upstream_error[256];	/* "": none */
-	char		 upstream_request_id[128];
-	char		 key_id[65];		/* "": static token */
-};
 
 /* Never fails: the database is opened on first use. */
 struct usage_db	*usage_new(const char *path);
@@ -47,7 +25,7 @@ void		 usage_free(struct usage_db *);	/* NULL is fine */
  * Store one record ("rec" is borrowed).  Returns 0, or -1 with "err" set,
  * in which case nothing was stored.
  */
-int	 usage_add(struct usage_db *, const struct usage_rec *rec,
+int	 usage_add(struct usage_db *, const struct record *rec,
 	    struct err *err);
 
 /* A real write to prove the database is usable: 0, or -1 with "err". */

@@ -8,7 +8,7 @@
 
 #include "db.h"
 #include "err.h"
-#include "spool.h"
+#include "record.h"
 #include "usage.h"
 #include "tap.h"
 
@@ -32,9 +32,9 @@ scalar(const char *path, const char *sql)
 int
 main(void)
 {
-	char			 path[512], sql[1024], dir[256];
+	char			 path[512], sql[1024];
 	struct usage_db		*u;
-	struct usage_rec	 r;
+	struct record		 r;
 	struct err		 err;
 	int			 i;
 
@@ -102,21 +102,5 @@ main(void)
 	snprintf(sql, sizeof(sql), "%s-shm", path);
 	unlink(sql);
 
-	snprintf(dir, sizeof(dir), "/tmp/llmgw-test-spool.%ld",
-	    (long)getpid());
-	ok(spool_check(dir, &err) == 0, "a spool directory is made");
-	snprintf(path, sizeof(path), "%s/new", dir);
-	ok(access(path, W_OK) == 0, "with new/");
-	ok(spool_check("/dev/null", &err) == -1, "a file is not a spool");
-	ok(strstr(err.msg, "not a directory") != NULL, "%s", err.msg);
-	{
-		const char *sub[] = { "tmp", "new", "cur", "failed" };
-
-		for (i = 0; i < 4; i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, sub[i]);
-			rmdir(path);
-		}
-		rmdir(dir);
-	}
 	return done_testing();
 }

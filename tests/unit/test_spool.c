@@ -1,0 +1,185 @@
+#include "config.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "spool.h"
+#include "tap.h"
+
+static char	 dir[256];
+
+static int
+exists(const char *sub, const char *name)
+{
+	char	 p[512];
+
+	snprintf(p, sizeof(p), "%s/%s/%s", dir, sub, name);
+	return access(p, F_OK) == 0;
+}
+
+static long
+count(struct spool *s, enum spool_dir d)
+{
+	char		**names;
+	struct err	 err;
+	long		 n = spool_list(s, d, &names, 100000, &err);
+
+	spool_names_free(names, n);
+	return n;
+}
+
+/* Make a claimed record look as if its claimant died long ago. */
+static void
+age_claims(void)
+{
+	char	 cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "cd %s/cur && for f in *; do "
+	    "mv \"$f\" \"$(echo \"$f\" | sed 's/,c[0-9.]*$/,c999999999.1/')\";"
+	    " done 2>/dev/null", dir);
+	if (system(cmd) != 0)
+		diag("renaming claims failed");
+}
+
+int
+main(void)
+{
+	struct spool		*s;
+	struct spool_item	 it;
+	struct spool_stat	 st;
+	struct err		 err;
+	char			**names, id[32], path[512];
+	long			 n;
+	int			 i, won, pids[4], status;
+
+	snprintf(dir, sizeof(dir), "/tmp/llmgw-test-spool.%ld/deep/er",
+	    (long)getpid());
+	s = spool_open(dir, 1);
+	ok(spool_put(s, "0001", "{\"a\":1}", 7, &err) == 0,
+	    "put a record, making the folders");
+	ok(exists("new", "0001"), "it is in new/");
+	ok(!exists("tmp", "0001") && count(s, SPOOL_TMP) == 0,
+	    "nothing left in tmp/");
+	ok(spool_put(s, "0001", "x", 1, &err) == -1,
+	    "an existing record is never replaced");
+	ok(strstr(err.msg, "exists") != NULL, "saying so: %s", err.msg);
+	is_int(count(s, SPOOL_TMP), 0, "and the attempt leaves no tmp file");
+	{
+		char last[256];
+
+		is_int(spool_failures(s, last, sizeof(last)), 1,
+		    "the failure is counted");
+		ok(strstr(last, "new/0001") != NULL, "with its reason");
+	}
+	for (i = 2; i <= 5; i++) {
+		snprintf(id, sizeof(id), "%04d", i);
+		spool_put(s, id, "{}", 2, &err);
+	}
+	n = spool_list(s, SPOOL_NEW, &names, 3, &err);
+	ok(n == 3 && strcmp(names[0], "0001") == 0 &&
+	    strcmp(names[2], "0003") == 0, "listed oldest first, at most 3");
+	spool_names_free(names, n);
+
+	ok(spool_claim(s, "0001", &it, &err) == 0, "claim");
+	ok(it.len == 7 && memcmp(it.data, "{\"a\":1}", 7) == 0,
+	    "read what was written");
+	ok(!exists("new", "0001") && count(s, SPOOL_CUR) == 1,
+	    "moved to cur/");
+	ok(strstr(it.cur, ",c") != NULL, "tagged with the claimant: %s",
+	    it.cur);
+	{
+		struct spool_item it2;
+
+		is_int(spool_claim(s, "0001", &it2, &err), 1,
+		    "a second claim loses, quietly");
+	}
+	ok(spool_release(s, &it, &err) == 0, "release after a failed attempt");
+	ok(exists("new", "0001,a1"), "back in new/ with one attempt counted");
+	spool_item_free(&it);
+	ok(spool_claim(s, "0001,a1", &it, &err) == 0 && it.attempts == 1,
+	    "claim again: attempts read from the name");
+	ok(spool_fail(s, &it, "webhook said 500", &err) == 0, "give up");
+	ok(exists("failed", "0001") && exists("failed", "0001.reason"),
+	    "into failed/, with a reason beside it");
+	spool_item_free(&it);
+	ok(spool_claim(s, "0002", &it, &err) == 0 &&
+	    spool_done(s, &it, &err) == 0, "claim and deliver");
+	ok(!exists("cur", it.cur), "delivered records are removed");
+	spool_item_free(&it);
+
+	/* A claimant that died: its claim is reclaimed, a live one's not. */
+	ok(spool_claim(s, "0003", &it, &err) == 0, "claim 0003");
+	spool_item_free(&it);
+	is_int(spool_reclaim(s, 0, &err), 0, "our own claim is not reclaimed");
+	age_claims();
+	is_int(spool_reclaim(s, 60000, &err), 0,
+	    "a dead claimant's record waits for the timeout");
+	is_int(spool_reclaim(s, 0, &err), 1, "then it is reclaimed");
+	ok(exists("new", "0003"), "back in new/");
+
+	ok(spool_stat(s, &st, &err) == 0, "status");
+	ok(st.count[SPOOL_NEW] == 3 && st.count[SPOOL_FAILED] == 1 &&
+	    st.count[SPOOL_CUR] == 0, "counts per folder (reasons not counted)");
+	ok(st.oldest_ms[SPOOL_NEW] > 0, "oldest time known");
+	is_int(spool_purge_failed(s, 3600000, &err), 0,
+	    "purge keeps recent failures");
+	is_int(spool_retry_failed(s, &err), 1, "retry: failed -> new");
+	ok(exists("new", "0001") && !exists("failed", "0001.reason"),
+	    "with attempts reset and the reason gone");
+
+	/* Four processes race for 200 records: each is taken exactly once. */
+	for (i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "r%04d", i);
+		spool_put(s, id, "{}", 2, &err);
+	}
+	for (i = 0; i < 4; i++) {
+		if ((pids[i] = fork()) == 0) {
+			struct spool *c = spool_open(dir, 0);
+			long k, got = 0, m;
+
+			m = spool_list(c, SPOOL_NEW, &names, 100000, &err);
+			for (k = 0; k < m; k++)
+				if (spool_claim(c, names[k], &it, &err) == 0) {
+					got++;
+					spool_done(c, &it, &err);
+					spool_item_free(&it);
+				}
+			_exit(got > 255 ? 255 : (int)got);
+		}
+	}
+	won = 0;
+	for (i = 0; i < 4; i++) {
+		waitpid(pids[i], &status, 0);
+		won += WEXITSTATUS(status);
+	}
+	is_int(won, 204, "200 records + 4 others claimed exactly once in all");
+	is_int(count(s, SPOOL_NEW) + count(s, SPOOL_CUR), 0, "none left");
+
+	/* tmp/ files of writers that crashed are cleaned up. */
+	snprintf(path, sizeof(path), "%s/tmp/stale.1", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	{
+		struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+
+		utimensat(AT_FDCWD, path, old, 0);
+	}
+	is_int(spool_clean_tmp(s, 3600000, &err), 1, "stale tmp file removed");
+	is_int(spool_purge_failed(s, 0, &err), 0, "nothing failed to purge");
+
+	ok(spool_check(dir, &err) == 0, "check: writable");
+	ok(spool_check("/dev/null/x", &err) == -1, "check: not a directory");
+	spool_close(s);
+	snprintf(path, sizeof(path), "rm -rf /tmp/llmgw-test-spool.%ld",
+	    (long)getpid());
+	if (system(path) != 0)
+		diag("cleanup failed");
+	return done_testing();
+}
