@@ -39,6 +39,35 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX usage_ts ON usage(ts);"
 	"CREATE TABLE health (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL);",
+
+	/* 1 -> 2: records delivered by llmgw-spoold's SQLite sink. */
+	"CREATE TABLE request_log ("
+	"  id TEXT PRIMARY KEY,"
+	"  request_id TEXT NOT NULL,"
+	"  ts INTEGER NOT NULL,"
+	"  end_ts INTEGER,"
+	"  delivered_ts INTEGER NOT NULL,"
+	"  key_id TEXT,"
+	"  route TEXT NOT NULL,"
+	"  model TEXT,"
+	"  status INTEGER NOT NULL,"
+	"  input_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  output_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  cache_read_input_tokens INTEGER NOT NULL DEFAULT 0,"
+	"  ttft_ms INTEGER,"
+	"  total_ms INTEGER NOT NULL DEFAULT 0,"
+	"  disconnected INTEGER NOT NULL DEFAULT 0,"
+	"  partial INTEGER NOT NULL DEFAULT 0,"
+	"  retries INTEGER NOT NULL DEFAULT 0,"
+	"  upstream INTEGER NOT NULL DEFAULT 0,"
+	"  upstream_status INTEGER,"
+	"  upstream_error TEXT,"
+	"  upstream_request_id TEXT,"
+	"  record TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX request_log_ts ON request_log(ts);"
+	"CREATE INDEX request_log_request_id ON request_log(request_id);",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -169,7 +169,7 @@ req_spool(struct req_ctx *rq)
 	struct record	*r = &rq->w->rec;
 	struct buf	 b;
 	struct err	 err;
-	char		 what[128];
+	char		 what[ERR_MAX + 16];
 
 	r->end_ms = wall_ms();
 	buf_init(&b, 0);
@@ -179,7 +179,7 @@ req_spool(struct req_ctx *rq)
 	} else if (spool_put(rq->app->spool, r->id, b.data, b.len, &err) ==
 	    -1) {
 		/* Not in the spool: then whole, in the log. */
-		snprintf(what, sizeof(what), "%.80s; record", err.msg);
+		snprintf(what, sizeof(what), "%s; record", err.msg);
 		log_error_blob(what, b.data, b.len);
 	}
 	buf_free(&b);
@@ -190,7 +190,7 @@ handler_after(struct worker *w)
 {
 	struct err	 err;
 	struct buf	 b;
-	char		 what[256];
+	char		 what[ERR_MAX + 128];
 
 	if (!w->have_rec)
 		return;
@@ -202,7 +202,7 @@ handler_after(struct worker *w)
 		buf_init(&b, 0);
 		record_to_json(&w->rec, &b);
 		snprintf(what, sizeof(what), "usage row for request %s not "
-		    "stored: %.80s; record", w->rec.request_id, err.msg);
+		    "stored: %s; record", w->rec.request_id, err.msg);
 		log_error_blob(what, buf_str(&b), b.len);
 		buf_free(&b);
 	}

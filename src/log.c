@@ -7,13 +7,27 @@
 #include <string.h>
 #include <time.h>
 #include <sys/uio.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
 
 static const char	*log_prog = "llmgw";
 static atomic_int	 log_level = LOG_LEVEL_INFO;
+static atomic_int	 log_syslog;
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
+static const int	 log_prios[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
+			    LOG_DEBUG };
+
+void
+log_use_syslog(int on)
+{
+	if (on && !atomic_load(&log_syslog))
+		openlog(log_prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!on && atomic_load(&log_syslog))
+		closelog();
+	atomic_store(&log_syslog, on);
+}
 
 void
 log_init(const char *prog, enum log_level level)
@@ -72,6 +86,12 @@ log_vline(enum log_level level, const char *fmt, va_list ap)
 
 	if (!log_enabled(level))
 		return;
+	if (atomic_load(&log_syslog)) {
+		vsnprintf(line, sizeof(line), fmt, ap);
+		syslog(log_prios[level], "%s", line);
+		errno = saved;
+		return;
+	}
 	now = time(NULL);
 	gmtime_r(&now, &tm);
 	n = snprintf(line, sizeof(line),

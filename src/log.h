@@ -18,6 +18,8 @@ enum log_level {
 /* "prog" is borrowed for the life of the process. */
 void	 log_init(const char *prog, enum log_level);
 void	 log_set_level(enum log_level);
+/* Send lines to syslog (facility daemon) instead of stderr, or back. */
+void	 log_use_syslog(int on);
 int	 log_enabled(enum log_level);
 /* Parse "error", "warn", "info" or "debug"; -1 if none of those. */
 int	 log_level_parse(const char *);

@@ -298,7 +298,7 @@ spool_check(const char *dir, struct err *err)
 {
 	struct spool	*s;
 	char		 id[REQID_LEN + 2];
-	int		 rc;
+	int		 rc, fd = -1;
 
 	if ((s = spool_open(dir, 0)) == NULL) {
 		err_set(err, "spool: out of memory");
@@ -306,14 +306,19 @@ spool_check(const char *dir, struct err *err)
 	}
 	rc = -1;
 	if (hold(s, err) == 0) {
+		/* Write a byte: a full disk still lets us create files. */
 		id[0] = '.';
 		reqid_new(id + 1);
-		rc = 0;
-		if (mkdirat(s->fds[SPOOL_TMP], id, 0700) == -1 ||
-		    unlinkat(s->fds[SPOOL_TMP], id, AT_REMOVEDIR) == -1) {
-			err_set(err, "spool: cannot create files in %s/tmp: "
-			    "%s", dir, strerror(errno));
-			rc = -1;
+		if ((fd = openat(s->fds[SPOOL_TMP], id, O_WRONLY | O_CREAT |
+		    O_EXCL | O_CLOEXEC, 0600)) == -1 ||
+		    write(fd, "", 1) != 1 || fsync(fd) == -1)
+			err_set(err, "spool: cannot write files in %s/tmp: %s",
+			    dir, strerror(errno));
+		else
+			rc = 0;
+		if (fd != -1) {
+			close(fd);
+			unlinkat(s->fds[SPOOL_TMP], id, 0);
 		}
 		unhold(s);
 	}
@@ -531,9 +536,11 @@ spool_claim(struct spool *s, const char *name, struct spool_item *it,
 	}
 	rc = read_record(s->fds[SPOOL_CUR], it->cur, it, err);
 	unhold(s);
-	if (rc == -1)
+	if (rc == -1) {
 		err_prefix(err, "spool: cur/ in %s", s->dir);
-	return rc;
+		return -2;
+	}
+	return 0;
 }
 
 int
@@ -553,13 +560,16 @@ spool_done(struct spool *s, struct spool_item *it, struct err *err)
 }
 
 int
-spool_release(struct spool *s, struct spool_item *it, struct err *err)
+spool_release(struct spool *s, struct spool_item *it, int attempts,
+    struct err *err)
 {
 	char	 name[SPOOL_NAME_MAX];
 	int	 rc = 0;
 
-	if (snprintf(name, sizeof(name), "%s,a%d", it->base,
-	    it->attempts + 1) >= (int)sizeof(name)) {
+	if (attempts <= 0)
+		str_copy(name, sizeof(name), it->base);
+	else if (snprintf(name, sizeof(name), "%s,a%d", it->base, attempts) >=
+	    (int)sizeof(name)) {
 		err_set(err, "spool: name too long: %s", it->base);
 		return -1;
 	}
@@ -576,8 +586,8 @@ spool_release(struct spool *s, struct spool_item *it, struct err *err)
 }
 
 int
-spool_fail(struct spool *s, struct spool_item *it, const char *reason,
-    struct err *err)
+spool_fail(struct spool *s, struct spool_item *it, int attempts,
+    const char *reason, struct err *err)
 {
 	char	 name[SPOOL_NAME_MAX + 8], when[32];
 	time_t	 now = time(NULL);
@@ -590,8 +600,8 @@ spool_fail(struct spool *s, struct spool_item *it, const char *reason,
 	/* The reason first: a crash in between leaves a harmless orphan. */
 	if ((fd = openat(s->fds[SPOOL_FAILED], name, O_WRONLY | O_CREAT |
 	    O_TRUNC | O_CLOEXEC, 0640)) == -1 ||
-	    dprintf(fd, "%s after %d attempts: %s\n", when, it->attempts + 1,
-	    reason) < 0 || (s->sync && fsync(fd) == -1)) {
+	    dprintf(fd, "%s after %d attempt%s: %s\n", when, attempts,
+	    attempts == 1 ? "" : "s", reason) < 0 || (s->sync && fsync(fd) == -1)) {
 		err_set(err, "spool: write failed/%s in %s: %s", name, s->dir,
 		    strerror(errno));
 		goto out;

@@ -80,17 +80,23 @@ void	 spool_names_free(char **names, long n);
 
 /*
  * Claim new/"name": rename it into cur/ and read it.  Returns 0 with
- * "item" filled, 1 if another consumer took it first, -1 with "err" set.
+ * "item" filled; 1 if another consumer took it first; -1 with "err" set
+ * if it could not be claimed; -2 with "err" set if it was claimed (it is
+ * in cur/ as item->cur) but could not be read.
  */
 int	 spool_claim(struct spool *, const char *name, struct spool_item *,
 	    struct err *);
 /* Delivered: remove it from cur/. */
 int	 spool_done(struct spool *, struct spool_item *, struct err *);
-/* Not delivered this time: back to new/ with one more attempt counted. */
-int	 spool_release(struct spool *, struct spool_item *, struct err *);
-/* Given up: into failed/, with "reason" in failed/<base>.reason. */
-int	 spool_fail(struct spool *, struct spool_item *, const char *reason,
+/* Not delivered now: back to new/, "attempts" failed attempts counted. */
+int	 spool_release(struct spool *, struct spool_item *, int attempts,
 	    struct err *);
+/*
+ * Given up after "attempts" attempts: into failed/, with the time, the
+ * attempts and "reason" in failed/<base>.reason.
+ */
+int	 spool_fail(struct spool *, struct spool_item *, int attempts,
+	    const char *reason, struct err *);
 void	 spool_item_free(struct spool_item *);
 
 /*

@@ -11,6 +11,8 @@ const tap = require('./tap');
 const SRC = process.env.LLMGW_SRCDIR || path.resolve(__dirname, '../..');
 const BUILD = process.env.LLMGW_BUILDDIR || SRC;
 const LLMGW = path.join(BUILD, 'src', 'llmgw');
+const SPOOLD = path.join(BUILD, 'src', 'llmgw-spoold');
+const ADMIN = path.join(BUILD, 'src', 'llmgw-admin');
 const TOKEN = 'test-token-7f3a9c';            // the static bearer token
 const API_KEY = 'sk-ant-test-key-5b8e2d41';    // what llmgw sends upstream
 
@@ -191,6 +193,28 @@ async function startLlmgw({dir, env = {}, listen, args = []}) {
   return g;
 }
 
+// llmgw-spoold as a daemon; its stderr goes to <dir>/spoold.log.
+function startSpoold({dir, env = {}, args = [], log = 'spoold.log'}) {
+  const p = spawn(SPOOLD, args, {env: {...process.env, ...env},
+    stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, log), 'a')]});
+  let exited = false, code = null;
+  p.on('exit', (c, s) => { exited = true; code = c === null ? s : c; });
+  const d = {
+    proc: p, pid: p.pid,
+    get exited() { return exited; }, get code() { return code; },
+    log: () => fs.readFileSync(path.join(dir, log), 'utf8'),
+    async stop(sig = 'SIGTERM') {
+      if (exited) return code;
+      p.kill(sig);
+      await waitFor(() => exited, 15000);
+      if (!exited) { tap.point(false, `llmgw-spoold exits after ${sig}`); p.kill('SIGKILL'); }
+      return code;
+    },
+  };
+  tap.onCleanup(() => d.stop());
+  return d;
+}
+
 // One value or rows from a SQLite file, through the sqlite3 shell.
 function sql(db, query) {
   const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, query], {encoding: 'utf8'});
@@ -206,7 +230,7 @@ async function usageRow(db, id, ms = 10000) {
   return rows ? rows[0] : null;
 }
 
-module.exports = {usageRow, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+module.exports = {usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
   startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
 
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw

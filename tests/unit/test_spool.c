@@ -101,12 +101,12 @@ main(void)
 		is_int(spool_claim(s, "0001", &it2, &err), 1,
 		    "a second claim loses, quietly");
 	}
-	ok(spool_release(s, &it, &err) == 0, "release after a failed attempt");
+	ok(spool_release(s, &it, 1, &err) == 0, "release after a failed attempt");
 	ok(exists("new", "0001,a1"), "back in new/ with one attempt counted");
 	spool_item_free(&it);
 	ok(spool_claim(s, "0001,a1", &it, &err) == 0 && it.attempts == 1,
 	    "claim again: attempts read from the name");
-	ok(spool_fail(s, &it, "webhook said 500", &err) == 0, "give up");
+	ok(spool_fail(s, &it, 2, "webhook said 500", &err) == 0, "give up");
 	ok(exists("failed", "0001") && exists("failed", "0001.reason"),
 	    "into failed/, with a reason beside it");
 	spool_item_free(&it);

@@ -1,0 +1,44 @@
+/*
+ * Where llmgw-spoold delivers log records.  Each sink takes a batch and
+ * says how many of its records, from the first, it has accepted; the
+ * consumer tracks that per record and sink, so a record another sink
+ * failed on is not sent again to one that has it.
+ *
+ *   sqlite   rows in request_log, idempotent on the record id
+ *   webhook  HTTP POST {"batch": [...]} (a Langfuse-style ingestion
+ *            endpoint); any 2xx means delivered
+ *   jsonl    one JSON line per record, appended to a file or stdout
+ */
+#ifndef SINK_H
+#define SINK_H
+
+#include <stddef.h>
+
+struct conf;
+struct err;
+struct record;
+struct sink;
+
+struct delivery {
+	const char		*json;	/* the record as spooled */
+	size_t			 len;
+	const struct record	*rec;	/* the same, read */
+};
+
+/* Open the sink called "name" with settings from "conf" (borrowed). */
+struct sink	*sink_open(const char *name, const struct conf *,
+		    struct err *);
+void		 sink_close(struct sink *);	/* NULL is fine */
+const char	*sink_name(const struct sink *);
+
+/*
+ * Deliver "n" records.  Returns how many, from the first, were accepted;
+ * if fewer than "n", "err" says why the next one was not.
+ */
+size_t		 sink_deliver(struct sink *, const struct delivery *, size_t n,
+		    struct err *);
+
+/* Reopen files (after log rotation): 0, or -1 with "err". */
+int		 sink_reopen(struct sink *, struct err *);
+
+#endif /* SINK_H */

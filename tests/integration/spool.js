@@ -1,0 +1,247 @@
+// Background logging: the responder's spool records and llmgw-spoold
+// delivering them to SQLite, a webhook and JSON lines.
+'use strict';
+const {spawnSync, execFileSync} = require('child_process');
+const fs = require('fs');
+const http = require('http');
+const path = require('path');
+const t = require('../lib/tap');
+const {request, sse, waitFor, sleep} = require('../lib/http');
+const {setup, sql, startSpoold, startLighttpd, llmgwEnv, writeConf, SPOOLD, ADMIN, sanitizerEnv} = require('../lib/servers');
+
+const files = (dir) => { try { return fs.readdirSync(dir).filter(f => !f.startsWith('.')); } catch (e) { return []; } };
+
+// A webhook receiver that answers 500 to the first "failFirst" POSTs.
+function receiver(failFirst) {
+  return new Promise(resolve => {
+    const got = [];
+    let n = 0;
+    const srv = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', c => chunks.push(c));
+      req.on('end', () => {
+        n++;
+        const body = Buffer.concat(chunks).toString();
+        if (n <= failFirst) { res.writeHead(500); return res.end('not yet'); }
+        got.push({headers: req.headers, body: JSON.parse(body)});
+        res.writeHead(207, {'content-type': 'application/json'});
+        res.end('{"successes":[],"errors":[]}');
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => resolve({url: `http://127.0.0.1:${srv.address().port}/api/public/ingestion`,
+      got, posts: () => n, close: () => srv.close()}));
+    t.onCleanup(() => srv.close());
+  });
+}
+
+t.main(async () => {
+  const {url, auth, db, dir, env, stub} = await setup('spool', {conf: {spool_rescan: '200ms',
+    spool_retry_base: '100ms', spool_retry_max: '400ms', spool_attempts: 3}});
+  const spool = path.join(dir, 'spool');
+  const chat = (message, headers = {}) => request(url('/chat'), {method: 'POST', headers: {...auth, ...headers}, body: {message}});
+  const spooldEnv = {...env, ...sanitizerEnv(dir)};
+
+  await t.test('every chat request leaves one record in new/', async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await chat(`hello ${i}`)).headers['x-request-id']);
+    const s = await sse(url('/chat/stream'), {message: '[[tokens:3]]'}, {headers: auth});
+    ids.push(s.headers['x-request-id']);
+    ids.push((await request(url('/chat'), {method: 'POST', body: {message: 'x'}})).headers['x-request-id']);
+    ids.push((await chat('')).headers['x-request-id']);
+    await request(url('/healthz'));
+    const names = files(path.join(spool, 'new'));
+    t.is(names.length, 6, 'six records for six chat requests (none for /healthz)');
+    t.is(files(path.join(spool, 'tmp')).length, 0, 'nothing half-written left in tmp/');
+    const recs = names.map(n => JSON.parse(fs.readFileSync(path.join(spool, 'new', n), 'utf8')));
+    t.is(recs.map(r => r.request_id).sort(), [...ids].sort(), 'one per request id');
+    const stream = recs.find(r => r.request_id === ids[3]);
+    t.is([stream.route, stream.status, stream.output_tokens, stream.key, stream.upstream],
+      ['/chat/stream', 200, 3, 'static', true], 'a stream: route, status, tokens, key');
+    t.ok(stream.ttft_ms >= 0 && stream.total_ms >= stream.ttft_ms && stream.end_ms >= stream.ts_ms, 'times');
+    t.ok(!('prompt' in stream) && !('reply' in stream), 'no message text unless log_bodies = yes');
+    const denied = recs.find(r => r.request_id === ids[4]);
+    t.is([denied.status, denied.key, denied.upstream], [401, null, false], 'a refused request: 401, no key');
+    const invalid = recs.find(r => r.request_id === ids[5]);
+    t.is([invalid.status, invalid.upstream], [422, false], 'an invalid one: 422');
+    t.ok(recs.every(r => /^[0-9a-f]{32}$/.test(r.id)) && new Set(recs.map(r => r.id)).size === 6, 'unique record ids');
+  });
+
+  await t.test('llmgw-spoold --once drains into SQLite', async () => {
+    const r = spawnSync(SPOOLD, ['--once'], {env: spooldEnv, encoding: 'utf8'});
+    t.is(r.status, 0, `exit status 0 ${r.stderr}`);
+    t.is(files(path.join(spool, 'new')).length + files(path.join(spool, 'cur')).length, 0, 'new/ and cur/ empty');
+    const rows = sql(db, 'SELECT request_id, status, record FROM request_log');
+    t.is(rows.length, 6, 'six rows in request_log');
+    t.ok(rows.every(x => JSON.parse(x.record).request_id === x.request_id), 'each with its whole record');
+    const again = spawnSync(SPOOLD, ['--once'], {env: spooldEnv, encoding: 'utf8'});
+    t.is(again.status, 0, 'a second run with nothing to do: exit 0');
+  });
+
+  await t.test('the daemon delivers within 100 ms when idle', async () => {
+    const d = startSpoold({dir, env: spooldEnv});
+    await sleep(300);
+    const lat = [];
+    for (let i = 0; i < 5; i++) {
+      const id = `lat-${i}-${Date.now()}`;
+      await chat('quick', {'x-request-id': id});
+      const row = await waitFor(() => sql(db, `SELECT end_ts, delivered_ts FROM request_log WHERE request_id = '${id}'`)[0], 5000, 5);
+      if (row) lat.push(row.delivered_ts - row.end_ts);
+      await sleep(100);
+    }
+    t.is(lat.length, 5, 'all five delivered');
+    t.ok(lat.every(ms => ms < 100), `written to delivered: ${lat.join(', ')} ms`);
+    // Malformed records go to failed/ and the consumer carries on.
+    fs.writeFileSync(path.join(spool, 'tmp', 'zzbad'), '{"id": "zzbad", "route": ');
+    fs.renameSync(path.join(spool, 'tmp', 'zzbad'), path.join(spool, 'new', 'zzbad'));
+    fs.writeFileSync(path.join(spool, 'tmp', 'zzbad2'), '{"id":"zzbad2","request_id":"x","route":"/chat","ts_ms":1,"status":"200"}');
+    fs.renameSync(path.join(spool, 'tmp', 'zzbad2'), path.join(spool, 'new', 'zzbad2'));
+    const moved = await waitFor(() => files(path.join(spool, 'failed')).length === 4, 5000);
+    t.ok(moved, 'malformed records are moved to failed/');
+    t.like(fs.readFileSync(path.join(spool, 'failed', 'zzbad.reason'), 'utf8'), /not valid JSON/, 'with the reason');
+    t.like(fs.readFileSync(path.join(spool, 'failed', 'zzbad2.reason'), 'utf8'), /"status" is not a whole number/,
+      'naming the bad field');
+    const r = await chat('after the bad ones', {'x-request-id': 'after-bad'});
+    t.ok(await waitFor(() => sql(db, "SELECT 1 FROM request_log WHERE request_id = 'after-bad'").length === 1, 5000),
+      'and goes on delivering');
+    t.is(r.status, 200, 'the responder never noticed');
+    t.is(await d.stop('SIGTERM'), 0, 'SIGTERM: exit status 0');
+  });
+
+  await t.test('llmgw-admin spool status, retry and purge', async () => {
+    let r = spawnSync(ADMIN, ['spool', 'status'], {env, encoding: 'utf8'});
+    t.is(r.status, 0, 'status: exit 0');
+    t.like(r.stdout, /failed\s+2\s+\d+[smhd]/, 'counts failed/ and its age');
+    t.like(r.stdout, /consumer: pid \d+ \(not running\)/, 'what the consumer last said');
+    r = spawnSync(ADMIN, ['spool', 'purge'], {env, encoding: 'utf8'});
+    t.ok(r.status === 2 && /--older-than DURATION is needed/.test(r.stderr), 'purge without --older-than: usage error');
+    r = spawnSync(ADMIN, ['spool', 'purge', '--older-than', 'soon'], {env, encoding: 'utf8'});
+    t.ok(r.status === 2 && /not a duration/.test(r.stderr), 'a bad duration: usage error');
+    r = spawnSync(ADMIN, ['spool', 'purge', '--older-than', '1h'], {env, encoding: 'utf8'});
+    t.ok(r.status === 0 && /0 failed records deleted/.test(r.stdout), 'purge keeps recent failures');
+    r = spawnSync(ADMIN, ['spool', 'retry'], {env, encoding: 'utf8'});
+    t.ok(r.status === 0 && /2 records moved/.test(r.stdout), 'retry moves them back to new/');
+    t.is(files(path.join(spool, 'new')).sort(), ['zzbad', 'zzbad2'], 'in new/, attempts reset');
+    spawnSync(SPOOLD, ['--once'], {env: spooldEnv});
+    r = spawnSync(ADMIN, ['spool', 'purge', '--older-than', '0s'], {env, encoding: 'utf8'});
+    t.ok(r.status === 0 && /2 failed records deleted/.test(r.stdout), 'purge --older-than 0s deletes them');
+    t.is(files(path.join(spool, 'failed')), [], 'failed/ is empty, reasons too');
+    r = spawnSync(ADMIN, ['spool', 'status', 'extra'], {env, encoding: 'utf8'});
+    t.ok(r.status === 2 && /usage: llmgw-admin spool status/.test(r.stderr), 'stray argument: usage error');
+    r = spawnSync(ADMIN, ['spool', 'purge', '--help'], {env, encoding: 'utf8'});
+    t.ok(r.status === 0 && /DURATION is like/.test(r.stdout), '--help on a subcommand');
+  });
+
+  await t.test('webhook: fails twice, then accepts', async () => {
+    const rcv = await receiver(2);
+    const conf = writeConf(dir, {sinks: 'webhook', webhook_url: rcv.url, webhook_header: '"Authorization: Bearer hook-secret-99"',
+      spool_retry_base: '100ms', spool_retry_max: '200ms', spool_attempts: 5, spool_rescan: '200ms', retry_base: '50ms'});
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await chat(`hook ${i}`)).headers['x-request-id']);
+    const d = startSpoold({dir, env: {...spooldEnv, LLMGW_CONFIG: conf}, log: 'spoold-hook.log'});
+    const ok = await waitFor(() => rcv.got.length > 0 && files(path.join(spool, 'new')).length === 0 &&
+      files(path.join(spool, 'cur')).length === 0, 10000);
+    t.ok(ok, 'delivered after the receiver recovered');
+    t.is(rcv.posts(), 3, 'two failed POSTs, then one that took the batch');
+    const batch = rcv.got[0].body.batch;
+    t.is(batch.map(b => b.body.request_id).sort(), [...ids].sort(), 'the batch holds every record');
+    t.ok(batch.every(b => b.id === b.body.id && b.type === 'llmgw-request' && /Z$/.test(b.timestamp)),
+      'Langfuse-style: id, type, timestamp, body');
+    t.is(rcv.got[0].headers.authorization, 'Bearer hook-secret-99', 'the configured auth header');
+    t.ok(!d.log().includes('hook-secret-99'), 'which is never logged');
+    t.like(d.log(), /HTTP 500/, 'the failures are logged');
+    await d.stop();
+  });
+
+  await t.test('a sink that never accepts: failed/ with the reason', async () => {
+    const rcv = await receiver(1000);
+    const conf = writeConf(dir, {sinks: 'sqlite, webhook', webhook_url: rcv.url, spool_retry_base: '50ms',
+      spool_retry_max: '100ms', spool_attempts: 3, retry_base: '50ms'});
+    const id = (await chat('never')).headers['x-request-id'];
+    const d = startSpoold({dir, env: {...spooldEnv, LLMGW_CONFIG: conf}, log: 'spoold-never.log'});
+    const failed = await waitFor(() => files(path.join(spool, 'failed')).length === 2, 10000);
+    t.ok(failed, 'after spool_attempts the record is in failed/');
+    const reason = fs.readFileSync(path.join(spool, 'failed', files(path.join(spool, 'failed')).find(f => f.endsWith('.reason'))), 'utf8');
+    t.like(reason, /after 3 attempts: webhook sink: POST .*: HTTP 500/, `the reason: ${reason.trim()}`);
+    t.is(rcv.posts(), 3, 'three attempts');
+    t.is(sql(db, `SELECT count(*) AS n FROM request_log WHERE request_id = '${id}'`)[0].n, 1,
+      'the SQLite sink got it once, and was not sent it again');
+    await d.stop();
+  });
+
+  await t.test('jsonl, several consumers, no record twice', async () => {
+    const out = path.join(dir, 'records.jsonl');
+    const conf = writeConf(dir, {sinks: 'jsonl', jsonl_path: out, spool_rescan: '100ms', spool_batch: 5, retry_base: '50ms'});
+    const ids = [];
+    for (let i = 0; i < 60; i++) ids.push((await chat(`many ${i}`)).headers['x-request-id']);
+    const ds = [0, 1, 2].map(i => startSpoold({dir, env: {...spooldEnv, LLMGW_CONFIG: conf}, log: `spoold-${i}.log`}));
+    const all = await waitFor(() => fs.existsSync(out) && fs.readFileSync(out, 'utf8').trim().split('\n').length >= 60, 10000);
+    t.ok(all, 'three consumers drained the spool');
+    await sleep(300);
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l));
+    t.is(lines.length, 60, 'exactly 60 lines for 60 records');
+    t.is(new Set(lines.map(l => l.request_id)).size, 60, 'each record once');
+    // SIGHUP: reopen the file (log rotation).
+    fs.renameSync(out, out + '.1');
+    ds[0].proc.kill('SIGHUP');
+    ds[1].proc.kill('SIGHUP');
+    ds[2].proc.kill('SIGHUP');
+    await sleep(300);
+    await chat('after rotation');
+    t.ok(await waitFor(() => fs.existsSync(out) && fs.readFileSync(out, 'utf8').includes('"route":"/chat"'), 5000),
+      'after SIGHUP, records go to the new file');
+    t.like(ds[0].log(), /configuration reloaded, files reopened/, 'and it says so');
+    fs.writeFileSync(conf, 'sinks = nonsense\n');
+    ds[0].proc.kill('SIGHUP');
+    await sleep(300);
+    t.like(ds[0].log(), /reload refused, keeping the old configuration: .*llmgw.conf:1: sinks: unknown sink/,
+      'a bad configuration on SIGHUP is refused with file:line');
+    t.ok(!ds[0].exited, 'and it keeps running');
+    for (const d of ds) t.is(await d.stop(), 0, 'SIGTERM: exit 0');
+  });
+
+  await t.test('log_bodies = yes puts the texts in the record', async () => {
+    const d2 = path.join(dir, 'bodies');
+    fs.mkdirSync(d2);
+    writeConf(d2, {log_bodies: 'yes'});
+    const srv = await startLighttpd({dir: d2, env: llmgwEnv(d2, stub)});
+    const s = await sse(srv.url('/chat/stream'), {message: 'say it [[multiline]] [[tokens:2]]'}, {headers: auth});
+    const c = await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'ünï [[tokens:2]]'}});
+    // A /chat client can read its Content-Length a moment before the
+    // record is safe; the request ends only after it.
+    await waitFor(() => files(path.join(d2, 'spool', 'new')).length === 2, 5000);
+    const recs = files(path.join(d2, 'spool', 'new')).map(n =>
+      JSON.parse(fs.readFileSync(path.join(d2, 'spool', 'new', n), 'utf8')));
+    const rs = recs.find(r => r.request_id === s.headers['x-request-id']);
+    const rc = recs.find(r => r.request_id === c.headers['x-request-id']);
+    t.is([rs && rs.prompt, rs && rs.reply], ['say it [[multiline]] [[tokens:2]]', s.text], 'a stream: prompt and reply');
+    t.is([rc && rc.prompt, rc && rc.reply], ['ünï [[tokens:2]]', c.json.reply], '/chat: prompt and reply');
+    await srv.stop();
+  });
+
+  await t.test('a full disk: requests succeed, the failure is counted and shown', async () => {
+    const mnt = path.join(dir, 'tiny');
+    fs.mkdirSync(mnt);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
+    if (m.status !== 0) return t.skip('full-disk test', `cannot mount a tmpfs here: ${String(m.stderr).trim()}`);
+    t.onCleanup(() => spawnSync('umount', ['-l', mnt]));
+    const d3 = path.join(dir, 'full');
+    fs.mkdirSync(d3);
+    writeConf(d3, {});
+    const srv = await startLighttpd({dir: d3, env: llmgwEnv(d3, stub, {LLMGW_SPOOL_DIR: path.join(mnt, 'spool')})});
+    const first = await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'before'}});
+    t.is(first.status, 200, 'a request while there is room');
+    try { fs.writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(512 * 1024)); } catch (e) { /* full, as meant */ }
+    const r = await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'disk full'}});
+    t.is(r.status, 200, 'a request on a full disk still succeeds');
+    const h = await request(srv.url('/healthz'));
+    t.is(h.status, 503, '/healthz: 503');
+    t.ok(h.json.spool_write_failures >= 1, `failures counted: ${h.json.spool_write_failures}`);
+    t.like(h.json.spool_last_error, /No space left on device/, 'with the reason');
+    t.like(srv.log(), new RegExp(`No space left on device; record: \\{"id":"[0-9a-f]{32}","request_id":"${r.headers['x-request-id']}"`),
+      'the whole record is in the log instead');
+    fs.unlinkSync(path.join(mnt, 'filler'));
+    const h2 = await request(srv.url('/healthz'));
+    t.is(h2.status, 200, 'room again: /healthz 200');
+    await srv.stop();
+  });
+});
