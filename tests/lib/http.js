@@ -35,7 +35,8 @@ function request(url, {method = 'GET', headers = {}, body, timeout = 30000} = {}
 // POST and read an SSE stream.  Options: headers, abortAfter (hang up after
 // that many data events), timeout.  Resolves with status, headers, events
 // [{event, data, t}] (t: ms since the request began), text (the data of all
-// plain events joined), done ([DONE] seen), error (event: error data).
+// plain events joined), done ([DONE] seen), error (event: error data), and
+// complete (the HTTP response ended properly, not cut off).
 function sse(url, body, {headers = {}, abortAfter, timeout = 60000} = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -88,7 +89,7 @@ function sse(url, body, {headers = {}, abortAfter, timeout = 60000} = {}) {
           else if (field === 'event') ev.event = value;
         }
       });
-      res.on('end', finish);
+      res.on('end', () => { out.complete = true; finish(); });
       res.on('close', finish);
       res.on('error', () => finish());
     });
