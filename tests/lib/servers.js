@@ -224,8 +224,12 @@ function sql(db, query) {
 // The usage row of request "id", once it has been written (or null).
 async function usageRow(db, id, ms = 10000) {
   const rows = await waitFor(() => {
-    const x = sql(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
-    return x.length ? x : null;
+    try {
+      const x = sql(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
+      return x.length ? x : null;
+    } catch (e) {
+      return null;	// not created yet
+    }
   }, ms);
   return rows ? rows[0] : null;
 }
