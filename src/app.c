@@ -1,17 +1,78 @@
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "app.h"
 #include "conf.h"
 #include "err.h"
+#include "log.h"
+#include "metrics.h"
 #include "openapi.h"
 #include "spool.h"
 #include "upstream.h"
 #include "usage.h"
 
+/* Guards app->gen while it is swapped and a reference is taken. */
+static pthread_mutex_t	 gen_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+gen_free(struct gen *g)
+{
+	if (g == NULL)
+		return;
+	usage_free(g->usage);
+	spool_close(g->spool);
+	free(g->openapi);
+	free(g->docs);
+	conf_free(g->conf);
+	free(g);
+}
+
+/* A generation from "conf", which it takes. */
+static struct gen *
+gen_new(struct conf *conf, struct err *err)
+{
+	struct gen	*g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL) {
+		err_set(err, "out of memory");
+		conf_free(conf);
+		return NULL;
+	}
+	g->conf = conf;
+	atomic_init(&g->refs, 1);
+	if ((g->usage = usage_new(conf->database)) == NULL ||
+	    (g->spool = spool_open(conf->spool_dir, conf->spool_fsync)) ==
+	    NULL) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	if (openapi_build(conf, &g->openapi, &g->openapi_len, &g->docs,
+	    &g->docs_len, err) == -1)
+		goto fail;
+	return g;
+fail:
+	gen_free(g);
+	return NULL;
+}
+
+void
+app_fix_threads(const struct app *app, struct conf *c)
+{
+	if (app->single) {
+		c->threads = c->max_threads = 1;
+		return;
+	}
+	if (app->threads > 0) {
+		c->threads = app->threads;
+		if (c->max_threads < app->threads)
+			c->max_threads = app->threads;
+	}
+}
+
 struct app *
-app_new(struct conf *conf, struct err *err)
+app_new(struct conf *conf, const char *path, int required, struct err *err)
 {
 	struct app	*app;
 
@@ -20,16 +81,14 @@ app_new(struct conf *conf, struct err *err)
 		conf_free(conf);
 		return NULL;
 	}
-	app->conf = conf;
-	if ((app->usage = usage_new(conf->database)) == NULL ||
-	    (app->spool = spool_open(conf->spool_dir, conf->spool_fsync)) ==
-	    NULL) {
+	app->conf_path = path;
+	app->conf_required = required;
+	if ((app->gen = gen_new(conf, err)) == NULL)
+		goto fail;
+	if ((app->metrics = metrics_new()) == NULL) {
 		err_set(err, "out of memory");
 		goto fail;
 	}
-	if (openapi_build(conf, &app->openapi, &app->openapi_len, &app->docs,
-	    &app->docs_len, err) == -1)
-		goto fail;
 	if ((app->loop = upstream_loop_start(err)) == NULL)
 		goto fail;
 	return app;
@@ -44,10 +103,47 @@ app_free(struct app *app)
 	if (app == NULL)
 		return;
 	upstream_loop_stop(app->loop);
-	usage_free(app->usage);
-	spool_close(app->spool);
-	free(app->openapi);
-	free(app->docs);
-	conf_free(app->conf);
+	app_drop(app->gen);
+	metrics_free(app->metrics);
 	free(app);
+}
+
+struct gen *
+app_hold(struct app *app)
+{
+	struct gen	*g;
+
+	pthread_mutex_lock(&gen_lock);
+	g = app->gen;
+	atomic_fetch_add(&g->refs, 1);
+	pthread_mutex_unlock(&gen_lock);
+	return g;
+}
+
+void
+app_drop(struct gen *g)
+{
+	if (g != NULL && atomic_fetch_sub(&g->refs, 1) == 1)
+		gen_free(g);
+}
+
+int
+app_reload(struct app *app, struct err *err)
+{
+	struct conf	*conf;
+	struct gen	*g, *old;
+
+	if ((conf = conf_load(app->conf_path, app->conf_required, err)) ==
+	    NULL)
+		return -1;
+	app_fix_threads(app, conf);
+	if ((g = gen_new(conf, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&gen_lock);
+	old = app->gen;
+	app->gen = g;
+	pthread_mutex_unlock(&gen_lock);
+	log_set_level((enum log_level)g->conf->log_level);
+	app_drop(old);
+	return 0;
 }

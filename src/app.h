@@ -1,32 +1,66 @@
 /*
- * What all threads of one llmgw process share: the configuration, the
- * usage store and the documents served from memory.  Created once by
- * main() before the workers start and freed after they have stopped.
+ * What all threads of one llmgw process share.
+ *
+ * The configuration and what is built from it (the usage store, the spool,
+ * the OpenAPI documents) form a generation.  SIGHUP builds a new one from
+ * the file; requests that are running keep the generation they started
+ * with, which is freed when the last of them lets go.
  */
 #ifndef APP_H
 #define APP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 struct conf;
 struct err;
+struct metrics;
+struct server;
 struct spool;
 struct upstream_loop;
 struct usage_db;
 
-struct app {
-	struct conf		*conf;
-	struct usage_db		*usage;
-	struct upstream_loop	*loop;	/* every upstream transfer runs here */
-	struct spool		*spool;	/* log records for llmgw-spoold */
+struct gen {
+	struct conf	*conf;
+	struct usage_db	*usage;
+	struct spool	*spool;
 	char		*openapi;	/* OpenAPI 3.1 document, JSON */
 	size_t		 openapi_len;
 	char		*docs;		/* the same, as an HTML page */
 	size_t		 docs_len;
+	atomic_int	 refs;
 };
 
-/* Takes "conf".  Returns NULL with "err" set. */
-struct app	*app_new(struct conf *, struct err *);
+struct app {
+	struct gen		*gen;		/* current; see app_hold() */
+	struct upstream_loop	*loop;		/* every upstream transfer */
+	struct metrics		*metrics;
+	struct server		*server;	/* NULL until it runs, and in CGI */
+	const char		*conf_path;	/* for reloads; borrowed */
+	int			 conf_required;
+	long			 threads;	/* --threads, or 0 */
+	int			 single;	/* one worker (mod_fcgid) */
+};
+
+/*
+ * Takes "conf" (loaded from "path"; "required" as for conf_load()).
+ * Returns NULL with "err" set.
+ */
+struct app	*app_new(struct conf *, const char *path, int required,
+		    struct err *);
 void		 app_free(struct app *);	/* NULL is fine */
+
+/* The current generation, held until app_drop(). */
+struct gen	*app_hold(struct app *);
+void		 app_drop(struct gen *);
+
+/*
+ * Read the configuration file again and make it current.  Returns 0, or
+ * -1 with "err" set ("file:line: message") and the old one still current.
+ */
+int		 app_reload(struct app *, struct err *);
+
+/* Apply --threads and single-worker mode to a configuration. */
+void		 app_fix_threads(const struct app *, struct conf *);
 
 #endif /* APP_H */

@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "req.h"
 #include "request.h"
 #include "resp.h"
@@ -39,6 +40,7 @@ struct chat {
 	int			 head_sent;	/* SSE head went out */
 	int			 stop_reason;	/* why we stopped the transfer */
 	int64_t			 ttft_ms;	/* -1 until the first token */
+	int64_t			 last_write_ms;	/* to the client, for keep-alives */
 	int			 retries;
 	int			 called;	/* the upstream was asked */
 	struct buf		 text;		/* the reply's text */
@@ -179,8 +181,9 @@ on_text(void *arg, const char *text, size_t len)
 	    conn_write(ch->rq->conn, out->data, out->len) == -1 ||
 	    conn_flush(ch->rq->conn) == -1)
 		goto gone;
+	ch->last_write_ms = req_now_ms();
 	if (ch->ttft_ms < 0)
-		ch->ttft_ms = req_now_ms() - ch->rq->t0_ms;
+		ch->ttft_ms = ch->last_write_ms - ch->rq->t0_ms;
 	/* The text is kept only for log_bodies; if it will not fit, the
 	 * record gets what did. */
 	if (ch->rq->conf->log_bodies)
@@ -226,6 +229,32 @@ on_stream_data(void *arg, const char *p, size_t n)
 	default:
 		return -1;
 	}
+}
+
+/*
+ * About once a second while the upstream is quiet (thinking, queueing):
+ * after keepalive_interval of silence towards the client, an SSE comment.
+ * It keeps proxies' idle timers from firing, and a client that has gone
+ * is noticed here and its upstream transfer stopped.  It commits the
+ * response to 200, so a later failure is an error event.
+ */
+static int
+on_tick(void *arg)
+{
+	struct chat	*ch = arg;
+	int64_t		 now = req_now_ms();
+
+	if (ch->rq->conf->keepalive_ms == 0 ||
+	    now - ch->last_write_ms < ch->rq->conf->keepalive_ms)
+		return 0;
+	if ((!ch->head_sent && send_stream_head(ch) == -1) ||
+	    conn_puts(ch->rq->conn, ": keep-alive\n\n") == -1 ||
+	    conn_flush(ch->rq->conn) == -1) {
+		ch->stop_reason = STOP_CLIENT_GONE;
+		return -1;
+	}
+	ch->last_write_ms = now;
+	return 0;
 }
 
 static int
@@ -543,7 +572,7 @@ call_upstream(struct chat *ch, struct verdict *v)
 	int			 attempt;
 
 	sink.on_data = ch->stream ? on_stream_data : on_reply_data;
-	sink.on_tick = NULL;
+	sink.on_tick = ch->stream ? on_tick : NULL;
 	sink.arg = ch;
 	for (attempt = 1;; attempt++) {
 		memset(&ch->st, 0, sizeof(ch->st));
@@ -610,6 +639,8 @@ chat_handle(struct req_ctx *rq, int stream)
 	}
 
 	ch.called = 1;
+	ch.last_write_ms = req_now_ms();
+	metrics_request_begin(rq->app->metrics, stream);
 	call_upstream(&ch, &v);
 	if (v.ok) {
 		if (stream)
@@ -630,6 +661,7 @@ chat_handle(struct req_ctx *rq, int stream)
 		    ch.res.request_id : "-", v.status);
 		http_fail(&ch, &v);
 	}
+	metrics_request_end(rq->app->metrics, stream);
 out:
 	record(&ch, ch.called ? &v : NULL, authed);
 	chat_req_free(&ch.req);

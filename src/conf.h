@@ -55,6 +55,12 @@ struct conf {
 	long	 spool_batch;
 	char	*spoold_log;		/* "stderr" or "syslog" */
 
+	/* Operations. */
+	long	 keepalive_ms;		/* SSE comment after this silence */
+	long	 shutdown_timeout_ms;
+	int	 access_log;
+	char	*metrics_token;		/* secret; NULL: /metrics is open */
+
 	/* Process. */
 	char	*listen;
 	long	 threads;

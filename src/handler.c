@@ -11,6 +11,7 @@
 #include "err.h"
 #include "handler.h"
 #include "log.h"
+#include "metrics.h"
 #include "req.h"
 #include "resp.h"
 #include "route.h"
@@ -102,6 +103,67 @@ worker_trim(struct worker *w)
 	}
 }
 
+/* A value for a key=value log line: quoted when it must be. */
+static void
+logfmt_value(struct buf *b, const char *v)
+{
+	const char	*p;
+
+	if (v[0] != '\0' && strcspn(v, " \"=\\") == strlen(v)) {
+		for (p = v; *p != '\0'; p++)
+			buf_addc(b, (unsigned char)*p < 0x20 ? '?' : *p);
+		return;
+	}
+	buf_addc(b, '"');
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_addc(b, '\\');
+		buf_addc(b, (unsigned char)*p < 0x20 ? '?' : *p);
+	}
+	buf_addc(b, '"');
+}
+
+/*
+ * One access-log line per request, key=value, on stderr: never a secret
+ * nor message text.  The fields are listed in llmgw(8).
+ */
+static void
+access_line(struct req_ctx *rq, const char *path)
+{
+	const struct record	*r = rq->w->have_rec ? &rq->w->rec : NULL;
+	struct buf		 b;
+
+	buf_init(&b, 2000);
+	buf_addf(&b, "id=%s method=", rq->id);
+	logfmt_value(&b, rq->method);
+	buf_adds(&b, " path=");
+	logfmt_value(&b, path);
+	buf_addf(&b, " status=%d total_ms=%lld", rq->status != 0 ?
+	    rq->status : 499, (long long)(req_now_ms() - rq->t0_ms));
+	if (r != NULL) {
+		buf_addf(&b, " key=%s", r->key[0] != '\0' ? r->key : "-");
+		if (r->model[0] != '\0') {
+			buf_adds(&b, " model=");
+			logfmt_value(&b, r->model);
+		}
+		if (r->upstream)
+			buf_addf(&b, " input_tokens=%ld output_tokens=%ld "
+			    "cache_creation_input_tokens=%ld "
+			    "cache_read_input_tokens=%ld ttft_ms=%ld "
+			    "disconnected=%d partial=%d retries=%d "
+			    "upstream_status=%ld upstream_request_id=%s",
+			    r->input_tokens, r->output_tokens,
+			    r->cache_creation_input_tokens,
+			    r->cache_read_input_tokens, r->ttft_ms,
+			    r->disconnected, r->partial, r->retries,
+			    r->upstream_status, r->upstream_request_id[0] !=
+			    '\0' ? r->upstream_request_id : "-");
+	}
+	if (b.len > 0)
+		log_access("%s", b.data);
+	buf_free(&b);
+}
+
 void
 handler_serve(struct worker *w, struct conn *conn)
 {
@@ -112,7 +174,8 @@ handler_serve(struct worker *w, struct conn *conn)
 	memset(&rq, 0, sizeof(rq));
 	rq.w = w;
 	rq.app = w->app;
-	rq.conf = w->app->conf;
+	rq.gen = w->gen = app_hold(w->app);
+	rq.conf = rq.gen->conf;
 	rq.conn = conn;
 	rq.t0_ms = req_now_ms();
 	rq.ts_ms = wall_ms();
@@ -155,11 +218,17 @@ handler_serve(struct worker *w, struct conn *conn)
 		case ROUTE_HEALTHZ:
 			meta_healthz(&rq);
 			break;
+		case ROUTE_METRICS:
+			meta_metrics(&rq);
+			break;
 		}
 		break;
 	}
-	log_debug("request %s: %s %s -> %d in %lld ms", rq.id, rq.method,
-	    path, rq.status, (long long)(req_now_ms() - rq.t0_ms));
+	if (!w->have_rec)
+		metrics_route(w->app->metrics, rq.route != NULL ?
+		    rq.route->path : "other", rq.status);
+	if (rq.conf->access_log)
+		access_line(&rq, path);
 	worker_trim(w);
 }
 
@@ -176,13 +245,15 @@ req_spool(struct req_ctx *rq)
 	if (record_to_json(r, &b) == -1) {
 		log_error("request %s: out of memory writing its record",
 		    r->request_id);
-	} else if (spool_put(rq->app->spool, r->id, b.data, b.len, &err) ==
+	} else if (spool_put(rq->gen->spool, r->id, b.data, b.len, &err) ==
 	    -1) {
+		metrics_spool_failure(rq->app->metrics);
 		/* Not in the spool: then whole, in the log. */
 		snprintf(what, sizeof(what), "%s; record", err.msg);
 		log_error_blob(what, b.data, b.len);
 	}
 	buf_free(&b);
+	metrics_record(rq->app->metrics, r);
 }
 
 void
@@ -192,13 +263,12 @@ handler_after(struct worker *w)
 	struct buf	 b;
 	char		 what[ERR_MAX + 128];
 
-	if (!w->have_rec)
-		return;
-	w->have_rec = 0;
-	if (!w->rec.upstream)
-		return;		/* usage rows are for calls to the API */
+	/* Usage rows are for requests that called the API. */
+	if (!w->have_rec || !w->rec.upstream)
+		goto out;
 	w->rec.prompt = w->rec.reply = NULL;
-	if (usage_add(w->app->usage, &w->rec, &err) == -1) {
+	if (usage_add(w->gen->usage, &w->rec, &err) == -1) {
+		metrics_usage_failure(w->app->metrics);
 		buf_init(&b, 0);
 		record_to_json(&w->rec, &b);
 		snprintf(what, sizeof(what), "usage row for request %s not "
@@ -206,4 +276,8 @@ handler_after(struct worker *w)
 		log_error_blob(what, buf_str(&b), b.len);
 		buf_free(&b);
 	}
+out:
+	w->have_rec = 0;
+	app_drop(w->gen);
+	w->gen = NULL;
 }

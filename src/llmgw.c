@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -20,6 +22,7 @@
 #include "handler.h"
 #include "log.h"
 #include "server.h"
+#include "upstream.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc"
@@ -77,6 +80,58 @@ run_cgi(struct app *app)
 	return 0;
 }
 
+static void
+pool_opts(const struct conf *c, struct server_opts *opts)
+{
+	opts->min_threads = c->threads;
+	opts->max_threads = c->max_threads;
+	opts->idle_ms = c->thread_idle_ms;
+}
+
+/* SIGHUP: a good new configuration replaces the old; a bad one is refused. */
+static void
+reload(struct app *app)
+{
+	struct server_opts	 opts;
+	struct gen		*g;
+	struct err		 err;
+
+	if (app_reload(app, &err) == -1) {
+		log_error("reload refused, keeping the old configuration: %s",
+		    err.msg);
+		return;
+	}
+	g = app_hold(app);
+	pool_opts(g->conf, &opts);
+	server_set_opts(app->server, &opts);
+	app_drop(g);
+	log_info("configuration reloaded");
+}
+
+/*
+ * SIGTERM or SIGINT: stop accepting, give requests in progress
+ * shutdown_timeout to finish, then end the streams still running (each
+ * gets an error event and its usage is recorded) and, as a last resort,
+ * cut their connections.
+ */
+static void
+shut_down(struct app *app, long timeout_ms)
+{
+	long	 left;
+
+	server_close(app->server);
+	if ((left = server_drain(app->server, timeout_ms)) == 0)
+		return;
+	log_warn("%ld request%s still running after shutdown_timeout; "
+	    "ending them", left, left == 1 ? "" : "s");
+	upstream_loop_abort(app->loop);
+	if ((left = server_drain(app->server, 5000)) == 0)
+		return;
+	log_warn("%ld request%s still running; closing their connections",
+	    left, left == 1 ? "" : "s");
+	server_interrupt(app->server);
+}
+
 /* FastCGI: serve until SIGTERM or SIGINT. */
 static int
 run_fastcgi(struct app *app, int fd)
@@ -84,15 +139,16 @@ run_fastcgi(struct app *app, int fd)
 	struct server_opts	 opts;
 	struct server_ops	 ops = { make_worker, free_worker, serve, after,
 				    NULL };
-	struct server		*srv;
 	struct err		 err;
+	struct gen		*g;
 	sigset_t		 set;
+	long			 timeout;
 	int			 sig;
 
 	ops.arg = app;
-	opts.min_threads = app->conf->threads;
-	opts.max_threads = app->conf->max_threads;
-	opts.idle_ms = app->conf->thread_idle_ms;
+	g = app_hold(app);
+	pool_opts(g->conf, &opts);
+	app_drop(g);
 
 	/* Signals go to this thread only, through sigwait(). */
 	sigemptyset(&set);
@@ -102,24 +158,57 @@ run_fastcgi(struct app *app, int fd)
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	if ((srv = server_start(fd, &opts, &ops, &err)) == NULL) {
+	if ((app->server = server_start(fd, &opts, &ops, &err)) == NULL) {
 		log_error("%s", err.msg);
 		return 1;
 	}
-	log_info("serving FastCGI with %ld to %ld threads",
-	    opts.min_threads, opts.max_threads);
+	log_info("serving FastCGI with %ld to %ld threads%s",
+	    opts.min_threads, opts.max_threads, app->single ?
+	    " (mod_fcgid: one request at a time)" : "");
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		log_info("signal %d ignored", sig);
+		if (sig == SIGHUP)
+			reload(app);
+		else
+			log_info("signal %d ignored", sig);
 	}
-	log_info("signal %d: stopping; requests in progress finish first",
-	    sig);
-	server_stop(srv);
+	g = app_hold(app);
+	timeout = g->conf->shutdown_timeout_ms;
+	app_drop(g);
+	log_info("signal %d: stopping; requests in progress have %ld ms",
+	    sig, timeout);
+	shut_down(app, timeout);
+	server_free(app->server);
+	app->server = NULL;
 	log_info("stopped");
 	return 0;
+}
+
+/*
+ * Apache mod_fcgid gives each process one request at a time, on a socket
+ * it names <FcgidIPCDir>/<pid>.<n>: then one worker thread is all we need.
+ */
+static int
+is_mod_fcgid(int fd)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
+	const char		*base;
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX || sun.sun_path[0] == '\0')
+		return 0;
+	base = strrchr(sun.sun_path, '/');
+	base = base != NULL ? base + 1 : sun.sun_path;
+	return strspn(base, "0123456789") > 0 &&
+	    base[strspn(base, "0123456789")] == '.' &&
+	    strspn(base + strspn(base, "0123456789") + 1, "0123456789") ==
+	    strlen(base + strspn(base, "0123456789") + 1) &&
+	    base[strspn(base, "0123456789") + 1] != '\0';
 }
 
 int
@@ -139,7 +228,7 @@ main(int argc, char *argv[])
 	const char	*path = NULL, *listen_addr = NULL, *gw;
 	char		*end;
 	long		 threads = 0;
-	int		 ch, fd, required = 1, rc;
+	int		 ch, fd, required = 1, rc, single;
 
 	while ((ch = getopt_long(argc, argv, "c:l:t:Vh", longopts, NULL)) !=
 	    -1) {
@@ -187,11 +276,6 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_init("llmgw", (enum log_level)conf->log_level);
-	if (threads > 0) {
-		conf->threads = threads;
-		if (conf->max_threads < threads)
-			conf->max_threads = threads;
-	}
 	if (listen_addr == NULL)
 		listen_addr = conf->listen;
 	if (conf->api_token == NULL)
@@ -207,19 +291,30 @@ main(int argc, char *argv[])
 		conf_free(conf);
 		return 1;
 	}
-	if ((app = app_new(conf, &err)) == NULL) {
-		log_error("%s", err.msg);
-		curl_global_cleanup();
-		return 1;
-	}
 	if (listen_addr != NULL) {
 		if ((fd = server_listen(listen_addr, &err)) == -1) {
 			log_error("%s", err.msg);
-			rc = 1;
-			goto out;
+			conf_free(conf);
+			curl_global_cleanup();
+			return 1;
 		}
 	} else
 		fd = server_inherited();
+	single = fd != -1 && listen_addr == NULL && is_mod_fcgid(fd);
+	{
+		struct app tmp = { .threads = threads, .single = single };
+
+		app_fix_threads(&tmp, conf);
+	}
+	if ((app = app_new(conf, path, required, &err)) == NULL) {
+		log_error("%s", err.msg);
+		if (fd != -1)
+			close(fd);
+		curl_global_cleanup();
+		return 1;
+	}
+	app->threads = threads;
+	app->single = single;
 
 	if (fd != -1) {
 		if (server_init(&err) == -1) {

@@ -76,7 +76,8 @@ log_write(const char *line, size_t len)
 }
 
 static void
-log_vline(enum log_level level, const char *fmt, va_list ap)
+log_vline_as(enum log_level level, const char *tag, const char *fmt,
+    va_list ap)
 {
 	char		 line[2048];
 	struct tm	 tm;
@@ -97,8 +98,7 @@ log_vline(enum log_level level, const char *fmt, va_list ap)
 	n = snprintf(line, sizeof(line),
 	    "%04d-%02d-%02dT%02d:%02d:%02dZ %s[%ld]: %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, log_prog, (long)getpid(),
-	    log_names[level]);
+	    tm.tm_min, tm.tm_sec, log_prog, (long)getpid(), tag);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -110,6 +110,12 @@ log_vline(enum log_level level, const char *fmt, va_list ap)
 	line[n++] = '\n';
 	log_write(line, (size_t)n);
 	errno = saved;
+}
+
+static void
+log_vline(enum log_level level, const char *fmt, va_list ap)
+{
+	log_vline_as(level, log_names[level], fmt, ap);
 }
 
 #define LOG_FN(name, level)					\
@@ -172,19 +178,11 @@ log_error_blob(const char *what, const char *data, size_t len)
 }
 
 void
-log_raw(const char *fmt, ...)
+log_access(const char *fmt, ...)
 {
-	char	 line[2048];
 	va_list	 ap;
-	int	 n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	log_vline_as(LOG_LEVEL_INFO, "access", fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	log_write(line, (size_t)n);
 }

@@ -34,7 +34,7 @@ void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
  */
 void	 log_error_blob(const char *what, const char *data, size_t len);
 
-/* A line as it is, without prefix: for access-log lines. */
-void	 log_raw(const char *, ...) __attribute__((format(printf, 1, 2)));
+/* An access-log line: "<time> <prog>[<pid>]: access: <text>", at info. */
+void	 log_access(const char *, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* LOG_H */

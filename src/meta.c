@@ -14,6 +14,10 @@
 #include "conf.h"
 #include "err.h"
 #include "json.h"
+#include "auth.h"
+#include "conn.h"
+#include "metrics.h"
+#include "server.h"
 #include "log.h"
 #include "req.h"
 #include "resp.h"
@@ -25,7 +29,7 @@ meta_openapi(struct req_ctx *rq)
 {
 	rq->status = 200;
 	resp_body(rq->conn, 200, "application/json", rq->id, NULL,
-	    rq->app->openapi, rq->app->openapi_len, rq->head_only);
+	    rq->gen->openapi, rq->gen->openapi_len, rq->head_only);
 }
 
 void
@@ -33,7 +37,7 @@ meta_docs(struct req_ctx *rq)
 {
 	rq->status = 200;
 	resp_body(rq->conn, 200, "text/html; charset=utf-8", rq->id, NULL,
-	    rq->app->docs, rq->app->docs_len, rq->head_only);
+	    rq->gen->docs, rq->gen->docs_len, rq->head_only);
 }
 
 void
@@ -45,9 +49,9 @@ meta_healthz(struct req_ctx *rq)
 	unsigned long	 failures;
 	int		 db_ok, spool_ok;
 
-	db_ok = usage_check(rq->app->usage, &dberr) == 0;
+	db_ok = usage_check(rq->gen->usage, &dberr) == 0;
 	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
-	failures = spool_failures(rq->app->spool, last, sizeof(last));
+	failures = spool_failures(rq->gen->spool, last, sizeof(last));
 	buf_reset(b);
 	buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
 	    "{\"status\":\"unavailable\"");
@@ -68,4 +72,34 @@ meta_healthz(struct req_ctx *rq)
 	rq->status = db_ok && spool_ok ? 200 : 503;
 	resp_body(rq->conn, rq->status, "application/json", rq->id,
 	    "Cache-Control: no-store\r\n", b->data, b->len, rq->head_only);
+}
+
+void
+meta_metrics(struct req_ctx *rq)
+{
+	struct buf	*b = &rq->w->out;
+	const char	*token;
+	size_t		 len;
+	long		 threads = 1, busy = 1;
+
+	if (rq->conf->metrics_token != NULL &&
+	    (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"), &token,
+	    &len) == -1 ||
+	    !auth_token_equal(token, len, rq->conf->metrics_token))) {
+		req_error(rq, 401, "WWW-Authenticate: Bearer\r\n",
+		    "Not authenticated");
+		return;
+	}
+	if (rq->app->server != NULL)
+		server_counts(rq->app->server, &threads, &busy);
+	buf_reset(b);
+	b->max = 0;
+	if (metrics_render(rq->app->metrics, threads, busy, b) == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		return;
+	}
+	rq->status = 200;
+	resp_body(rq->conn, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    rq->id, "Cache-Control: no-store\r\n", b->data, b->len,
+	    rq->head_only);
 }

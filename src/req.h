@@ -14,12 +14,14 @@
 
 struct app;
 struct conf;
+struct gen;
 struct conn;
 struct route;
 struct upstream;
 
 struct worker {
 	struct app		*app;
+	struct gen		*gen;		/* held from serve to after */
 	struct upstream		*up;
 	struct sse_parser	 sse;
 	struct buf		 body;		/* the request body */
@@ -33,7 +35,8 @@ struct worker {
 struct req_ctx {
 	struct worker		*w;
 	struct app		*app;
-	const struct conf	*conf;
+	struct gen		*gen;
+	const struct conf	*conf;		/* gen->conf */
 	struct conn		*conn;
 	const struct route	*route;
 	const char		*method;
@@ -62,5 +65,6 @@ void	 chat_handle(struct req_ctx *, int stream);
 void	 meta_openapi(struct req_ctx *);
 void	 meta_docs(struct req_ctx *);
 void	 meta_healthz(struct req_ctx *);
+void	 meta_metrics(struct req_ctx *);
 
 #endif /* REQ_H */

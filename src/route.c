@@ -11,6 +11,7 @@ static const struct route routes[] = {
 	{ "/openapi.json", "GET", ROUTE_OPENAPI },
 	{ "/docs", "GET", ROUTE_DOCS },
 	{ "/healthz", "GET", ROUTE_HEALTHZ },
+	{ "/metrics", "GET", ROUTE_METRICS },
 };
 
 enum route_match

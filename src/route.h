@@ -9,7 +9,8 @@ enum route_id {
 	ROUTE_CHAT_STREAM,
 	ROUTE_OPENAPI,
 	ROUTE_DOCS,
-	ROUTE_HEALTHZ
+	ROUTE_HEALTHZ,
+	ROUTE_METRICS
 };
 
 struct route {

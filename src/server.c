@@ -48,6 +48,13 @@ struct fdq {
 	size_t	 cap, head, len;
 };
 
+/* A worker, for server_interrupt(): the connection it is serving. */
+struct slot {
+	struct slot	*next;
+	struct slot	*prev;
+	int		 fd;		/* -1: none */
+};
+
 struct server {
 	struct server_opts	 opts;
 	struct server_ops	 ops;
@@ -61,9 +68,11 @@ struct server {
 	pthread_cond_t		 gone;		/* a worker exited */
 	struct fdq		 queue;		/* for the workers */
 	struct fdq		 parked;	/* for the acceptor's epoll */
+	struct slot		*slots;		/* every worker's */
 	long			 threads;
 	long			 idle;
 	int			 stopping;
+	int			 closed;	/* the listener is gone */
 };
 
 static int
@@ -387,13 +396,13 @@ acceptor_main(void *arg)
 
 /*
  * End the request without FCGX_Finish_r(), which may close the connection
- * through libfcgi's OS_Close(); we close or park it ourselves.  Returns
- * the fd if the connection can serve another request, else -1 (closed).
+ * through libfcgi's OS_Close(); the caller closes or parks it.  Returns 1
+ * if the connection can serve another request.
  */
 static int
 end_request(FCGX_Request *req, const struct conn *conn)
 {
-	int	 fd = req->ipcFd, bad;
+	int	 bad;
 
 	bad = FCGX_FClose(req->err) != 0;
 	bad |= FCGX_FClose(req->out) != 0;
@@ -403,16 +412,13 @@ end_request(FCGX_Request *req, const struct conn *conn)
 	bad |= conn->gone;
 	req->ipcFd = -1;
 	FCGX_Free(req, 0);
-	if (bad || !req->keepConnection) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return !bad && req->keepConnection;
 }
 
 /*
- * Serve one request on a connection.  Returns the fd to park if the web
- * server keeps the connection for more requests, else -1.
+ * Serve one request on connection "fd".  Returns 1 if the web server keeps
+ * the connection for more requests, 0 if it is to be closed, -1 if libfcgi
+ * already closed it.
  */
 static int
 serve_connection(struct server *s, void *worker, int fd)
@@ -420,11 +426,10 @@ serve_connection(struct server *s, void *worker, int fd)
 	FCGX_Request	 req;
 	struct conn	 conn;
 	const char	*cl;
+	int		 keep;
 
-	if (FCGX_InitRequest(&req, -1, 0) != 0) {
-		close(fd);
-		return -1;
-	}
+	if (FCGX_InitRequest(&req, -1, 0) != 0)
+		return 0;
 	/*
 	 * Hand libfcgi the connection we accepted: with ipcFd set it skips
 	 * its own accept(), and keepConnection stops the FCGX_Finish_r()
@@ -434,8 +439,6 @@ serve_connection(struct server *s, void *worker, int fd)
 	req.keepConnection = 1;
 	if (FCGX_Accept_r(&req) < 0) {
 		/* A protocol error or the peer left; libfcgi closed it. */
-		if (req.ipcFd >= 0)
-			close(req.ipcFd);
 		req.ipcFd = -1;
 		FCGX_Free(&req, 0);
 		return -1;
@@ -447,24 +450,30 @@ serve_connection(struct server *s, void *worker, int fd)
 	    FCGX_GetParam("CONTENT_LENGTH", req.envp)) != NULL &&
 	    (*cl == '\0' || strcmp(cl, "0") == 0))
 		(void)FCGX_GetChar(req.in);
-	fd = end_request(&req, &conn);
+	keep = end_request(&req, &conn);
 	s->ops.after(worker);
-	return fd;
+	return keep;
 }
 
 static void *
 worker_main(void *arg)
 {
 	struct server	*s = arg;
+	struct slot	 slot;
 	struct err	 err;
 	struct timespec	 deadline;
 	void		*worker;
-	int		 fd, rc;
+	int		 fd, rc, keep;
 
 	worker = s->ops.worker_new(s->ops.arg, &err);
 	if (worker == NULL)
 		log_error("server: worker: %s", err.msg);
 	pthread_mutex_lock(&s->lock);
+	slot.fd = -1;
+	slot.prev = NULL;
+	if ((slot.next = s->slots) != NULL)
+		s->slots->prev = &slot;
+	s->slots = &slot;
 	while (worker != NULL) {
 		s->idle++;
 		rc = 0;
@@ -484,20 +493,27 @@ worker_main(void *arg)
 		s->idle--;
 		if ((fd = fdq_pop(&s->queue)) == -1)
 			break;		/* stopping, or idle too long */
+		slot.fd = fd;
 		pthread_mutex_unlock(&s->lock);
 
-		fd = serve_connection(s, worker, fd);
+		keep = serve_connection(s, worker, fd);
 
+		/* Out of the slot before close: the number may be reused. */
 		pthread_mutex_lock(&s->lock);
-		if (fd != -1) {
-			if (s->stopping || fdq_push(&s->parked, fd) == -1)
-				close(fd);
-			else
-				wake(s);
-		}
+		slot.fd = -1;
+		if (keep == 1 && !s->stopping && fdq_push(&s->parked, fd) == 0)
+			wake(s);
+		else if (keep != -1)
+			close(fd);
 	}
+	if (slot.prev != NULL)
+		slot.prev->next = slot.next;
+	else
+		s->slots = slot.next;
+	if (slot.next != NULL)
+		slot.next->prev = slot.prev;
 	pthread_mutex_unlock(&s->lock);
-	/* Free first: server_stop() may free "s" once we are counted out. */
+	/* Free first: server_free() may free "s" once we are counted out. */
 	if (worker != NULL)
 		s->ops.worker_free(worker);
 	pthread_mutex_lock(&s->lock);
@@ -588,21 +604,70 @@ fail:
 }
 
 void
-server_stop(struct server *s)
+server_close(struct server *s)
 {
 	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
 	s->stopping = 1;
+	s->closed = 1;
 	pthread_mutex_unlock(&s->lock);
 	wake(s);
 	pthread_join(s->acceptor, NULL);
-	/* No new connections from here on: the web server gets a refusal. */
+	/* No new connections from here on: connecting gets a refusal. */
 	close(s->listen_fd);
 
 	pthread_mutex_lock(&s->lock);
-	fdq_close_all(&s->queue);
+	fdq_close_all(&s->parked);
+	/* Idle workers leave; busy ones finish, and take what is queued. */
 	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+}
+
+long
+server_drain(struct server *s, long timeout_ms)
+{
+	struct timespec	 until;
+	long		 left;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->threads > 0 &&
+	    pthread_cond_timedwait(&s->gone, &s->lock, &until) == 0)
+		;
+	left = s->threads;
+	pthread_mutex_unlock(&s->lock);
+	return left;
+}
+
+void
+server_interrupt(struct server *s)
+{
+	struct slot	*sl;
+
+	pthread_mutex_lock(&s->lock);
+	for (sl = s->slots; sl != NULL; sl = sl->next)
+		if (sl->fd != -1)
+			shutdown(sl->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void
+server_free(struct server *s)
+{
+	server_close(s);
+	pthread_mutex_lock(&s->lock);
 	while (s->threads > 0)
 		pthread_cond_wait(&s->gone, &s->lock);
+	fdq_close_all(&s->queue);
 	fdq_close_all(&s->parked);
 	pthread_mutex_unlock(&s->lock);
 
@@ -612,6 +677,14 @@ server_stop(struct server *s)
 	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->gone);
 	free(s);
+}
+
+void
+server_set_opts(struct server *s, const struct server_opts *opts)
+{
+	pthread_mutex_lock(&s->lock);
+	s->opts = *opts;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void

@@ -60,10 +60,26 @@ struct server	*server_start(int fd, const struct server_opts *,
 		    const struct server_ops *, struct err *);
 
 /*
- * Stop: close the listening socket, let requests in progress finish, and
- * wait for every thread.  Frees the server.
+ * Stop accepting: the listening socket is closed, so connecting is
+ * refused; connections already accepted are still served, and workers
+ * leave as they become idle.
  */
-void	 server_stop(struct server *);
+void	 server_close(struct server *);
+
+/*
+ * Wait up to "timeout_ms" for every worker to leave (after server_close).
+ * Returns how many are still serving.
+ */
+long	 server_drain(struct server *, long timeout_ms);
+
+/* Make the I/O of requests still in progress fail (shutdown(2)). */
+void	 server_interrupt(struct server *);
+
+/* Close, wait for every worker however long, and free the server. */
+void	 server_free(struct server *);
+
+/* New pool sizes, after a reload. */
+void	 server_set_opts(struct server *, const struct server_opts *);
 
 /* Workers now, and how many are serving a request. */
 void	 server_counts(struct server *, long *threads, long *busy);

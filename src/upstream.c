@@ -43,6 +43,7 @@ struct upstream_loop {
 	struct call	*adds;			/* to start */
 	struct call	*kicks;			/* to abort or resume */
 	int		 stopping;
+	int		 aborting;		/* end everything */
 };
 
 struct upstream {
@@ -72,6 +73,7 @@ struct call {
 	long long			 t_last;	/* (loop) */
 	int				 got_status;	/* (loop) */
 	const char			*timed_out;	/* (loop) */
+	int				 shut;		/* (loop) ended by a shutdown */
 
 	pthread_mutex_t			 lock;		/* guards what follows */
 	pthread_cond_t			 cond;
@@ -443,6 +445,7 @@ loop_main(void *arg)
 	long long		 next_scan = now_ms() + SCAN_MS, now;
 	uint64_t		 n;
 	int			 i, nev, running, wait, flags, stopping;
+	int			 aborting;
 
 	for (;;) {
 		wait = SCAN_MS;
@@ -481,11 +484,15 @@ loop_main(void *arg)
 		}
 		pthread_mutex_lock(&l->lock);
 		stopping = l->stopping;
+		aborting = l->aborting;
 		pthread_mutex_unlock(&l->lock);
-		if (stopping) {
-			while (l->active != NULL)
+		if (aborting || stopping)
+			while (l->active != NULL) {
+				l->active->shut = 1;
 				finish(l, l->active,
 				    CURLE_ABORTED_BY_CALLBACK);
+			}
+		if (stopping) {
 			take_requests(l);
 			if (l->active == NULL && l->adds == NULL)
 				break;
@@ -542,6 +549,15 @@ fail:
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 	return NULL;
+}
+
+void
+upstream_loop_abort(struct upstream_loop *l)
+{
+	pthread_mutex_lock(&l->lock);
+	l->aborting = 1;
+	pthread_mutex_unlock(&l->lock);
+	loop_wake(l);
 }
 
 void
@@ -635,7 +651,7 @@ outcome_of(CURLcode rc, const struct call *c)
 		return UP_DONE;
 	case CURLE_WRITE_ERROR:
 	case CURLE_ABORTED_BY_CALLBACK:
-		return c->stopped ? UP_EABORTED : UP_EOTHER;
+		return c->stopped || c->shut ? UP_EABORTED : UP_EOTHER;
 	case CURLE_OPERATION_TIMEDOUT:
 		return UP_ETIMEOUT;
 	case CURLE_COULDNT_RESOLVE_PROXY:
@@ -761,7 +777,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &c);
 
 	pthread_mutex_lock(&l->lock);
-	if (l->stopping) {
+	if (l->stopping || l->aborting) {
 		pthread_mutex_unlock(&l->lock);
 		c.rc = CURLE_ABORTED_BY_CALLBACK;
 		c.stopped = 1;

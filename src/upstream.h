@@ -67,6 +67,12 @@ struct upstream_loop	*upstream_loop_start(struct err *);
  */
 void			 upstream_loop_stop(struct upstream_loop *);
 
+/*
+ * End every transfer now, and any started later, as if the sink had
+ * stopped it: callers see UP_EABORTED.  For the last stage of a shutdown.
+ */
+void			 upstream_loop_abort(struct upstream_loop *);
+
 /* A worker's handle on "loop" (borrowed; it must outlive the handle). */
 struct upstream	*upstream_new(struct upstream_loop *, struct err *);
 void		 upstream_free(struct upstream *);	/* NULL is fine */

@@ -33,11 +33,12 @@ function request(url, {method = 'GET', headers = {}, body, timeout = 30000} = {}
 }
 
 // POST and read an SSE stream.  Options: headers, abortAfter (hang up after
-// that many data events), timeout.  Resolves with status, headers, events
+// that many data events), abortAt (hang up after that many ms), timeout
+// (of silence).  Resolves with status, headers, events
 // [{event, data, t}] (t: ms since the request began), text (the data of all
 // plain events joined), done ([DONE] seen), error (event: error data), and
 // complete (the HTTP response ended properly, not cut off).
-function sse(url, body, {headers = {}, abortAfter, timeout = 60000} = {}) {
+function sse(url, body, {headers = {}, abortAfter, abortAt, timeout = 60000} = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const data = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -94,6 +95,8 @@ function sse(url, body, {headers = {}, abortAfter, timeout = 60000} = {}) {
       res.on('error', () => finish());
     });
     req.setTimeout(timeout, () => { out.timedOut = true; req.destroy(); finish(); });
+    if (abortAt !== undefined)
+      setTimeout(() => { if (!finished) { out.aborted = true; req.destroy(); finish(); } }, abortAt);
     req.on('error', e => { if (out.aborted) finish(); else if (!finished) { out.neterror = String(e); finish(); } });
     req.end(data);
   });
