@@ -69,26 +69,22 @@ else
 BANNER
 fi
 
-backend="	\"socket\" => \"$var/run/llmgw.sock\",
-	\"bin-path\" => \"$bin\",
-	\"max-procs\" => 1,
-	\"bin-environment\" => (
-		\"LLMGW_CONFIG\" => \"$var/llmgw.conf\",
-		\"LLMGW_DB\" => \"$var/llmgw.db\",
-		\"LLMGW_SPOOL_DIR\" => \"$var/spool\",
-		\"LLMGW_API_TOKEN\" => \"$token\",
-		\"ANTHROPIC_BASE_URL\" => \"$upstream\",
-		\"ANTHROPIC_API_KEY\" => \"$key\",
-	),"
+# The llmgw part: deploy/lighttpd/llmgw-spawn.conf, with this folder's
+# paths and llmgw's settings in its environment.
 : > "$var/llmgw.conf"	# empty: the embedded defaults
-awk -v port="$port" -v root="$docroot" -v run="$var/run" \
-    -v backend="$backend" '{
+env_pairs="\"LLMGW_CONFIG\" => \"$var/llmgw.conf\", \"LLMGW_DB\" => \"$var/llmgw.db\",
+		\"LLMGW_SPOOL_DIR\" => \"$var/spool\", \"LLMGW_API_TOKEN\" => \"$token\",
+		\"ANTHROPIC_BASE_URL\" => \"$upstream\", \"ANTHROPIC_API_KEY\" => \"$key\""
+awk -v bin="$bin" -v sock="$var/run/llmgw.sock" -v envs="$env_pairs" '{
+	gsub(/\/usr\/local\/sbin\/llmgw/, bin);
+	gsub(/\/run\/lighttpd\/llmgw.sock/, sock);
+	if ($0 ~ /"bin-environment"/) { print "    \"bin-environment\" => ( " envs " ),"; next }
+	print }' deploy/lighttpd/llmgw-spawn.conf > "$var/run/llmgw.conf"
+awk -v port="$port" -v root="$docroot" -v run="$var/run" '{
 	gsub(/@PORT@/, port); gsub(/@BIND@/, "127.0.0.1");
 	gsub(/@DOCROOT@/, root); gsub(/@RUNDIR@/, run);
-	gsub(/@MOUNT@/, "/api/v1");
-	if ($0 ~ /@BACKEND@/) { print backend; next }
 	print }' deploy/lighttpd/lighttpd.conf.in > "$var/lighttpd.conf"
-chmod 600 "$var/lighttpd.conf"
+chmod 600 "$var/lighttpd.conf" "$var/run/llmgw.conf"
 
 cat <<EOF2
 

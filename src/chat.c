@@ -232,8 +232,9 @@ on_stream_data(void *arg, const char *p, size_t n)
 }
 
 /*
- * About once a second while the upstream is quiet (thinking, queueing):
- * after keepalive_interval of silence towards the client, an SSE comment.
+ * About once a second while waiting for the upstream.  Under plain CGI,
+ * SIGTERM from the web server means the client left.  For streams, after
+ * keepalive_interval of silence towards the client, an SSE comment.
  * It keeps proxies' idle timers from firing, and a client that has gone
  * is noticed here and its upstream transfer stopped.  It commits the
  * response to 200, so a later failure is an error event.
@@ -244,7 +245,11 @@ on_tick(void *arg)
 	struct chat	*ch = arg;
 	int64_t		 now = req_now_ms();
 
-	if (ch->rq->conf->keepalive_ms == 0 ||
+	if (ch->rq->app->cgi_gone != NULL && *ch->rq->app->cgi_gone) {
+		ch->stop_reason = STOP_CLIENT_GONE;
+		return -1;
+	}
+	if (!ch->stream || ch->rq->conf->keepalive_ms == 0 ||
 	    now - ch->last_write_ms < ch->rq->conf->keepalive_ms)
 		return 0;
 	if ((!ch->head_sent && send_stream_head(ch) == -1) ||
@@ -572,7 +577,7 @@ call_upstream(struct chat *ch, struct verdict *v)
 	int			 attempt;
 
 	sink.on_data = ch->stream ? on_stream_data : on_reply_data;
-	sink.on_tick = ch->stream ? on_tick : NULL;
+	sink.on_tick = on_tick;
 	sink.arg = ch;
 	for (attempt = 1;; attempt++) {
 		memset(&ch->st, 0, sizeof(ch->st));

@@ -28,6 +28,7 @@ enum conf_type {
 	CT_SIZE,		/* bytes; "64k", "1M" */
 	CT_LIST,		/* comma or space separated words */
 	CT_BOOL,		/* yes or no */
+	CT_MODE,		/* octal file mode, like 0660 */
 	CT_LOGLEVEL
 };
 
@@ -107,6 +108,7 @@ static const struct conf_key conf_keys_table[] = {
 	{ "access_log", CT_BOOL, OFF(access_log), 0, 0, "yes", NULL },
 	{ "metrics_token", CT_STRING, OFF(metrics_token), 0, 0, NULL, NULL },
 	{ "listen", CT_STRING, OFF(listen), 0, 0, NULL, NULL },
+	{ "listen_mode", CT_MODE, OFF(listen_mode), 0, 0777, "0660", NULL },
 	{ "threads", CT_INT, OFF(threads), 1, 100000, "4", NULL },
 	{ "max_threads", CT_INT, OFF(max_threads), 1, 100000, "1024", NULL },
 	{ "thread_idle", CT_DURATION, OFF(thread_idle_ms), 100, 86400000,
@@ -275,8 +277,8 @@ conf_set(struct conf *c, const struct conf_key *k, const char *value,
     struct err *err)
 {
 	void	*field = (char *)c + k->off;
-	long	 v;
-	char	*s, **list;
+	long	 v = 0;
+	char	*s, **list, *end;
 	int	 level;
 
 	switch (k->type) {
@@ -330,6 +332,15 @@ conf_set(struct conf *c, const struct conf_key *k, const char *value,
 			return -1;
 		}
 		break;
+	case CT_MODE:
+		errno = 0;
+		v = strtol(value, &end, 8);
+		if (errno != 0 || end == value || *end != '\0') {
+			err_set(err, "%s: \"%s\" is not an octal mode (like "
+			    "0660)", k->name, value);
+			return -1;
+		}
+		break;
 	case CT_DURATION:
 		if (conf_parse_duration_ms(value, &v, err) == -1) {
 			err_prefix(err, "%s", k->name);
@@ -347,6 +358,8 @@ conf_set(struct conf *c, const struct conf_key *k, const char *value,
 		if (k->type == CT_DURATION)
 			err_set(err, "%s must be between %ldms and %ldms",
 			    k->name, k->min, k->max);
+		else if (k->type == CT_MODE)
+			err_set(err, "%s must be between 0 and 0777", k->name);
 		else
 			err_set(err, "%s must be between %ld and %ld",
 			    k->name, k->min, k->max);

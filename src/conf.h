@@ -63,6 +63,7 @@ struct conf {
 
 	/* Process. */
 	char	*listen;
+	long	 listen_mode;		/* of a unix socket we create */
 	long	 threads;
 	long	 max_threads;
 	long	 thread_idle_ms;

@@ -59,21 +59,45 @@ after(void *w)
 	handler_after(w);
 }
 
-/* Plain CGI: one request on stdin/stdout, then exit. */
+static volatile int	 cgi_gone;
+
+static void
+on_cgi_term(int sig)
+{
+	(void)sig;
+	cgi_gone = 1;
+}
+
+/*
+ * Plain CGI: one request on stdin/stdout, then exit.  A web server that
+ * loses the client sends SIGTERM (then SIGKILL a few seconds later):
+ * that stops the upstream transfer so the usage is still recorded.
+ */
 static int
 run_cgi(struct app *app)
 {
-	struct worker	*w;
-	struct conn	 conn;
-	struct err	 err;
+	struct sigaction	 sa;
+	struct worker		*w;
+	struct conn		 conn;
+	struct err		 err;
+	char			 drain[4096];
 
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_cgi_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	app->cgi_gone = &cgi_gone;
 	if ((w = worker_new(app, &err)) == NULL) {
 		log_error("%s", err.msg);
 		return 1;
 	}
 	conn_init_cgi(&conn);
 	handler_serve(w, &conn);
-	fflush(stdout);
+	/* A body we did not read (a refusal): take it, or the web server may
+	 * drop the answer when we go. */
+	while (!cgi_gone && read(STDIN_FILENO, drain, sizeof(drain)) > 0)
+		;
 	close(STDOUT_FILENO);		/* the web server has it all now */
 	handler_after(w);
 	worker_free(w);
@@ -292,7 +316,8 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	if (listen_addr != NULL) {
-		if ((fd = server_listen(listen_addr, &err)) == -1) {
+		if ((fd = server_listen(listen_addr, conf->listen_mode, &err)) ==
+		    -1) {
 			log_error("%s", err.msg);
 			conf_free(conf);
 			curl_global_cleanup();

@@ -143,7 +143,7 @@ server_init(struct err *err)
 }
 
 int
-server_listen(const char *addr, struct err *err)
+server_listen(const char *addr, long mode, struct err *err)
 {
 	struct sockaddr_un	 sun;
 	struct addrinfo		 hints, *res = NULL, *ai;
@@ -167,6 +167,12 @@ server_listen(const char *addr, struct err *err)
 		    -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ==
 		    -1 || listen(fd, LISTEN_BACKLOG) == -1) {
 			err_set(err, "listen %s: %s", addr, strerror(errno));
+			goto fail;
+		}
+		/* The web server's user must be able to connect. */
+		if (chmod(addr, (mode_t)mode) == -1) {
+			err_set(err, "chmod %04lo %s: %s", mode, addr,
+			    strerror(errno));
 			goto fail;
 		}
 		return fd;

@@ -42,11 +42,11 @@ struct server_opts {
 int	 server_init(struct err *);
 
 /*
- * A listening socket for "addr": a path ("/run/llmgw.sock"), "host:port",
- * "[::1]:port" or ":port" (all addresses).  Returns the fd, or -1 with
- * "err" set.
+ * A listening socket for "addr": a path ("/run/llmgw.sock", given "mode"),
+ * "host:port", "[::1]:port" or ":port" (all addresses).  Returns the fd,
+ * or -1 with "err" set.
  */
-int	 server_listen(const char *addr, struct err *);
+int	 server_listen(const char *addr, long mode, struct err *);
 
 /*
  * The listening socket we were started with, if any: fd 0 as a web server

@@ -83,7 +83,7 @@ function llmgwPids(dir) {
   for (const pid of fs.readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
     try {
       const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-      if (cmd !== LLMGW) continue;
+      if (path.basename(cmd) !== 'llmgw') continue;
       const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
       if (env.includes(`LLMGW_DB=${dir}/`)) pids.push(+pid);
     } catch (e) { /* gone */ }
@@ -113,25 +113,41 @@ function llmgwEnv(dir, stub, extra = {}) {
   };
 }
 
-// lighttpd in front of llmgw.  backend: 'spawn' (lighttpd starts llmgw),
-// or {socket: path} / {port: n} for an llmgw started separately.
+// A deploy/ snippet with its standard paths replaced for a test or the
+// quickstart: the binary, the sockets, and llmgw's environment.
+function fillSnippet(text, {socket, env = {}}) {
+  const pairs = Object.entries(env).map(([k, v]) => `${lighttpdQuote(k)} => ${lighttpdQuote(v)}`);
+  return text.split('/usr/local/sbin/llmgw').join(LLMGW)
+    .split('/run/lighttpd/llmgw.sock').join(socket)
+    .split('/run/llmgw/llmgw.sock').join(socket)
+    .replace('"bin-environment" => ( "LLMGW_CONFIG" => "/etc/llmgw.conf" ),',
+      `"bin-environment" => ( ${pairs.join(', ')} ),`);
+}
+
+// lighttpd in front of llmgw, from deploy/lighttpd: backend 'spawn'
+// (llmgw-spawn.conf: lighttpd starts llmgw) or {socket: path}
+// (llmgw-socket.conf).  {port: n} connects over TCP instead.
 async function startLighttpd({dir, env = {}, backend = 'spawn', mount = '/api/v1', docroot}) {
   const lighttpd = which('lighttpd');
   if (!lighttpd) return null;
   const port = await freePort();
   const rundir = path.join(dir, 'lighttpd');
   fs.mkdirSync(rundir, {recursive: true});
-  let block;
-  if (backend === 'spawn') {
-    const pairs = Object.entries(env).map(([k, v]) => `${lighttpdQuote(k)} => ${lighttpdQuote(v)}`);
-    block = `\t"socket" => "${rundir}/llmgw.sock",\n\t"bin-path" => "${LLMGW}",\n` +
-      `\t"max-procs" => 1,\n\t"bin-environment" => ( ${pairs.join(', ')} ),`;
-  } else if (backend.socket) block = `\t"socket" => "${backend.socket}",`;
-  else block = `\t"host" => "127.0.0.1",\n\t"port" => ${backend.port},`;
+  let snippet;
+  if (backend === 'spawn')
+    snippet = fillSnippet(fs.readFileSync(path.join(SRC, 'deploy/lighttpd/llmgw-spawn.conf'), 'utf8'),
+      {socket: path.join(rundir, 'llmgw.sock'), env});
+  else if (backend.socket)
+    snippet = fillSnippet(fs.readFileSync(path.join(SRC, 'deploy/lighttpd/llmgw-socket.conf'), 'utf8'),
+      {socket: backend.socket});
+  else
+    snippet = fs.readFileSync(path.join(SRC, 'deploy/lighttpd/llmgw-socket.conf'), 'utf8')
+      .replace('"socket"      => "/run/llmgw/llmgw.sock",', `"host" => "127.0.0.1", "port" => ${backend.port},`);
+  if (mount !== '/api/v1') snippet = snippet.split('"/api/v1"').join(`"${mount}"`);
+  fs.writeFileSync(path.join(rundir, 'llmgw.conf'), snippet);
   const conf = fs.readFileSync(path.join(SRC, 'deploy/lighttpd/lighttpd.conf.in'), 'utf8')
     .replace(/@PORT@/g, port).replace(/@BIND@/g, '127.0.0.1')
-    .replace(/@DOCROOT@/g, docroot || rundir).replace(/@RUNDIR@/g, rundir)
-    .replace(/@MOUNT@/g, mount).replace(/@BACKEND@/g, block);
+    .replace(/@DOCROOT@/g, docroot || rundir).replace(/@RUNDIR@/g, rundir);
   const file = path.join(rundir, 'lighttpd.conf');
   fs.writeFileSync(file, conf);
   // lighttpd hands its stderr to the backends it spawns: llmgw's log.
@@ -215,10 +231,24 @@ function startSpoold({dir, env = {}, args = [], log = 'spoold.log'}) {
   return d;
 }
 
-// One value or rows from a SQLite file, through the sqlite3 shell.
+// One value or rows from a SQLite file, through the sqlite3 shell, run as
+// the file's owner (a root-owned -wal or -shm would lock out www-data).
+// A file that is not there yet is an error, never created.
 function sql(db, query) {
-  const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, query], {encoding: 'utf8'});
+  const st = fs.statSync(db);
+  const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, query],
+    {encoding: 'utf8', uid: st.uid, gid: st.gid});
   return out.trim() === '' ? [] : JSON.parse(out);
+}
+
+// A copy of llmgw in "dir", for servers running as another user.
+function llmgwCopy(dir) {
+  const bin = path.join(dir, 'bin', 'llmgw');
+  fs.mkdirSync(path.dirname(bin), {recursive: true});
+  fs.copyFileSync(LLMGW, bin);
+  fs.chmodSync(bin, 0o755);
+  fs.chmodSync(path.dirname(bin), 0o755);
+  return bin;
 }
 
 // The usage row of request "id", once it has been written (or null).
@@ -234,7 +264,7 @@ async function usageRow(db, id, ms = 10000) {
   return rows ? rows[0] : null;
 }
 
-module.exports = {usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+module.exports = {llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
   startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
 
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw

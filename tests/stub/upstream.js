@@ -143,6 +143,7 @@ function handle(req, res, body, entry) {
       if (i >= words.length) return finish();
       sse(res, 'content_block_delta', {type: 'content_block_delta', index: 0, delta: {type: 'text_delta', text: words[i++]}});
       entry.deltas = i;
+      entry.last_delta_at = Date.now();
       if (delay > 0) setTimeout(step, delay); else setImmediate(step);
     };
     if (d.thinking) {

@@ -1,0 +1,105 @@
+// What every web server setup in deploy/ must do, checked the same way for
+// each (issue: "What the tests check, for every server in the matrix").
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const t = require('./tap');
+const {request, sse, waitFor} = require('./http');
+const {TOKEN, usageRow} = require('./servers');
+
+const files = (dir) => { try { return fs.readdirSync(dir).filter(f => !f.startsWith('.')); } catch (e) { return []; } };
+
+// ctx: {name, url(route), stub, db, spool, warmup (open this many streams
+// first, for servers that start backends on demand)}.
+async function checkDeployment(ctx) {
+  const {name, url, stub, db, spool} = ctx;
+  const auth = {authorization: `Bearer ${TOKEN}`};
+  const ids = [];
+  const stream = (message, opts = {}) => sse(url('/chat/stream'), {message}, {headers: auth, ...opts});
+
+  await t.test(`${name}: /chat and /chat/stream under /api/v1`, async () => {
+    const c = await request(url('/chat'), {method: 'POST', headers: auth, body: {message: '[[tokens:3]]'}});
+    t.is([c.status, c.json && c.json.reply], [200, 'tok0 tok1 tok2 '], `${name}: /chat`);
+    ids.push(c.headers['x-request-id']);
+    const s = await stream('[[tokens:3]] [[multiline]]');
+    t.ok(s.status === 200 && s.done && s.complete, `${name}: /chat/stream ends with [DONE]`);
+    t.is(s.text, 'line0\n\nnext0\nline1\n\nnext1\nline2\n\nnext2\n', `${name}: the text arrives exactly`);
+    ids.push(s.headers['x-request-id']);
+    const d = await request(url('/docs'));
+    t.is(d.status, 200, `${name}: /docs`);
+  });
+
+  await t.test(`${name}: token by token`, async () => {
+    await stub.reset();
+    let firstAt = 0;
+    const s = await stream('[[tokens:6]] [[delay:200]] timing');
+    firstAt = Date.now() - (s.ended - s.events[0].t);
+    const log = await stub.log();
+    const sent = log.find(e => e.message.includes('timing'));
+    t.ok(sent && firstAt < sent.last_delta_at,
+      `${name}: the first token arrived ${sent ? sent.last_delta_at - firstAt : '?'} ms before the stub sent its last`);
+    const ts = s.events.filter(e => e.data !== '[DONE]').map(e => Math.round(e.t));
+    t.ok(ts.length === 6 && ts[5] - ts[0] >= 800, `${name}: events spread out as sent (${ts.join(', ')} ms)`);
+    ids.push(s.headers['x-request-id']);
+  });
+
+  await t.test(`${name}: the Authorization header reaches llmgw`, async () => {
+    const bad = await request(url('/chat'), {method: 'POST', headers: {authorization: 'Bearer wrong'}, body: {message: 'x'}});
+    t.is([bad.status, bad.json && bad.json.detail], [401, 'Invalid token'], `${name}: a wrong token is refused`);
+    const none = await request(url('/chat'), {method: 'POST', body: {message: 'x'}});
+    t.is(none.status, 401, `${name}: no token is refused`);
+    const good = await request(url('/chat'), {method: 'POST', headers: auth, body: {message: 'x'}});
+    t.is(good.status, 200, `${name}: the right one is accepted`);
+    ids.push(good.headers['x-request-id']);
+  });
+
+  await t.test(`${name}: 50 concurrent streams`, async () => {
+    // Streams long enough that each needs a backend of its own.
+    if (ctx.warmup) {
+      const w0 = Date.now();
+      const w = await Promise.all(Array.from({length: ctx.warmup}, () => stream('[[tokens:4]] [[delay:1000]] warm')));
+      t.diag(`${name}: warm-up of ${ctx.warmup} streams took ${Date.now() - w0} ms, ` +
+        `${w.filter(r => r.done).length} completed; backends now: ${ctx.backends ? ctx.backends() : '?'}`);
+    }
+    const t0 = Date.now();
+    const one = await stream('[[tokens:10]] [[delay:100]]');
+    const single = Date.now() - t0;
+    const t1 = Date.now();
+    const all = await Promise.all(Array.from({length: 50}, () => stream('[[tokens:10]] [[delay:100]]')));
+    const fifty = Date.now() - t1;
+    t.ok(one.done, `${name}: one stream alone: ${single} ms`);
+    t.is(all.filter(r => r.status === 200 && r.done && r.complete && r.events.length === 11).length, 50,
+      `${name}: all 50 complete, none fails`);
+    t.ok(fifty < single * 2 + 1000, `${name}: 50 at once took ${fifty} ms, about the time of one`);
+  });
+
+  await t.test(`${name}: a client that disconnects`, async () => {
+    await stub.reset();
+    const r = await stream('[[tokens:30]] [[delay:100]] leaving', {abortAfter: 3});
+    t.ok(r.aborted, `${name}: the client hangs up after 3 events`);
+    const e = await waitFor(async () => {
+      const log = await stub.log();
+      const x = log.find(y => y.message.includes('leaving'));
+      return x && x.closed_at ? x : null;
+    }, 10000);
+    t.ok(e && e.client_closed_early && e.deltas < 30, `${name}: the upstream transfer was stopped (${e && e.deltas} of 30 sent)`);
+    const u = await usageRow(db, r.headers['x-request-id'], 10000);
+    t.ok(u && u.disconnected === 1 && u.output_tokens >= 3, `${name}: a usage row, disconnected, with partial tokens`);
+  });
+
+  await t.test(`${name}: usage rows and spool records`, async () => {
+    for (const id of ids) {
+      const u = await usageRow(db, id, 10000);
+      t.ok(u, `${name}: usage row for ${id}`);
+    }
+    const ok = await waitFor(() => {
+      const recs = files(path.join(spool, 'new')).map(f => {
+        try { return JSON.parse(fs.readFileSync(path.join(spool, 'new', f), 'utf8')).request_id; } catch (e) { return null; }
+      });
+      return ids.every(id => recs.includes(id));
+    }, 10000);
+    t.ok(ok, `${name}: a spool record for each`);
+  });
+}
+
+module.exports = {checkDeployment};
