@@ -25,6 +25,7 @@
 #include "server.h"
 
 #define LISTEN_BACKLOG	4096
+#define DRAIN_MAX	(1024 * 1024)	/* body left unread that we take */
 #define MAX_EVENTS	64
 
 /*
@@ -422,6 +423,26 @@ end_request(FCGX_Request *req, const struct conn *conn)
 }
 
 /*
+ * Read what is left of the request's body, up to DRAIN_MAX, before
+ * answering the end: web servers send the body (at least its empty end
+ * record) after the parameters and would find the connection closed, and
+ * an unread record would be taken for the next request on a kept one.
+ */
+static void
+drain(FCGX_Request *req, const struct conn *conn)
+{
+	char	 scrap[4096];
+	size_t	 total = 0;
+	int	 n;
+
+	while (!conn->gone && !FCGX_HasSeenEOF(req->in) && total < DRAIN_MAX) {
+		if ((n = FCGX_GetStr(scrap, sizeof(scrap), req->in)) <= 0)
+			break;
+		total += (size_t)n;
+	}
+}
+
+/*
  * Serve one request on connection "fd".  Returns 1 if the web server keeps
  * the connection for more requests, 0 if it is to be closed, -1 if libfcgi
  * already closed it.
@@ -431,7 +452,6 @@ serve_connection(struct server *s, void *worker, int fd)
 {
 	FCGX_Request	 req;
 	struct conn	 conn;
-	const char	*cl;
 	int		 keep;
 
 	if (FCGX_InitRequest(&req, -1, 0) != 0)
@@ -451,11 +471,7 @@ serve_connection(struct server *s, void *worker, int fd)
 	}
 	conn_init_fcgi(&conn, &req);
 	s->ops.serve(worker, &conn);
-	/* A request without a body: take the end record, keep the line. */
-	if (!FCGX_HasSeenEOF(req.in) && !conn.gone && (cl =
-	    FCGX_GetParam("CONTENT_LENGTH", req.envp)) != NULL &&
-	    (*cl == '\0' || strcmp(cl, "0") == 0))
-		(void)FCGX_GetChar(req.in);
+	drain(&req, &conn);
 	keep = end_request(&req, &conn);
 	s->ops.after(worker);
 	return keep;
