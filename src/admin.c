@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin.h"
 #include "conf.h"
+#include "json.h"
+#include "buf.h"
 #include "err.h"
 #include "log.h"
 
@@ -20,6 +23,9 @@
 #endif
 
 static const struct admin_cmd *const groups[] = {
+	admin_key_cmds,
+	admin_usage_cmds,
+	admin_db_cmds,
 	admin_spool_cmds,
 };
 
@@ -35,7 +41,8 @@ usage(FILE *fp)
 	    "       llmgw-admin --version | --help\n\ncommands:\n");
 	for (g = 0; g < NGROUPS; g++)
 		for (c = groups[g]; c->name != NULL; c++)
-			fprintf(fp, "  %s %s%s%s\n      %s\n", c->group, c->name,
+			fprintf(fp, "  %s%s%s%s%s\n      %s\n", c->group,
+			    c->name[0] != '\0' ? " " : "", c->name,
 			    c->args[0] != '\0' ? " " : "", c->args, c->help);
 	fprintf(fp, "\n\"llmgw-admin COMMAND --help\" tells more.\n");
 }
@@ -43,7 +50,8 @@ usage(FILE *fp)
 void
 admin_usage(FILE *fp, const struct admin_cmd *c)
 {
-	fprintf(fp, "usage: llmgw-admin %s %s%s%s\n", c->group, c->name,
+	fprintf(fp, "usage: llmgw-admin %s%s%s%s%s\n", c->group,
+	    c->name[0] != '\0' ? " " : "", c->name,
 	    c->args[0] != '\0' ? " " : "", c->args);
 }
 
@@ -52,7 +60,8 @@ admin_usage_error(const struct admin_cmd *c, const char *fmt, ...)
 {
 	va_list	 ap;
 
-	fprintf(stderr, "llmgw-admin %s %s: ", c->group, c->name);
+	fprintf(stderr, "llmgw-admin %s%s%s: ", c->group,
+	    c->name[0] != '\0' ? " " : "", c->name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -105,6 +114,208 @@ admin_age(long long ms, char *out, size_t size)
 		snprintf(out, size, "%lldd%lldh", s / 86400, s % 86400 / 3600);
 }
 
+long long
+admin_now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+admin_time(long long ms, char *out, size_t size)
+{
+	struct tm	 tm;
+	time_t		 t = (time_t)(ms / 1000);
+
+	if (ms == 0) {
+		snprintf(out, size, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+int
+admin_parse_time(const char *s, long long *ms)
+{
+	struct err	 err;
+	struct tm	 tm;
+	const char	*end;
+	long		 ago;
+
+	if (conf_parse_duration_ms(s, &ago, &err) == 0 &&
+	    strspn(s, "0123456789") < strlen(s)) {
+		*ms = admin_now() - ago;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%d", &tm)) == NULL)
+		return -1;
+	if (*end == 'T' || *end == ' ') {
+		if ((end = strptime(end + 1, "%H:%M", &tm)) == NULL)
+			return -1;
+		if (*end == ':' && (end = strptime(end + 1, "%S", &tm)) == NULL)
+			return -1;
+		if (*end == 'Z')
+			end++;
+	}
+	if (*end != '\0')
+		return -1;
+	*ms = (long long)timegm(&tm) * 1000;
+	return 0;
+}
+
+struct table {
+	int	 ncols;
+	char	**cells;	/* rows * ncols, header first */
+	size_t	 nrows;
+	size_t	 cap;
+};
+
+struct table *
+table_new(int ncols, const char *const *header)
+{
+	struct table	*t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->ncols = ncols;
+	if (table_add(t, header) == -1) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+int
+table_add(struct table *t, const char *const *cells)
+{
+	char	**n;
+	int	 i;
+
+	if (t->nrows == t->cap) {
+		t->cap = t->cap == 0 ? 16 : t->cap * 2;
+		if ((n = realloc(t->cells, t->cap * (size_t)t->ncols *
+		    sizeof(*n))) == NULL)
+			return -1;
+		t->cells = n;
+	}
+	for (i = 0; i < t->ncols; i++)
+		if ((t->cells[t->nrows * (size_t)t->ncols + (size_t)i] =
+		    strdup(cells[i] != NULL ? cells[i] : "")) == NULL)
+			return -1;
+	t->nrows++;
+	return 0;
+}
+
+void
+table_free(struct table *t)
+{
+	size_t	 i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->nrows * (size_t)t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t);
+}
+
+int
+table_format_parse(const char *s)
+{
+	if (strcmp(s, "table") == 0)
+		return TABLE_TEXT;
+	if (strcmp(s, "csv") == 0)
+		return TABLE_CSV;
+	if (strcmp(s, "json") == 0)
+		return TABLE_JSON;
+	return -1;
+}
+
+static int
+is_number(const char *s)
+{
+	return *s != '\0' && strspn(s, "0123456789.-") == strlen(s);
+}
+
+void
+table_print(struct table *t, enum table_format f, FILE *fp)
+{
+	size_t		 r, w[32];
+	int		 c;
+	const char	*cell;
+	struct buf	 b;
+
+	if (f == TABLE_CSV) {
+		for (r = 0; r < t->nrows; r++)
+			for (c = 0; c < t->ncols; c++) {
+				cell = t->cells[r * (size_t)t->ncols +
+				    (size_t)c];
+				if (strpbrk(cell, ",\"\n") != NULL) {
+					fputc('"', fp);
+					for (; *cell != '\0'; cell++) {
+						if (*cell == '"')
+							fputc('"', fp);
+						fputc(*cell, fp);
+					}
+					fputc('"', fp);
+				} else
+					fputs(cell, fp);
+				fputc(c + 1 == t->ncols ? '\n' : ',', fp);
+			}
+		return;
+	}
+	if (f == TABLE_JSON) {
+		buf_init(&b, 0);
+		buf_addc(&b, '[');
+		for (r = 1; r < t->nrows; r++) {
+			buf_adds(&b, r == 1 ? "{" : ",\n{");
+			for (c = 0; c < t->ncols; c++) {
+				cell = t->cells[r * (size_t)t->ncols +
+				    (size_t)c];
+				if (c > 0)
+					buf_addc(&b, ',');
+				json_add_cstr(&b, t->cells[c]);
+				buf_addc(&b, ':');
+				if (is_number(cell))
+					buf_adds(&b, cell);
+				else if (strcmp(cell, "-") == 0)
+					buf_adds(&b, "null");
+				else
+					json_add_cstr(&b, cell);
+			}
+			buf_addc(&b, '}');
+		}
+		buf_adds(&b, "]\n");
+		fputs(buf_str(&b), fp);
+		buf_free(&b);
+		return;
+	}
+	for (c = 0; c < t->ncols && c < 32; c++) {
+		w[c] = 0;
+		for (r = 0; r < t->nrows; r++)
+			if (strlen(t->cells[r * (size_t)t->ncols +
+			    (size_t)c]) > w[c])
+				w[c] = strlen(t->cells[r * (size_t)t->ncols +
+				    (size_t)c]);
+	}
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols && c < 32; c++) {
+			cell = t->cells[r * (size_t)t->ncols + (size_t)c];
+			if (c + 1 == t->ncols)
+				fprintf(fp, "%s", cell);
+			else if (r > 0 && is_number(cell))
+				fprintf(fp, "%*s  ", (int)w[c], cell);
+			else
+				fprintf(fp, "%-*s  ", (int)w[c], cell);
+		}
+		fputc('\n', fp);
+	}
+}
+
 static const struct admin_cmd *
 find(const char *group, const char *name, int *group_known)
 {
@@ -117,7 +328,8 @@ find(const char *group, const char *name, int *group_known)
 			if (strcmp(c->group, group) != 0)
 				continue;
 			*group_known = 1;
-			if (name != NULL && strcmp(c->name, name) == 0)
+			if (c->name[0] == '\0' ||
+			    (name != NULL && strcmp(c->name, name) == 0))
 				return c;
 		}
 	return NULL;
@@ -206,7 +418,9 @@ main(int argc, char *argv[])
 		fprintf(stderr, "llmgw-admin: %s\n", err.msg);
 		return ADMIN_FAIL;
 	}
-	rc = cmd->run(&a, argc - 1, argv + 1);
+	/* A command sees its own name first, then its arguments. */
+	rc = cmd->name[0] == '\0' ? cmd->run(&a, argc, argv) :
+	    cmd->run(&a, argc - 1, argv + 1);
 	conf_free(a.conf);
 	return rc;
 }

@@ -5,6 +5,7 @@
 
 #include "app.h"
 #include "conf.h"
+#include "dbpool.h"
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,7 +22,7 @@ gen_free(struct gen *g)
 {
 	if (g == NULL)
 		return;
-	usage_free(g->usage);
+	dbpool_free(g->db);
 	spool_close(g->spool);
 	free(g->openapi);
 	free(g->docs);
@@ -42,7 +43,7 @@ gen_new(struct conf *conf, struct err *err)
 	}
 	g->conf = conf;
 	atomic_init(&g->refs, 1);
-	if ((g->usage = usage_new(conf->database)) == NULL ||
+	if ((g->db = dbpool_new(conf->database)) == NULL ||
 	    (g->spool = spool_open(conf->spool_dir, conf->spool_fsync)) ==
 	    NULL) {
 		err_set(err, "out of memory");

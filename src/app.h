@@ -18,11 +18,11 @@ struct metrics;
 struct server;
 struct spool;
 struct upstream_loop;
-struct usage_db;
+struct dbpool;
 
 struct gen {
 	struct conf	*conf;
-	struct usage_db	*usage;
+	struct dbpool	*db;	/* usage, keys, budgets */
 	struct spool	*spool;
 	char		*openapi;	/* OpenAPI 3.1 document, JSON */
 	size_t		 openapi_len;

@@ -16,7 +16,11 @@
 #include "auth.h"
 #include "conf.h"
 #include "conn.h"
+#include "err.h"
 #include "json.h"
+#include "keys.h"
+#include "budget.h"
+#include "dbpool.h"
 #include "log.h"
 #include "metrics.h"
 #include "req.h"
@@ -28,6 +32,11 @@
 #include "str.h"
 
 #define REPLY_MAX	(32L * 1024 * 1024)	/* a whole non-streamed reply */
+/*
+ * A reservation bounds what a request can cost: max_tokens out, and in
+ * at most one token per byte of the message, plus the API's framing.
+ */
+#define RESERVE_SLACK	64
 
 /* Everything about one chat request while it runs. */
 struct chat {
@@ -44,6 +53,9 @@ struct chat {
 	int			 retries;
 	int			 called;	/* the upstream was asked */
 	struct buf		 text;		/* the reply's text */
+	struct key		 key;		/* who asks; id "static" for the
+						 * static token, "" for nobody */
+	int			 keyed;		/* a key from the key table */
 };
 
 /* Why a transfer was stopped from our side. */
@@ -65,24 +77,95 @@ struct verdict {
 	char	 log[ANTHROPIC_ERR_MSG_MAX + ANTHROPIC_ERR_TYPE_MAX + 32];	/* for the operator */
 };
 
+/*
+ * Who is asking: the static api_token, or a key made with llmgw-admin.
+ * Returns 0 with ch->key filled, or -1 after answering.
+ */
 static int
-check_auth(struct req_ctx *rq)
+check_auth(struct chat *ch)
 {
-	const char	*token;
+	struct req_ctx	*rq = ch->rq;
+	const char	*token, *hdr = "WWW-Authenticate: Bearer\r\n";
 	size_t		 len;
-	const char	*hdr = "WWW-Authenticate: Bearer\r\n";
+	struct err	 err;
 
 	if (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"), &token,
 	    &len) == -1) {
 		req_error(rq, 401, hdr, "Not authenticated");
 		return -1;
 	}
-	if (rq->conf->api_token == NULL ||
-	    !auth_token_equal(token, len, rq->conf->api_token)) {
+	if (rq->conf->api_token != NULL &&
+	    auth_token_equal(token, len, rq->conf->api_token)) {
+		str_copy(ch->key.id, sizeof(ch->key.id), "static");
+		ch->key.budget_tokens = ch->key.rpm = -1;
+		return 0;
+	}
+	switch (keys_lookup(rq->gen->db, token, len, &ch->key, &err)) {
+	case -1:
+		log_error("request %s: %s", rq->id, err.msg);
+		memset(&ch->key, 0, sizeof(ch->key));
+		req_error(rq, 503, NULL, "the key store is unavailable");
+		return -1;
+	case 0:
+		memset(&ch->key, 0, sizeof(ch->key));
 		req_error(rq, 401, hdr, "Invalid token");
 		return -1;
 	}
+	switch (key_refused(&ch->key, rq->ts_ms)) {
+	case 1:
+		req_error(rq, 401, hdr, "Key revoked");
+		return -1;
+	case 2:
+		req_error(rq, 401, hdr, "Key expired");
+		return -1;
+	}
+	ch->keyed = 1;
 	return 0;
+}
+
+/*
+ * What the key allows: its models, its rate and its budget, of which an
+ * upper bound of this request's cost is held.  0, or -1 after answering.
+ */
+static int
+check_key(struct chat *ch)
+{
+	struct req_ctx	*rq = ch->rq;
+	struct err	 err;
+	char		 extra[64], detail[256];
+	long		 after = 1;
+
+	if (!ch->keyed)
+		return 0;
+	if (!key_allows_model(&ch->key, ch->req.model)) {
+		snprintf(detail, sizeof(detail), "this key may not use model "
+		    "%s", ch->req.model);
+		req_error(rq, 403, NULL, detail);
+		return -1;
+	}
+	switch (budget_reserve(rq->gen->db, &ch->key, ch->req.max_tokens +
+	    (long)ch->req.message_len + RESERVE_SLACK,
+	    rq->conf->total_timeout_ms + 60000, &rq->w->resv, &after, &err)) {
+	case BUDGET_OK:
+		return 0;
+	case BUDGET_RATE:
+		snprintf(detail, sizeof(detail), "rate limit of %ld requests "
+		    "per minute reached", ch->key.rpm);
+		break;
+	case BUDGET_SPENT:
+		snprintf(detail, sizeof(detail), "token budget of %ld per %s "
+		    "is spent (this request may need %ld)",
+		    ch->key.budget_tokens, ch->key.period, ch->req.max_tokens +
+		    (long)ch->req.message_len + RESERVE_SLACK);
+		break;
+	default:
+		log_error("request %s: %s", rq->id, err.msg);
+		req_error(rq, 503, NULL, "the key store is unavailable");
+		return -1;
+	}
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", after);
+	req_error(rq, 429, extra, detail);
+	return -1;
 }
 
 /*
@@ -497,7 +580,7 @@ sleep_ms(long ms)
 
 /* Fill the request's record, then spool it. */
 static void
-record(struct chat *ch, const struct verdict *v, int authed)
+record(struct chat *ch, const struct verdict *v)
 {
 	struct req_ctx	*rq = ch->rq;
 	struct record	*r = &ch->w->rec;
@@ -507,8 +590,7 @@ record(struct chat *ch, const struct verdict *v, int authed)
 	reqid_new(r->id);
 	str_copy(r->request_id, sizeof(r->request_id), rq->id);
 	r->ts_ms = rq->ts_ms;
-	if (authed)
-		str_copy(r->key, sizeof(r->key), "static");
+	str_copy(r->key, sizeof(r->key), ch->key.id);
 	str_copy(r->route, sizeof(r->route), rq->route->path);
 	if (ch->req.model != NULL)
 		str_copy(r->model, sizeof(r->model), ch->req.model);
@@ -609,7 +691,6 @@ chat_handle(struct req_ctx *rq, int stream)
 	struct chat	 ch;
 	struct verdict	 v;
 	struct worker	*w = rq->w;
-	int		 authed = 0;
 
 	memset(&ch, 0, sizeof(ch));
 	memset(&v, 0, sizeof(v));
@@ -620,9 +701,9 @@ chat_handle(struct req_ctx *rq, int stream)
 	upstream_result_init(&ch.res);
 	buf_init(&ch.text, REPLY_MAX);
 
-	if (check_auth(rq) == -1)
+	memset(&w->resv, 0, sizeof(w->resv));
+	if (check_auth(&ch) == -1)
 		goto out;
-	authed = 1;
 	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
 		req_error(rq, 415, NULL,
 		    "Content-Type must be application/json");
@@ -636,6 +717,8 @@ chat_handle(struct req_ctx *rq, int stream)
 		invalid(rq, &w->out);
 		goto out;
 	}
+	if (check_key(&ch) == -1)
+		goto out;
 	buf_reset(&w->upbody);
 	if (anthropic_request(&w->upbody, ch.req.model, ch.req.max_tokens,
 	    ch.req.message, ch.req.message_len, stream) == -1) {
@@ -668,7 +751,7 @@ chat_handle(struct req_ctx *rq, int stream)
 	}
 	metrics_request_end(rq->app->metrics, stream);
 out:
-	record(&ch, ch.called ? &v : NULL, authed);
+	record(&ch, ch.called ? &v : NULL);
 	chat_req_free(&ch.req);
 	upstream_result_free(&ch.res);
 	buf_free(&ch.text);

@@ -68,6 +68,39 @@ static const char *const migrations[] = {
 	") WITHOUT ROWID;"
 	"CREATE INDEX request_log_ts ON request_log(ts);"
 	"CREATE INDEX request_log_request_id ON request_log(request_id);",
+
+	/* 2 -> 3: API keys, their budgets and request rates. */
+	"CREATE TABLE keys ("
+	"  id TEXT PRIMARY KEY,"			/* shown and logged */
+	"  name TEXT NOT NULL UNIQUE,"
+	"  hash TEXT NOT NULL UNIQUE,"		/* SHA-256 of the secret */
+	"  prefix TEXT NOT NULL,"			/* the secret's start */
+	"  created INTEGER NOT NULL,"		/* Unix ms */
+	"  expires INTEGER,"
+	"  revoked INTEGER,"
+	"  budget_tokens INTEGER,"
+	"  budget_period TEXT CHECK (budget_period IN ('day', 'month')),"
+	"  rpm INTEGER,"
+	"  models TEXT"				/* comma list; NULL: any */
+	");"
+	"CREATE TABLE budget_use ("		/* settled tokens per period */
+	"  key_id TEXT NOT NULL,"
+	"  period TEXT NOT NULL,"			/* 2026-11-24 or 2026-11 */
+	"  tokens INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (key_id, period)"
+	") WITHOUT ROWID;"
+	"CREATE TABLE reservations ("		/* tokens held by requests */
+	"  id TEXT PRIMARY KEY,"
+	"  key_id TEXT NOT NULL,"
+	"  period TEXT NOT NULL,"
+	"  tokens INTEGER NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  start INTEGER NOT NULL,"		/* the process's start time */
+	"  expires INTEGER NOT NULL"
+	");"
+	"CREATE INDEX reservations_key ON reservations(key_id, period);"
+	"CREATE TABLE rate_hits (key_id TEXT NOT NULL, ts INTEGER NOT NULL);"
+	"CREATE INDEX rate_hits_key ON rate_hits(key_id, ts);",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

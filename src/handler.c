@@ -10,6 +10,7 @@
 #include "conn.h"
 #include "err.h"
 #include "handler.h"
+#include "budget.h"
 #include "log.h"
 #include "metrics.h"
 #include "req.h"
@@ -263,11 +264,16 @@ handler_after(struct worker *w)
 	struct buf	 b;
 	char		 what[ERR_MAX + 128];
 
+	if (w->resv.id[0] != '\0' && budget_settle(w->gen->db, &w->resv,
+	    w->rec.input_tokens + w->rec.output_tokens +
+	    w->rec.cache_creation_input_tokens + w->rec.cache_read_input_tokens,
+	    &err) == -1)
+		log_error("%s", err.msg);
 	/* Usage rows are for requests that called the API. */
 	if (!w->have_rec || !w->rec.upstream)
 		goto out;
 	w->rec.prompt = w->rec.reply = NULL;
-	if (usage_add(w->gen->usage, &w->rec, &err) == -1) {
+	if (usage_add(w->gen->db, &w->rec, &err) == -1) {
 		metrics_usage_failure(w->app->metrics);
 		buf_init(&b, 0);
 		record_to_json(&w->rec, &b);

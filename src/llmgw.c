@@ -303,8 +303,8 @@ main(int argc, char *argv[])
 	if (listen_addr == NULL)
 		listen_addr = conf->listen;
 	if (conf->api_token == NULL)
-		log_warn("no api_token is configured: every chat request "
-		    "will be refused with 401");
+		log_info("no api_token is configured: only keys made with "
+		    "llmgw-admin key create are accepted");
 	if (conf->api_key == NULL)
 		log_warn("no API key is configured (api_key, api_key_file or "
 		    "ANTHROPIC_API_KEY): the upstream will refuse requests");

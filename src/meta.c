@@ -49,7 +49,7 @@ meta_healthz(struct req_ctx *rq)
 	unsigned long	 failures;
 	int		 db_ok, spool_ok;
 
-	db_ok = usage_check(rq->gen->usage, &dberr) == 0;
+	db_ok = usage_check(rq->gen->db, &dberr) == 0;
 	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
 	failures = spool_failures(rq->gen->spool, last, sizeof(last));
 	buf_reset(b);

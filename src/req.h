@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "budget.h"
 #include "buf.h"
 #include "reqid.h"
 #include "sse.h"
@@ -30,6 +31,7 @@ struct worker {
 	struct buf		 out;		/* output being built */
 	struct record		 rec;		/* this request's record */
 	int			 have_rec;
+	struct reservation	 resv;		/* budget held; settled after */
 };
 
 struct req_ctx {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "proc.h"
 #include "reqid.h"
 #include "spool.h"
 #include "str.h"
@@ -431,30 +432,6 @@ parse_name(const char *name, char *base, size_t size, int *attempts,
 		*attempts = 0;
 }
 
-/* A process's start time in clock ticks since boot, 0 if it is gone. */
-static unsigned long long
-proc_start(long pid)
-{
-	char			 path[64], buf[1024], *p;
-	unsigned long long	 start = 0;
-	FILE			*fp;
-	int			 i;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((fp = fopen(path, "r")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), fp) != NULL &&
-	    (p = strrchr(buf, ')')) != NULL) {
-		/* Field 22 is starttime; the text after ')' is field 3 on. */
-		for (i = 3, p++; i < 22 && p != NULL; i++)
-			p = strchr(p + 1, ' ');
-		if (p != NULL)
-			start = strtoull(p + 1, NULL, 10);
-	}
-	fclose(fp);
-	return start;
-}
-
 static int
 read_record(int dirfd, const char *name, struct spool_item *it,
     struct err *err)
@@ -505,12 +482,10 @@ int
 spool_claim(struct spool *s, const char *name, struct spool_item *it,
     struct err *err)
 {
-	static unsigned long long	 self_start;
-	int				 rc;
+	unsigned long long	 self_start = proc_self_start();
+	int			 rc;
 
 	memset(it, 0, sizeof(*it));
-	if (self_start == 0)
-		self_start = proc_start((long)getpid());
 	parse_name(name, it->base, sizeof(it->base), &it->attempts, NULL,
 	    NULL);
 	if (it->attempts > 0)
@@ -662,7 +637,7 @@ spool_reclaim(struct spool *s, long min_age_ms, struct err *err)
 		parse_name(names[i], base, sizeof(base), &attempts, &pid,
 		    &start);
 		/* A live claimant holds it, even a slow one. */
-		if (pid > 0 && start != 0 && proc_start(pid) == start)
+		if (proc_alive(pid, start))
 			continue;
 		if (age_ms(s->fds[SPOOL_CUR], names[i], 0) < min_age_ms)
 			continue;

@@ -127,7 +127,7 @@ function fillSnippet(text, {socket, env = {}}) {
 // lighttpd in front of llmgw, from deploy/lighttpd: backend 'spawn'
 // (llmgw-spawn.conf: lighttpd starts llmgw) or {socket: path}
 // (llmgw-socket.conf).  {port: n} connects over TCP instead.
-async function startLighttpd({dir, env = {}, backend = 'spawn', mount = '/api/v1', docroot}) {
+async function startLighttpd({dir, env = {}, backend = 'spawn', mount = '/api/v1', docroot, procs = 1}) {
   const lighttpd = which('lighttpd');
   if (!lighttpd) return null;
   const port = await freePort();
@@ -144,6 +144,7 @@ async function startLighttpd({dir, env = {}, backend = 'spawn', mount = '/api/v1
     snippet = fs.readFileSync(path.join(SRC, 'deploy/lighttpd/llmgw-socket.conf'), 'utf8')
       .replace('"socket"      => "/run/llmgw/llmgw.sock",', `"host" => "127.0.0.1", "port" => ${backend.port},`);
   if (mount !== '/api/v1') snippet = snippet.split('"/api/v1"').join(`"${mount}"`);
+  if (procs !== 1) snippet = snippet.replace('"max-procs"       => 1,', `"max-procs"       => ${procs},`);
   fs.writeFileSync(path.join(rundir, 'llmgw.conf'), snippet);
   const conf = fs.readFileSync(path.join(SRC, 'deploy/lighttpd/lighttpd.conf.in'), 'utf8')
     .replace(/@PORT@/g, port).replace(/@BIND@/g, '127.0.0.1')
@@ -270,12 +271,12 @@ module.exports = {llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, st
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw
 // configured by "conf" (llmgw.conf settings).  Skips the whole file when
 // lighttpd is not installed.
-async function setup(name, {conf = {}, env = {}, stubEnv = {}, mount} = {}) {
+async function setup(name, {conf = {}, env = {}, stubEnv = {}, mount, procs} = {}) {
   const dir = workdir(name);
   const stub = await startStub(stubEnv);
   writeConf(dir, {retry_base: '50ms', retry_max: '2s', ...conf});
   const llenv = llmgwEnv(dir, stub, env);
-  const srv = await startLighttpd({dir, env: llenv, mount});
+  const srv = await startLighttpd({dir, env: llenv, mount, procs});
   if (!srv) tap.skipAll('lighttpd is not installed (Debian package lighttpd)');
   const auth = {authorization: `Bearer ${TOKEN}`};
   return {dir, stub, srv, env: llenv, auth, db: llenv.LLMGW_DB, url: srv.url};

@@ -9,6 +9,7 @@
 #include "db.h"
 #include "err.h"
 #include "record.h"
+#include "dbpool.h"
 #include "usage.h"
 #include "tap.h"
 
@@ -33,7 +34,7 @@ int
 main(void)
 {
 	char			 path[512], sql[1024];
-	struct usage_db		*u;
+	struct dbpool		*u;
 	struct record		 r;
 	struct err		 err;
 	int			 i;
@@ -41,7 +42,7 @@ main(void)
 	snprintf(path, sizeof(path), "/tmp/llmgw-test-usage.%ld.db",
 	    (long)getpid());
 	unlink(path);
-	u = usage_new(path);
+	u = dbpool_new(path);
 	ok(usage_check(u, &err) == 0, "a new database is created and "
 	    "writable");
 	is_int(scalar(path, "PRAGMA user_version"), db_schema_version(),
@@ -70,12 +71,12 @@ main(void)
 	    "NULL AND upstream_error IS NULL"), 3, "absent values are NULL");
 	ok(usage_add(u, &r, &err) == -1, "a duplicate id is refused");
 	ok(strstr(err.msg, "UNIQUE") != NULL, "saying why: %s", err.msg);
-	usage_free(u);
+	dbpool_free(u);
 
-	u = usage_new(path);
+	u = dbpool_new(path);
 	snprintf(r.id, sizeof(r.id), "id-after-reopen");
 	ok(usage_add(u, &r, &err) == 0, "reopening keeps the schema");
-	usage_free(u);
+	dbpool_free(u);
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 	    db_schema_version() + 1);
 	{
@@ -85,17 +86,17 @@ main(void)
 		sqlite3_exec(db, sql, NULL, NULL, NULL);
 		sqlite3_close(db);
 	}
-	u = usage_new(path);
+	u = dbpool_new(path);
 	ok(usage_check(u, &err) == -1, "a newer schema is refused");
 	ok(strstr(err.msg, "newer than this llmgw") != NULL, "%s", err.msg);
-	usage_free(u);
+	dbpool_free(u);
 
-	u = usage_new("/nonexistent-dir/x.db");
+	u = dbpool_new("/nonexistent-dir/x.db");
 	ok(usage_check(u, &err) == -1, "an unopenable database fails");
 	ok(strstr(err.msg, "/nonexistent-dir/x.db") != NULL,
 	    "naming the file: %s", err.msg);
 	ok(usage_add(u, &r, &err) == -1, "and records fail, not crash");
-	usage_free(u);
+	dbpool_free(u);
 	unlink(path);
 	snprintf(sql, sizeof(sql), "%s-wal", path);
 	unlink(sql);

@@ -1,0 +1,59 @@
+/*
+ * A pool of SQLite connections to one database, shared by all threads.
+ * A thread takes a connection for the length of one job (a usage row, a
+ * key lookup, a budget reservation), so no connection is used by two
+ * threads at once, and the pool is only as large as the jobs that ran at
+ * the same moment.  Each connection prepares a statement the first time
+ * it is asked for it, in the slot named by enum db_slot, and keeps it.
+ *
+ * If the database cannot be opened, every call tries again, so one that
+ * comes back is used without a restart.
+ */
+#ifndef DBPOOL_H
+#define DBPOOL_H
+
+struct err;
+struct dbpool;
+struct sqlite3;
+struct sqlite3_stmt;
+
+/* One slot per statement; each module owns its own. */
+enum db_slot {
+	DBS_USAGE_INSERT,
+	DBS_HEALTH,
+	DBS_KEY_BY_HASH,
+	DBS_BUDGET_USED,
+	DBS_BUDGET_RESERVED,
+	DBS_RESERVE,
+	DBS_RPM_COUNT,
+	DBS_RPM_HIT,
+	DBS_RPM_PRUNE,
+	DBS_UNRESERVE,
+	DBS_SETTLE,
+	DBS_NSLOTS
+};
+
+struct dbconn {
+	struct dbconn		*next;
+	struct sqlite3		*db;
+	struct sqlite3_stmt	*st[DBS_NSLOTS];
+};
+
+/* Never fails but for memory: the database is opened on first use. */
+struct dbpool	*dbpool_new(const char *path);
+void		 dbpool_free(struct dbpool *);	/* NULL is fine */
+const char	*dbpool_path(const struct dbpool *);
+
+/* A connection for this thread's job: NULL with "err" set. */
+struct dbconn	*dbpool_get(struct dbpool *, struct err *);
+/* Give it back; one that "failed" is closed, not reused. */
+void		 dbpool_put(struct dbpool *, struct dbconn *, int failed);
+
+/*
+ * The statement in "slot", prepared from "sql" the first time; reset and
+ * with bindings cleared.  NULL with "err" set.
+ */
+struct sqlite3_stmt *dbconn_stmt(struct dbconn *, enum db_slot,
+		    const char *sql, struct err *);
+
+#endif /* DBPOOL_H */

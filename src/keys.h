@@ -1,0 +1,68 @@
+/*
+ * API keys.  A key's secret is "llmgw_" and 32 random bytes in base64url;
+ * it is shown once, when the key is made, and only its SHA-256 is stored.
+ * The responder finds a key by hashing what the client sent.  A key may
+ * carry a token budget per day or month, a request rate, a list of models
+ * and an expiry; a revoked or expired key is refused at once, in every
+ * process, since each request looks its key up.
+ */
+#ifndef KEYS_H
+#define KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dbpool;
+struct err;
+struct sqlite3;
+
+#define KEY_PREFIX	"llmgw_"
+#define KEY_SECRET_LEN	49		/* "llmgw_" + 43 base64url */
+#define KEY_MODELS_MAX	512
+
+struct key {
+	char	 id[24];		/* "k" + 12 hex: logged, not secret */
+	char	 name[128];
+	char	 prefix[24];		/* the secret's start, for people */
+	int64_t	 created;		/* Unix ms */
+	int64_t	 expires;		/* 0: never */
+	int64_t	 revoked;		/* 0: not */
+	long	 budget_tokens;		/* -1: no budget */
+	char	 period[8];		/* "day", "month", or "" */
+	long	 rpm;			/* -1: no limit */
+	char	 models[KEY_MODELS_MAX];	/* "a,b"; "": any model */
+};
+
+/*
+ * The key whose secret is the "len" bytes at "token".  Returns 1 with
+ * "key" filled, 0 when there is none, -1 with "err" set.
+ */
+int	 keys_lookup(struct dbpool *, const char *token, size_t len,
+	    struct key *, struct err *);
+
+/* 1 if the key may use "model". */
+int	 key_allows_model(const struct key *, const char *model);
+
+/* 1 if revoked, 2 if expired at "now_ms", 0 if usable. */
+int	 key_refused(const struct key *, int64_t now_ms);
+
+/*
+ * Make a key from "spec" (name, budget, period, rpm, models, expires).
+ * "secret" gets the secret (KEY_SECRET_LEN + 1 bytes); "out" the key as
+ * stored.  Returns 0, or -1 with "err" set (a name in use, say).
+ */
+int	 keys_create(struct sqlite3 *, const struct key *spec, char *secret,
+	    struct key *out, struct err *);
+
+/* The key named "name_or_id": 1 found, 0 not, -1 with "err". */
+int	 keys_get(struct sqlite3 *, const char *name_or_id, struct key *,
+	    struct err *);
+
+/* Revoke key "id" now: 0, or -1 with "err". */
+int	 keys_revoke(struct sqlite3 *, const char *id, struct err *);
+
+/* Call "fn" for each key, by name; 0, or -1 with "err". */
+int	 keys_each(struct sqlite3 *, void (*fn)(void *, const struct key *),
+	    void *arg, struct err *);
+
+#endif /* KEYS_H */
