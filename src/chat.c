@@ -56,6 +56,10 @@ struct chat {
 	struct key		 key;		/* who asks; id "static" for the
 						 * static token, "" for nobody */
 	int			 keyed;		/* a key from the key table */
+	int			 passthrough;	/* POST /v1/messages */
+	const struct buf	*body;		/* what goes upstream */
+	const char		*version;	/* its anthropic-version, beta */
+	const char		*beta;
 };
 
 /* Why a transfer was stopped from our side. */
@@ -77,6 +81,56 @@ struct verdict {
 	char	 log[ANTHROPIC_ERR_MSG_MAX + ANTHROPIC_ERR_TYPE_MAX + 32];	/* for the operator */
 };
 
+/* The Anthropic error type for an HTTP status. */
+static const char *
+error_type(int status)
+{
+	switch (status) {
+	case 400:
+	case 415:
+	case 422:
+		return "invalid_request_error";
+	case 401:
+		return "authentication_error";
+	case 403:
+		return "permission_error";
+	case 404:
+		return "not_found_error";
+	case 413:
+		return "request_too_large";
+	case 429:
+		return "rate_limit_error";
+	case 504:
+		return "timeout_error";
+	default:
+		return "api_error";
+	}
+}
+
+/*
+ * An error, in the shape the route's clients expect: FastAPI's
+ * {"detail": ...} for /chat, the Messages API's for /v1/messages.
+ */
+static void
+fail(struct chat *ch, int status, const char *extra, const char *detail)
+{
+	struct buf	*b = &ch->w->out;
+
+	if (!ch->passthrough) {
+		req_error(ch->rq, status, extra, detail);
+		return;
+	}
+	buf_reset(b);
+	b->max = 0;
+	buf_addf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+	    "\"message\":", error_type(status));
+	json_add_cstr(b, detail);
+	buf_adds(b, "}}");
+	ch->rq->status = status;
+	resp_body(ch->rq->conn, status, "application/json", ch->rq->id, extra,
+	    b->data, b->len, 0);
+}
+
 /*
  * Who is asking: the static api_token, or a key made with llmgw-admin.
  * Returns 0 with ch->key filled, or -1 after answering.
@@ -89,9 +143,12 @@ check_auth(struct chat *ch)
 	size_t		 len;
 	struct err	 err;
 
-	if (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"), &token,
-	    &len) == -1) {
-		req_error(rq, 401, hdr, "Not authenticated");
+	token = ch->passthrough ? conn_param(rq->conn, "HTTP_X_API_KEY") : NULL;
+	if (token != NULL && *token != '\0')
+		len = strlen(token);
+	else if (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"),
+	    &token, &len) == -1) {
+		fail(ch, 401, hdr, "Not authenticated");
 		return -1;
 	}
 	if (rq->conf->api_token != NULL &&
@@ -104,19 +161,19 @@ check_auth(struct chat *ch)
 	case -1:
 		log_error("request %s: %s", rq->id, err.msg);
 		memset(&ch->key, 0, sizeof(ch->key));
-		req_error(rq, 503, NULL, "the key store is unavailable");
+		fail(ch, 503, NULL, "the key store is unavailable");
 		return -1;
 	case 0:
 		memset(&ch->key, 0, sizeof(ch->key));
-		req_error(rq, 401, hdr, "Invalid token");
+		fail(ch, 401, hdr, "Invalid token");
 		return -1;
 	}
 	switch (key_refused(&ch->key, rq->ts_ms)) {
 	case 1:
-		req_error(rq, 401, hdr, "Key revoked");
+		fail(ch, 401, hdr, "Key revoked");
 		return -1;
 	case 2:
-		req_error(rq, 401, hdr, "Key expired");
+		fail(ch, 401, hdr, "Key expired");
 		return -1;
 	}
 	ch->keyed = 1;
@@ -140,7 +197,7 @@ check_key(struct chat *ch)
 	if (!key_allows_model(&ch->key, ch->req.model)) {
 		snprintf(detail, sizeof(detail), "this key may not use model "
 		    "%s", ch->req.model);
-		req_error(rq, 403, NULL, detail);
+		fail(ch, 403, NULL, detail);
 		return -1;
 	}
 	switch (budget_reserve(rq->gen->db, &ch->key, ch->req.max_tokens +
@@ -160,11 +217,11 @@ check_key(struct chat *ch)
 		break;
 	default:
 		log_error("request %s: %s", rq->id, err.msg);
-		req_error(rq, 503, NULL, "the key store is unavailable");
+		fail(ch, 503, NULL, "the key store is unavailable");
 		return -1;
 	}
 	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", after);
-	req_error(rq, 429, extra, detail);
+	fail(ch, 429, extra, detail);
 	return -1;
 }
 
@@ -173,8 +230,9 @@ check_key(struct chat *ch)
  * Returns 0, or -1 after answering 413 or 400.
  */
 static int
-read_body(struct req_ctx *rq)
+read_body(struct chat *ch)
 {
+	struct req_ctx	*rq = ch->rq;
 	struct buf	*b = &rq->w->body;
 	const char	*cl;
 	char		 detail[128], *end, *p, eof;
@@ -202,12 +260,11 @@ read_body(struct req_ctx *rq)
 		if (room > 16384)
 			room = 16384;
 		if ((p = buf_space(b, room)) == NULL) {
-			req_error(rq, 500, NULL, "out of memory");
+			fail(ch, 500, NULL, "out of memory");
 			return -1;
 		}
 		if ((n = conn_read(rq->conn, p, room)) == -1) {
-			req_error(rq, 400, NULL, "could not read the request "
-			    "body");
+			fail(ch, 400, NULL, "could not read the request body");
 			return -1;
 		}
 		if (n == 0)
@@ -223,7 +280,7 @@ read_body(struct req_ctx *rq)
 too_big:
 	snprintf(detail, sizeof(detail), "Request body is larger than %ld "
 	    "bytes", limit);
-	req_error(rq, 413, "Connection: close\r\n", detail);
+	fail(ch, 413, "Connection: close\r\n", detail);
 	return -1;
 }
 
@@ -239,6 +296,9 @@ send_stream_head(struct chat *ch)
 	if (rc == 0 && ch->res.ratelimit.len > 0)
 		rc = buf_add(&extra, ch->res.ratelimit.data,
 		    ch->res.ratelimit.len);
+	if (rc == 0 && ch->passthrough && ch->res.request_id[0] != '\0')
+		rc = buf_addf(&extra, "request-id: %s\r\n",
+		    ch->res.request_id);
 	if (rc == 0)
 		rc = resp_head(ch->rq->conn, 200, "text/event-stream",
 		    ch->rq->id, buf_str(&extra), -1);
@@ -277,23 +337,62 @@ gone:
 	return -1;
 }
 
+/* Passthrough: the event as the upstream sent it, flushed at once. */
+static int
+forward(struct chat *ch, const char *event, const char *data, size_t len)
+{
+	struct buf	*out = &ch->w->out;
+
+	if (!ch->head_sent && send_stream_head(ch) == -1)
+		goto gone;
+	buf_reset(out);
+	if ((event[0] != '\0' && buf_addf(out, "event: %s\n", event) == -1) ||
+	    sse_encode(out, NULL, data, len) == -1 ||
+	    conn_write(ch->rq->conn, out->data, out->len) == -1 ||
+	    conn_flush(ch->rq->conn) == -1)
+		goto gone;
+	ch->last_write_ms = req_now_ms();
+	if (ch->ttft_ms < 0 && ch->st.deltas > 0)
+		ch->ttft_ms = ch->last_write_ms - ch->rq->t0_ms;
+	return 0;
+gone:
+	ch->stop_reason = STOP_CLIENT_GONE;
+	return -1;
+}
+
+/* Passthrough: text deltas are counted and, for log_bodies, kept. */
+static int
+on_pass_text(void *arg, const char *text, size_t len)
+{
+	struct chat	*ch = arg;
+
+	if (ch->rq->conf->log_bodies)
+		(void)buf_add(&ch->text, text, len);
+	return 0;
+}
+
 static int
 on_event(void *arg, const char *event, const char *data, size_t len)
 {
 	struct chat	*ch = arg;
+	int		 ev;
 
-	(void)event;	/* the JSON's "type" says the same */
-	switch (anthropic_stream_event(&ch->st, data, len, on_text, ch)) {
+	ev = anthropic_stream_event(&ch->st, data, len, ch->passthrough ?
+	    on_pass_text : on_text, ch);
+	switch (ev) {
 	case -1:
 		return -1;	/* on_text said why */
 	case AEV_ERROR:
+		/* Passed on once the stream has begun; before, retried. */
+		if (ch->passthrough && ch->head_sent)
+			(void)forward(ch, event, data, len);
 		ch->stop_reason = STOP_ERROR_EVENT;
 		return -1;
 	case AEV_MALFORMED:
 		ch->stop_reason = STOP_MALFORMED;
 		return -1;
 	default:
-		return 0;
+		return ch->passthrough ? forward(ch, event, data, len) : 0;
 	}
 }
 
@@ -513,11 +612,20 @@ stream_fail(struct chat *ch, const struct verdict *v)
 	struct buf	 data;
 
 	buf_init(&data, 0);
-	buf_adds(&data, "{\"type\":");
-	json_add_cstr(&data, v->type);
-	buf_adds(&data, ",\"detail\":");
-	json_add_cstr(&data, v->detail);
-	buf_addc(&data, '}');
+	if (ch->passthrough) {
+		if (ch->stop_reason == STOP_ERROR_EVENT)
+			return;		/* the upstream's went out already */
+		buf_addf(&data, "{\"type\":\"error\",\"error\":{\"type\":"
+		    "\"%s\",\"message\":", error_type(v->status));
+		json_add_cstr(&data, v->detail);
+		buf_adds(&data, "}}");
+	} else {
+		buf_adds(&data, "{\"type\":");
+		json_add_cstr(&data, v->type);
+		buf_adds(&data, ",\"detail\":");
+		json_add_cstr(&data, v->detail);
+		buf_addc(&data, '}');
+	}
 	buf_reset(out);
 	if (sse_encode(out, "error", data.data, data.len) == 0 &&
 	    conn_write(ch->rq->conn, out->data, out->len) == 0)
@@ -530,8 +638,28 @@ stream_done(struct chat *ch)
 {
 	if (!ch->head_sent && send_stream_head(ch) == -1)
 		return;
+	if (ch->passthrough)
+		return;		/* message_stop went out as it came */
 	if (conn_puts(ch->rq->conn, "data: [DONE]\n\n") == 0)
 		conn_flush(ch->rq->conn);
+}
+
+/* The headers of the upstream's answer that a passthrough client sees. */
+static void
+pass_headers(struct chat *ch, char *extra, size_t size)
+{
+	int	 n = 0;
+
+	extra[0] = '\0';
+	if (ch->res.request_id[0] != '\0')
+		n = snprintf(extra, size, "request-id: %s\r\n",
+		    ch->res.request_id);
+	if (n >= 0 && (size_t)n < size && ch->res.retry_after_ms >= 0)
+		n += snprintf(extra + n, size - (size_t)n, "Retry-After: %ld\r\n",
+		    (ch->res.retry_after_ms + 999) / 1000);
+	if (n >= 0 && (size_t)n < size && ch->res.ratelimit.len > 0)
+		snprintf(extra + n, size - (size_t)n, "%s",
+		    buf_str(&ch->res.ratelimit));
 }
 
 static void
@@ -539,7 +667,17 @@ reply_done(struct chat *ch)
 {
 	struct req_ctx	*rq = ch->rq;
 	struct buf	*out = &ch->w->out;
+	char		 extra[2048];
 
+	if (ch->passthrough) {
+		pass_headers(ch, extra, sizeof(extra));
+		rq->status = 200;
+		ch->ttft_ms = req_now_ms() - rq->t0_ms;
+		if (resp_body(rq->conn, 200, "application/json", rq->id,
+		    extra, ch->w->reply.data, ch->w->reply.len, 0) == -1)
+			ch->stop_reason = STOP_CLIENT_GONE;
+		return;
+	}
 	buf_reset(out);
 	buf_adds(out, "{\"reply\":");
 	json_add_str(out, buf_str(&ch->text), ch->text.len);
@@ -556,7 +694,28 @@ reply_done(struct chat *ch)
 static void
 http_fail(struct chat *ch, const struct verdict *v)
 {
-	char	 extra[64];
+	char	 extra[2048];
+
+	if (ch->passthrough && ch->res.outcome == UP_DONE &&
+	    ch->res.status >= 400 && ch->res.errbody.len > 0 &&
+	    ch->stop_reason == STOP_NONE) {
+		/* The upstream's own answer, as it was. */
+		pass_headers(ch, extra, sizeof(extra));
+		ch->rq->status = (int)ch->res.status;
+		resp_body(ch->rq->conn, (int)ch->res.status,
+		    "application/json", ch->rq->id, extra,
+		    ch->res.errbody.data, ch->res.errbody.len, 0);
+		return;
+	}
+	if (ch->passthrough) {
+		extra[0] = '\0';
+		if (v->status == 429 && ch->res.retry_after_ms >= 0)
+			snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n",
+			    (ch->res.retry_after_ms + 999) / 1000);
+		fail(ch, v->status, extra[0] != '\0' ? extra : NULL,
+		    v->detail);
+		return;
+	}
 
 	extra[0] = '\0';
 	if (v->status == 429 && ch->res.retry_after_ms >= 0)
@@ -619,7 +778,12 @@ record(struct chat *ch, const struct verdict *v)
 		str_copy(r->upstream_request_id, sizeof(r->upstream_request_id),
 		    ch->res.request_id);
 	}
-	if (rq->conf->log_bodies && ch->req.message != NULL) {
+	if (rq->conf->log_bodies && ch->passthrough && ch->body != NULL) {
+		r->prompt = ch->body->data;
+		r->prompt_len = ch->body->len;
+		r->reply = buf_str(&ch->text);
+		r->reply_len = ch->text.len;
+	} else if (rq->conf->log_bodies && ch->req.message != NULL) {
 		r->prompt = ch->req.message;
 		r->prompt_len = ch->req.message_len;
 		r->reply = buf_str(&ch->text);
@@ -667,8 +831,8 @@ call_upstream(struct chat *ch, struct verdict *v)
 		sse_parser_reset(&w->sse);
 		buf_reset(&w->reply);
 		w->reply.max = REPLY_MAX;
-		upstream_post(w->up, conf, w->upbody.data, w->upbody.len,
-		    ch->stream, &sink, &ch->res);
+		upstream_post(w->up, conf, ch->body->data, ch->body->len,
+		    ch->stream, ch->version, ch->beta, &sink, &ch->res);
 		judge(ch, v);
 		if (v->ok || ch->stop_reason == STOP_CLIENT_GONE ||
 		    ch->head_sent || !v->retry || attempt > conf->retries)
@@ -685,74 +849,154 @@ call_upstream(struct chat *ch, struct verdict *v)
 	}
 }
 
+/* With the request checked and its budget held: call, answer, record. */
+static void
+serve(struct chat *ch)
+{
+	struct req_ctx	*rq = ch->rq;
+	struct verdict	 v;
+
+	memset(&v, 0, sizeof(v));
+	ch->called = 1;
+	ch->last_write_ms = req_now_ms();
+	metrics_request_begin(rq->app->metrics, ch->stream);
+	call_upstream(ch, &v);
+	if (v.ok) {
+		if (ch->stream)
+			stream_done(ch);
+		else
+			reply_done(ch);
+	} else if (ch->stop_reason == STOP_CLIENT_GONE) {
+		log_info("request %s: client went away after %ld deltas; "
+		    "upstream transfer stopped", rq->id, ch->st.deltas);
+	} else if (ch->head_sent) {
+		log_warn("request %s: %s (upstream request-id %s); stream "
+		    "ended with an error event", rq->id, v.log,
+		    ch->res.request_id[0] != '\0' ? ch->res.request_id : "-");
+		stream_fail(ch, &v);
+	} else {
+		log_warn("request %s: %s (upstream request-id %s); answered "
+		    "%d", rq->id, v.log, ch->res.request_id[0] != '\0' ?
+		    ch->res.request_id : "-", v.status);
+		http_fail(ch, &v);
+	}
+	metrics_request_end(rq->app->metrics, ch->stream);
+	record(ch, &v);
+}
+
+static void
+chat_init(struct chat *ch, struct req_ctx *rq)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->rq = rq;
+	ch->w = rq->w;
+	ch->ttft_ms = -1;
+	upstream_result_init(&ch->res);
+	buf_init(&ch->text, REPLY_MAX);
+	memset(&rq->w->resv, 0, sizeof(rq->w->resv));
+}
+
+static void
+chat_free(struct chat *ch)
+{
+	chat_req_free(&ch->req);
+	upstream_result_free(&ch->res);
+	buf_free(&ch->text);
+}
+
 void
 chat_handle(struct req_ctx *rq, int stream)
 {
 	struct chat	 ch;
-	struct verdict	 v;
 	struct worker	*w = rq->w;
 
-	memset(&ch, 0, sizeof(ch));
-	memset(&v, 0, sizeof(v));
-	ch.rq = rq;
-	ch.w = w;
+	chat_init(&ch, rq);
 	ch.stream = stream;
-	ch.ttft_ms = -1;
-	upstream_result_init(&ch.res);
-	buf_init(&ch.text, REPLY_MAX);
-
-	memset(&w->resv, 0, sizeof(w->resv));
 	if (check_auth(&ch) == -1)
-		goto out;
+		goto refused;
 	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
-		req_error(rq, 415, NULL,
-		    "Content-Type must be application/json");
-		goto out;
+		fail(&ch, 415, NULL, "Content-Type must be application/json");
+		goto refused;
 	}
-	if (read_body(rq) == -1)
-		goto out;
+	if (read_body(&ch) == -1)
+		goto refused;
 	buf_reset(&w->out);
 	if (chat_req_parse(rq->conf, buf_str(&w->body), w->body.len, &ch.req,
 	    &w->out) == -1) {
 		invalid(rq, &w->out);
-		goto out;
+		goto refused;
 	}
 	if (check_key(&ch) == -1)
-		goto out;
+		goto refused;
 	buf_reset(&w->upbody);
 	if (anthropic_request(&w->upbody, ch.req.model, ch.req.max_tokens,
 	    ch.req.message, ch.req.message_len, stream) == -1) {
-		req_error(rq, 500, NULL, "out of memory");
-		goto out;
+		fail(&ch, 500, NULL, "out of memory");
+		goto refused;
 	}
+	ch.body = &w->upbody;
+	serve(&ch);
+	chat_free(&ch);
+	return;
+refused:
+	record(&ch, NULL);
+	chat_free(&ch);
+}
 
-	ch.called = 1;
-	ch.last_write_ms = req_now_ms();
-	metrics_request_begin(rq->app->metrics, stream);
-	call_upstream(&ch, &v);
-	if (v.ok) {
-		if (stream)
-			stream_done(&ch);
-		else
-			reply_done(&ch);
-	} else if (ch.stop_reason == STOP_CLIENT_GONE) {
-		log_info("request %s: client went away after %ld deltas; "
-		    "upstream transfer stopped", rq->id, ch.st.deltas);
-	} else if (ch.head_sent) {
-		log_warn("request %s: %s (upstream request-id %s); stream "
-		    "ended with an error event", rq->id, v.log,
-		    ch.res.request_id[0] != '\0' ? ch.res.request_id : "-");
-		stream_fail(&ch, &v);
-	} else {
-		log_warn("request %s: %s (upstream request-id %s); answered "
-		    "%d", rq->id, v.log, ch.res.request_id[0] != '\0' ?
-		    ch.res.request_id : "-", v.status);
-		http_fail(&ch, &v);
+/* A header value safe to pass on: printable ASCII, not too long. */
+static int
+header_ok(const char *v)
+{
+	const char	*p;
+
+	if (v == NULL)
+		return 1;
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	return p - v <= 256;
+}
+
+void
+messages_handle(struct req_ctx *rq)
+{
+	struct chat	 ch;
+	struct worker	*w = rq->w;
+	char		 why[256];
+
+	chat_init(&ch, rq);
+	ch.passthrough = 1;
+	ch.version = conn_param(rq->conn, "HTTP_ANTHROPIC_VERSION");
+	ch.beta = conn_param(rq->conn, "HTTP_ANTHROPIC_BETA");
+	if (ch.version != NULL && *ch.version == '\0')
+		ch.version = NULL;
+	if (ch.beta != NULL && *ch.beta == '\0')
+		ch.beta = NULL;
+	if (check_auth(&ch) == -1)
+		goto refused;
+	if (!header_ok(ch.version) || !header_ok(ch.beta)) {
+		fail(&ch, 400, NULL, "anthropic-version or anthropic-beta is "
+		    "not a plain header value");
+		goto refused;
 	}
-	metrics_request_end(rq->app->metrics, stream);
-out:
-	record(&ch, ch.called ? &v : NULL);
-	chat_req_free(&ch.req);
-	upstream_result_free(&ch.res);
-	buf_free(&ch.text);
+	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
+		fail(&ch, 400, NULL, "Content-Type must be application/json");
+		goto refused;
+	}
+	if (read_body(&ch) == -1)
+		goto refused;
+	if (messages_req_parse(rq->conf, buf_str(&w->body), w->body.len,
+	    &ch.req, &ch.stream, why, sizeof(why)) == -1) {
+		fail(&ch, 400, NULL, why);
+		goto refused;
+	}
+	if (check_key(&ch) == -1)
+		goto refused;
+	ch.body = &w->body;
+	serve(&ch);
+	chat_free(&ch);
+	return;
+refused:
+	record(&ch, NULL);
+	chat_free(&ch);
 }

@@ -222,6 +222,9 @@ handler_serve(struct worker *w, struct conn *conn)
 		case ROUTE_METRICS:
 			meta_metrics(&rq);
 			break;
+		case ROUTE_MESSAGES:
+			messages_handle(&rq);
+			break;
 		}
 		break;
 	}

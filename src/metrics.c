@@ -12,7 +12,8 @@
 
 /* The routes we count; anything else is "other". */
 static const char *const routes[] = { "/chat", "/chat/stream",
-	"/openapi.json", "/docs", "/healthz", "/metrics", "other" };
+	"/v1/messages", "/openapi.json", "/docs", "/healthz", "/metrics",
+	"other" };
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
 
 /* Status codes we send, and those the upstream may answer. */

@@ -62,6 +62,9 @@ complete(cJSON *doc, const struct conf *c)
 	    set(child(props, "max_tokens"), "default",
 	    cJSON_CreateNumber((double)c->default_max_tokens)) == -1 ||
 	    set(child(props, "max_tokens"), "maximum",
+	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1 ||
+	    set(child(doc, "components/schemas/MessagesRequest/properties/"
+	    "max_tokens"), "maximum",
 	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1)
 		return -1;
 	if (c->allowed_models != NULL) {

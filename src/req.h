@@ -64,6 +64,7 @@ void	 req_error(struct req_ctx *, int status, const char *extra,
 
 /* The route handlers. */
 void	 chat_handle(struct req_ctx *, int stream);
+void	 messages_handle(struct req_ctx *);	/* POST /v1/messages */
 void	 meta_openapi(struct req_ctx *);
 void	 meta_docs(struct req_ctx *);
 void	 meta_healthz(struct req_ctx *);

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,4 +317,75 @@ request_is_json(const char *ct)
 	while (*ct == ' ')
 		ct++;
 	return *ct == '\0' || *ct == ';';
+}
+
+int
+messages_req_parse(const struct conf *c, const char *body, size_t len,
+    struct chat_req *req, int *stream, char *why, size_t whylen)
+{
+	cJSON			*root = NULL;
+	const cJSON		*model, *max, *msgs, *st;
+	enum json_scan_result	 scan;
+	size_t			 where;
+	double			 v;
+
+	memset(req, 0, sizeof(*req));
+	*stream = 0;
+	if ((scan = json_scan(body, len, 64, &where)) != JSON_SCAN_OK) {
+		snprintf(why, whylen, "body: %s at byte %zu",
+		    json_scan_msg(scan), where);
+		return -1;
+	}
+	if ((root = cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1)) == NULL ||
+	    !cJSON_IsObject(root)) {
+		snprintf(why, whylen, "body: not a JSON object");
+		goto fail;
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	max = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
+	msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+	st = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if (!cJSON_IsString(model) || model->valuestring[0] == '\0' ||
+	    strlen(model->valuestring) > REQ_MODEL_MAX) {
+		snprintf(why, whylen, "model: a model name is required");
+		goto fail;
+	}
+	if (!conf_model_allowed(c, model->valuestring)) {
+		snprintf(why, whylen, "model: %s is not allowed here",
+		    model->valuestring);
+		goto fail;
+	}
+	v = cJSON_IsNumber(max) ? max->valuedouble : 0;
+	if (!cJSON_IsNumber(max) || !isfinite(v) || v != floor(v) || v < 1) {
+		snprintf(why, whylen, "max_tokens: a whole number of at least "
+		    "1 is required");
+		goto fail;
+	}
+	if (v > (double)c->max_tokens_limit) {
+		snprintf(why, whylen, "max_tokens: at most %ld here",
+		    c->max_tokens_limit);
+		goto fail;
+	}
+	if (!cJSON_IsArray(msgs)) {
+		snprintf(why, whylen, "messages: a list of messages is "
+		    "required");
+		goto fail;
+	}
+	if (st != NULL && !cJSON_IsBool(st)) {
+		snprintf(why, whylen, "stream: must be true or false");
+		goto fail;
+	}
+	*stream = cJSON_IsTrue(st);
+	req->max_tokens = (long)v;
+	/* For the budget: a token per byte of the body at most. */
+	req->message_len = len;
+	if ((req->model = strdup(model->valuestring)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	cJSON_Delete(root);
+	return 0;
+fail:
+	cJSON_Delete(root);
+	return -1;
 }

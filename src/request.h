@@ -33,6 +33,16 @@ int	 chat_req_parse(const struct conf *, const char *body, size_t len,
 	    struct chat_req *req, struct buf *problems);
 void	 chat_req_free(struct chat_req *);
 
+/*
+ * The body of POST /v1/messages, checked only as far as llmgw must: a JSON
+ * object with a model it allows and a max_tokens within the ceiling, and
+ * "stream".  The upstream checks the rest.  Returns 0 with req->model,
+ * req->max_tokens and "*stream" set (req->message stays NULL), or -1 with
+ * the reason in "why".
+ */
+int	 messages_req_parse(const struct conf *, const char *body, size_t len,
+	    struct chat_req *req, int *stream, char *why, size_t whylen);
+
 /* 1 if a Content-Type value names JSON ("application/json; charset=.."). */
 int	 request_is_json(const char *content_type);
 

@@ -12,6 +12,7 @@ static const struct route routes[] = {
 	{ "/docs", "GET", ROUTE_DOCS },
 	{ "/healthz", "GET", ROUTE_HEALTHZ },
 	{ "/metrics", "GET", ROUTE_METRICS },
+	{ "/v1/messages", "POST", ROUTE_MESSAGES },
 };
 
 enum route_match

@@ -10,7 +10,8 @@ enum route_id {
 	ROUTE_OPENAPI,
 	ROUTE_DOCS,
 	ROUTE_HEALTHZ,
-	ROUTE_METRICS
+	ROUTE_METRICS,
+	ROUTE_MESSAGES
 };
 
 struct route {

@@ -608,11 +608,12 @@ kick(struct call *c, int abort_it)
 }
 
 static struct curl_slist *
-make_headers(const struct conf *conf, int stream)
+make_headers(const struct conf *conf, int stream, const char *ver,
+    const char *beta)
 {
 	struct curl_slist	*h = NULL, *t;
-	char			 version[128], key[512];
-	const char		*lines[6];
+	char			 version[160], betas[512], key[512];
+	const char		*lines[7];
 	size_t			 i, n = 0;
 
 	/* No "Expect: 100-continue" round trip before large bodies. */
@@ -621,9 +622,15 @@ make_headers(const struct conf *conf, int stream)
 	lines[n++] = stream ? "Accept: text/event-stream" :
 	    "Accept: application/json";
 	if (snprintf(version, sizeof(version), "anthropic-version: %s",
-	    conf->anthropic_version) >= (int)sizeof(version))
+	    ver != NULL ? ver : conf->anthropic_version) >= (int)sizeof(version))
 		return NULL;
 	lines[n++] = version;
+	if (beta != NULL) {
+		if (snprintf(betas, sizeof(betas), "anthropic-beta: %s", beta) >=
+		    (int)sizeof(betas))
+			return NULL;
+		lines[n++] = betas;
+	}
 	if (conf->api_key != NULL) {
 		if (snprintf(key, sizeof(key), "x-api-key: %s",
 		    conf->api_key) >= (int)sizeof(key))
@@ -732,8 +739,8 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 
 int
 upstream_post(struct upstream *u, const struct conf *conf, const char *body,
-    size_t len, int stream, const struct upstream_sink *sink,
-    struct upstream_result *res)
+    size_t len, int stream, const char *version, const char *beta,
+    const struct upstream_sink *sink, struct upstream_result *res)
 {
 	struct upstream_loop	*l = u->loop;
 	struct curl_slist	*headers;
@@ -741,7 +748,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	CURL			*h = u->curl;
 
 	result_clear(res);
-	if ((headers = make_headers(conf, stream)) == NULL) {
+	if ((headers = make_headers(conf, stream, version, beta)) == NULL) {
 		str_copy(res->detail, sizeof(res->detail),
 		    "out of memory building request headers");
 		return -1;

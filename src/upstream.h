@@ -81,14 +81,17 @@ void	 upstream_result_init(struct upstream_result *);
 void	 upstream_result_free(struct upstream_result *);
 
 /*
- * POST "len" bytes of JSON to the configured API's /v1/messages.  Bytes
- * of a 2xx reply go to the sink; the rest is described in "res", which
- * the caller has initialised (its previous contents are replaced).
- * Returns 0 when a whole response arrived (see res->status), -1 otherwise
- * (see res->outcome and res->detail).
+ * POST "len" bytes of JSON to the configured API's /v1/messages, with
+ * anthropic-version "version" (NULL: the configured one) and
+ * anthropic-beta "beta" (NULL: none).  Bytes of a 2xx reply go to the
+ * sink; the rest is described in "res", which the caller has initialised
+ * (its previous contents are replaced).  Returns 0 when a whole response
+ * arrived (see res->status), -1 otherwise (see res->outcome and
+ * res->detail).
  */
 int	 upstream_post(struct upstream *, const struct conf *,
-	    const char *body, size_t len, int stream,
-	    const struct upstream_sink *, struct upstream_result *);
+	    const char *body, size_t len, int stream, const char *version,
+	    const char *beta, const struct upstream_sink *,
+	    struct upstream_result *);
 
 #endif /* UPSTREAM_H */

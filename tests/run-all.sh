@@ -22,6 +22,10 @@ $sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway
 $sudo apt-get install -y -q $packages >/dev/null || {
 	echo "apt-get install failed"; exit 1; }
 
+echo "== installing the tests' npm packages (the Anthropic SDK, playwright-core)"
+(cd tests && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) ||
+	echo "npm install failed: the tests that need those packages will say they were skipped"
+
 echo "== building with sanitizers"
 autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; exit 1; }
 ./configure --enable-sanitizers --enable-werror -q || {

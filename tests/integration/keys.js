@@ -128,7 +128,8 @@ t.main(async () => {
     await sleep(300);
     const r = await chat(k.secret, {message: 'x', max_tokens: 100});
     t.is(r.status, 200, 'after its process was killed the reservation is released');
-    t.is(sql(db, `SELECT count(*) AS n FROM reservations WHERE key_id = '${id}'`)[0].n, 0, 'nothing left held');
+    t.ok(await waitFor(() => sql(db, `SELECT count(*) AS n FROM reservations WHERE key_id = '${id}'`)[0].n === 0, 5000),
+      'nothing left held once it settled');
   });
 
   await t.test('llmgw-admin usage', async () => {

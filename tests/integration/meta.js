@@ -16,8 +16,8 @@ t.main(async () => {
     t.like(r.headers['content-type'], /application\/json/, 'JSON');
     const doc = r.json;
     t.is(doc.openapi, '3.1.0', 'OpenAPI 3.1');
-    t.is(Object.keys(doc.paths).sort(), ['/chat', '/chat/stream', '/docs', '/healthz', '/openapi.json'],
-      'every route described');
+    t.is(Object.keys(doc.paths).sort(), ['/chat', '/chat/stream', '/docs', '/healthz', '/metrics', '/openapi.json',
+      '/v1/messages'], 'every route described');
     const req = doc.components.schemas.ChatRequest;
     t.is(req.properties.model.default, 'claude-sonnet-4-6', 'the configured default model');
     t.is(req.properties.model.enum, ['claude-sonnet-4-6', 'claude-haiku-4-5'], 'the allowed models');
@@ -25,7 +25,7 @@ t.main(async () => {
     t.is(req.required, ['message'], 'message required');
     t.is(req.additionalProperties, false, 'no unknown fields');
     const codes = Object.keys(doc.paths['/chat'].post.responses).sort();
-    t.is(codes, ['200', '400', '401', '413', '415', '422', '429', '502', '503', '504'], 'every /chat status');
+    t.is(codes, ['200', '400', '401', '403', '413', '415', '422', '429', '502', '503', '504'], 'every /chat status');
     t.ok(doc.paths['/chat/stream'].post.responses['200'].content['text/event-stream'], 'the stream is SSE');
     // Every $ref resolves.
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) || [];
