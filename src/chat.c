@@ -636,11 +636,19 @@ stream_fail(struct chat *ch, const struct verdict *v)
 static void
 stream_done(struct chat *ch)
 {
+	struct buf	*out = &ch->w->out;
+
 	if (!ch->head_sent && send_stream_head(ch) == -1)
 		return;
 	if (ch->passthrough)
 		return;		/* message_stop went out as it came */
-	if (conn_puts(ch->rq->conn, "data: [DONE]\n\n") == 0)
+	buf_reset(out);
+	if (ch->req.include_usage)
+		buf_addf(out, "event: usage\ndata: {\"input_tokens\":%ld,"
+		    "\"output_tokens\":%ld}\n\n", ch->st.usage.input_tokens,
+		    ch->st.usage.output_tokens);
+	buf_adds(out, "data: [DONE]\n\n");
+	if (conn_write(ch->rq->conn, out->data, out->len) == 0)
 		conn_flush(ch->rq->conn);
 }
 

@@ -200,6 +200,20 @@ check_max_tokens(const struct conf *c, const cJSON *item,
 }
 
 static void
+check_include_usage(const cJSON *item, struct chat_req *req,
+    struct buf *problems)
+{
+	if (item == NULL)
+		return;
+	if (!cJSON_IsBool(item)) {
+		problem_item(problems, "bool_type", "include_usage",
+		    "Input should be a valid boolean", item, NULL);
+		return;
+	}
+	req->include_usage = cJSON_IsTrue(item);
+}
+
+static void
 json_invalid(struct buf *problems, size_t pos, const char *why)
 {
 	struct buf	 ctx;
@@ -220,6 +234,7 @@ chat_req_parse(const struct conf *c, const char *body, size_t len,
 {
 	cJSON			*root = NULL, *it;
 	const cJSON		*message = NULL, *model = NULL, *max_tokens = NULL;
+	const cJSON		*include_usage = NULL;
 	const char		*end = NULL;
 	enum json_scan_result	 scan;
 	size_t			 where;
@@ -259,6 +274,8 @@ chat_req_parse(const struct conf *c, const char *body, size_t len,
 			model = it;
 		else if (strcmp(it->string, "max_tokens") == 0)
 			max_tokens = it;
+		else if (strcmp(it->string, "include_usage") == 0)
+			include_usage = it;
 	}
 	if (message == NULL) {
 		char *input = cJSON_PrintUnformatted(root);
@@ -270,10 +287,12 @@ chat_req_parse(const struct conf *c, const char *body, size_t len,
 		check_message(message, req, problems);
 	check_model(c, model, req, problems);
 	check_max_tokens(c, max_tokens, req, problems);
+	check_include_usage(include_usage, req, problems);
 	cJSON_ArrayForEach(it, root) {
 		if (strcmp(it->string, "message") != 0 &&
 		    strcmp(it->string, "model") != 0 &&
-		    strcmp(it->string, "max_tokens") != 0)
+		    strcmp(it->string, "max_tokens") != 0 &&
+		    strcmp(it->string, "include_usage") != 0)
 			problem_item(problems, "extra_forbidden", it->string,
 			    "Extra inputs are not permitted", it, NULL);
 	}

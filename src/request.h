@@ -1,6 +1,7 @@
 /*
  * Reading and validating the body of POST /chat and /chat/stream:
- * {"message": str, "model": str = default, "max_tokens": int = default}.
+ * {"message": str, "model": str = default, "max_tokens": int = default,
+ * "include_usage": bool = false}.
  * Problems are reported the way FastAPI (Pydantic 2) reports them, so the
  * reference service's clients understand them: a JSON array of
  * {"type", "loc", "msg", "input"[, "ctx"]} objects, one per problem.
@@ -21,6 +22,7 @@ struct chat_req {
 	size_t	 message_len;
 	char	*model;
 	long	 max_tokens;
+	int	 include_usage;	/* a stream ends with an "event: usage" */
 };
 
 /*

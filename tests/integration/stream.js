@@ -28,6 +28,16 @@ t.main(async () => {
     }
   });
 
+  await t.test('include_usage: an event named usage before [DONE]', async () => {
+    const r = await sse(url('/chat/stream'), {message: 'hi [[tokens:2]] [[usage:40,2]]', include_usage: true},
+      {headers: auth});
+    t.is(r.events.map(e => [e.event || '', e.data]),
+      [['', 'tok0 '], ['', 'tok1 '], ['usage', '{"input_tokens":40,"output_tokens":2}'], ['', '[DONE]']],
+      'text, then usage, then [DONE]');
+    const bad = await sse(url('/chat/stream'), {message: 'hi', include_usage: 'yes'}, {headers: auth});
+    t.is(bad.status, 422, 'a string for include_usage: 422');
+  });
+
   await t.test('text arrives exactly', async () => {
     let r = await stream('[[multiline]] [[tokens:3]]');
     t.is(r.text, 'line0\n\nnext0\nline1\n\nnext1\nline2\n\nnext2\n', 'multi-line deltas reassemble exactly');

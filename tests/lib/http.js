@@ -69,7 +69,7 @@ function sse(url, body, {headers = {}, abortAfter, abortAt, timeout = 60000} = {
               out.events.push(e);
               if (e.event === 'error') out.error = e.data;
               else if (e.data === '[DONE]') out.done = true;
-              else out.text += e.data;
+              else if (e.event === '') out.text += e.data;
               const plain = out.events.filter(x => x.event === '' && x.data !== '[DONE]').length;
               if (abortAfter !== undefined && plain >= abortAfter && !out.aborted) {
                 out.aborted = true;
