@@ -37,6 +37,9 @@ t.main(async () => {
     {headers: {authorization: `Bearer ${token}`}});
   t.ok(r.status === 200 && r.done && r.text.length > 0, `a streamed reply: ${JSON.stringify(r.text)}`);
   t.ok(fs.existsSync(path.join(dir, 'var', 'llmgw.db')), 'the database under var/');
+  const page = await request(`http://127.0.0.1:${port}/`);
+  t.ok(page.status === 200 && /<title>llmgw chat<\/title>/.test(page.text), 'the chat page at /');
+
   try { process.kill(-p.pid, 'SIGTERM'); } catch (e) { /* gone */ }
   await waitFor(() => exited, 10000);
   await waitFor(() => sanitizerReports(dir).length > 0, 2000);

@@ -271,12 +271,12 @@ module.exports = {llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, st
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw
 // configured by "conf" (llmgw.conf settings).  Skips the whole file when
 // lighttpd is not installed.
-async function setup(name, {conf = {}, env = {}, stubEnv = {}, mount, procs} = {}) {
+async function setup(name, {conf = {}, env = {}, stubEnv = {}, mount, procs, docroot} = {}) {
   const dir = workdir(name);
   const stub = await startStub(stubEnv);
   writeConf(dir, {retry_base: '50ms', retry_max: '2s', ...conf});
   const llenv = llmgwEnv(dir, stub, env);
-  const srv = await startLighttpd({dir, env: llenv, mount, procs});
+  const srv = await startLighttpd({dir, env: llenv, mount, procs, docroot});
   if (!srv) tap.skipAll('lighttpd is not installed (Debian package lighttpd)');
   const auth = {authorization: `Bearer ${TOKEN}`};
   return {dir, stub, srv, env: llenv, auth, db: llenv.LLMGW_DB, url: srv.url};
