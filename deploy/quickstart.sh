@@ -75,6 +75,12 @@ fi
 env_pairs="\"LLMGW_CONFIG\" => \"$var/llmgw.conf\", \"LLMGW_DB\" => \"$var/llmgw.db\",
 		\"LLMGW_SPOOL_DIR\" => \"$var/spool\", \"LLMGW_API_TOKEN\" => \"$token\",
 		\"ANTHROPIC_BASE_URL\" => \"$upstream\", \"ANTHROPIC_API_KEY\" => \"$key\""
+# llmgw refuses root unless told; this is a local trial on 127.0.0.1.
+if [ "$(id -u)" -eq 0 ]; then
+	echo "quickstart: running as root, so llmgw is told allow_root=yes;" \
+	    "in production run it as its own user"
+	env_pairs="$env_pairs, \"LLMGW_ALLOW_ROOT\" => \"yes\""
+fi
 awk -v bin="$bin" -v sock="$var/run/llmgw.sock" -v envs="$env_pairs" '{
 	gsub(/\/usr\/local\/sbin\/llmgw/, bin);
 	gsub(/\/run\/lighttpd\/llmgw.sock/, sock);

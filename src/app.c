@@ -137,6 +137,8 @@ app_reload(struct app *app, struct err *err)
 	if ((conf = conf_load(app->conf_path, app->conf_required, err)) ==
 	    NULL)
 		return -1;
+	if (conf->warning[0] != '\0')
+		log_warn("%s", conf->warning);
 	app_fix_threads(app, conf);
 	if ((g = gen_new(conf, err)) == NULL)
 		return -1;

@@ -1,11 +1,16 @@
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "err.h"
@@ -114,9 +119,17 @@ static const struct conf_key conf_keys_table[] = {
 	{ "thread_idle", CT_DURATION, OFF(thread_idle_ms), 100, 86400000,
 	    "30s", NULL },
 	{ "log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, "info", NULL },
+	{ "allow_root", CT_BOOL, OFF(allow_root), 0, 0, "no",
+	    "LLMGW_ALLOW_ROOT" },
 };
 
 #define NKEYS	(sizeof(conf_keys_table) / sizeof(conf_keys_table[0]))
+
+/* The keys whose values are secrets: never logged, and a file holding
+ * one should not be readable by every user. */
+static const char *const conf_secret_keys[] = {
+	"api_key", "api_token", "webhook_header", "metrics_token", NULL
+};
 
 const char *const *
 conf_keys(void)
@@ -450,17 +463,94 @@ conf_split(char *line, char **key, char **value, struct err *err)
 	return 1;
 }
 
+/* The lines of "fp", named "name" in messages. */
 static int
-conf_read_file(struct conf *c, const char *path, int required,
+conf_read_lines(struct conf *c, FILE *fp, const char *name,
     unsigned long *seen, struct err *err)
 {
-	FILE			*fp;
 	char			 line[CONF_LINE_MAX + 2];
 	char			*key, *value;
 	const struct conf_key	*k;
 	unsigned long		 lineno = 0;
 	size_t			 len;
 	int			 rc;
+
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		len = strlen(line);
+		if (len > CONF_LINE_MAX) {
+			err_set(err, "%s:%lu: line longer than %d bytes", name,
+			    lineno, CONF_LINE_MAX);
+			return -1;
+		}
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (strlen(line) != len) {
+			err_set(err, "%s:%lu: NUL byte in line", name, lineno);
+			return -1;
+		}
+		if ((rc = conf_split(line, &key, &value, err)) == -1) {
+			err_prefix(err, "%s:%lu", name, lineno);
+			return -1;
+		}
+		if (rc == 0)
+			continue;
+		if ((k = conf_key_find(key)) == NULL) {
+			err_set(err, "%s:%lu: unknown key \"%s\"", name, lineno,
+			    key);
+			return -1;
+		}
+		if (seen[k - conf_keys_table] != 0) {
+			err_set(err, "%s:%lu: \"%s\" is already set on line %lu",
+			    name, lineno, key, seen[k - conf_keys_table]);
+			return -1;
+		}
+		seen[k - conf_keys_table] = lineno;
+		if (conf_set(c, k, value, err) == -1) {
+			err_prefix(err, "%s:%lu", name, lineno);
+			return -1;
+		}
+	}
+	if (ferror(fp)) {
+		err_set(err, "%s: %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A secret in a file every user may read is worth a warning, not a
+ * refusal: the admin may have good reasons, and a gateway that will not
+ * start is an outage.
+ */
+static void
+conf_check_exposed(struct conf *c, int fd, const char *name,
+    const unsigned long *seen)
+{
+	struct stat		 sb;
+	const char *const	*p;
+	unsigned long		 line;
+
+	if (fd == -1 || fstat(fd, &sb) == -1 || !(sb.st_mode & S_IROTH))
+		return;
+	for (p = conf_secret_keys; *p != NULL; p++) {
+		line = seen[conf_key_find(*p) - conf_keys_table];
+		if (line != 0) {
+			snprintf(c->warning, sizeof(c->warning), "%s:%lu: "
+			    "holds %s but every user may read it (mode %03o); "
+			    "chmod o-r %s", name, line, *p,
+			    (unsigned)(sb.st_mode & 0777), name);
+			return;
+		}
+	}
+}
+
+static int
+conf_read_file(struct conf *c, const char *path, int required,
+    unsigned long *seen, struct err *err)
+{
+	FILE	*fp;
+	int	 rc;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		if (errno == ENOENT && !required)
@@ -470,65 +560,48 @@ conf_read_file(struct conf *c, const char *path, int required,
 	}
 	if ((c->path = strdup(path)) == NULL) {
 		err_set(err, "%s: out of memory", path);
-		goto fail;
+		fclose(fp);
+		return -1;
 	}
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		lineno++;
-		len = strlen(line);
-		if (len > CONF_LINE_MAX) {
-			err_set(err, "%s:%lu: line longer than %d bytes", path,
-			    lineno, CONF_LINE_MAX);
-			goto fail;
-		}
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (strlen(line) != len) {
-			err_set(err, "%s:%lu: NUL byte in line", path, lineno);
-			goto fail;
-		}
-		if ((rc = conf_split(line, &key, &value, err)) == -1) {
-			err_prefix(err, "%s:%lu", path, lineno);
-			goto fail;
-		}
-		if (rc == 0)
-			continue;
-		if ((k = conf_key_find(key)) == NULL) {
-			err_set(err, "%s:%lu: unknown key \"%s\"", path, lineno,
-			    key);
-			goto fail;
-		}
-		if (seen[k - conf_keys_table] != 0) {
-			err_set(err, "%s:%lu: \"%s\" is already set on line %lu",
-			    path, lineno, key, seen[k - conf_keys_table]);
-			goto fail;
-		}
-		seen[k - conf_keys_table] = lineno;
-		if (conf_set(c, k, value, err) == -1) {
-			err_prefix(err, "%s:%lu", path, lineno);
-			goto fail;
-		}
-	}
-	if (ferror(fp)) {
-		err_set(err, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
+	if ((rc = conf_read_lines(c, fp, path, seen, err)) == 0)
+		conf_check_exposed(c, fileno(fp), path, seen);
 	fclose(fp);
-	return 0;
-fail:
-	fclose(fp);
-	return -1;
+	return rc;
 }
 
 static int
 conf_read_secret_file(struct conf *c, struct err *err)
 {
-	FILE	*fp;
-	char	 line[1024];
-	size_t	 len;
+	FILE		*fp;
+	struct stat	 sb;
+	char		 line[1024];
+	size_t		 len;
+	int		 fd;
 
-	if ((fp = fopen(c->api_key_file, "r")) == NULL) {
+	/* Non-blocking, so that a FIFO cannot hang the start. */
+	if ((fd = open(c->api_key_file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) ==
+	    -1 || fstat(fd, &sb) == -1) {
 		err_set(err, "api_key_file %s: %s", c->api_key_file,
 		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		err_set(err, "api_key_file %s: not a regular file",
+		    c->api_key_file);
+		close(fd);
+		return -1;
+	}
+	if ((sb.st_mode & S_IROTH) && c->warning[0] == '\0')
+		snprintf(c->warning, sizeof(c->warning), "api_key_file %s: "
+		    "every user may read it (mode %03o); chmod o-r %s",
+		    c->api_key_file, (unsigned)(sb.st_mode & 0777),
+		    c->api_key_file);
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		err_set(err, "api_key_file %s: %s", c->api_key_file,
+		    strerror(errno));
+		close(fd);
 		return -1;
 	}
 	if (fgets(line, sizeof(line), fp) == NULL) {
@@ -640,8 +713,13 @@ conf_check(struct conf *c, const unsigned long *seen, struct err *err)
 	return 0;
 }
 
-struct conf *
-conf_load(const char *path, int required, struct err *err)
+/*
+ * The defaults, then the file's lines (read by "reader"), then the secret
+ * file and the environment, then the checks across keys.
+ */
+static struct conf *
+conf_build(int (*reader)(struct conf *, const void *, unsigned long *,
+    struct err *), const void *arg, struct err *err)
 {
 	struct conf		*c;
 	const struct conf_key	*k;
@@ -661,8 +739,7 @@ conf_load(const char *path, int required, struct err *err)
 			goto fail;
 		}
 	}
-	if (path != NULL &&
-	    conf_read_file(c, path, required, seen, err) == -1)
+	if (reader(c, arg, seen, err) == -1)
 		goto fail;
 	if (c->api_key_file != NULL && conf_read_secret_file(c, err) == -1) {
 		if (c->path != NULL)
@@ -693,6 +770,65 @@ conf_load(const char *path, int required, struct err *err)
 fail:
 	conf_free(c);
 	return NULL;
+}
+
+struct file_arg {
+	const char	*path;
+	int		 required;
+};
+
+static int
+read_named_file(struct conf *c, const void *arg, unsigned long *seen,
+    struct err *err)
+{
+	const struct file_arg	*f = arg;
+
+	if (f->path == NULL)
+		return 0;
+	return conf_read_file(c, f->path, f->required, seen, err);
+}
+
+struct conf *
+conf_load(const char *path, int required, struct err *err)
+{
+	struct file_arg	 f = { path, required };
+
+	return conf_build(read_named_file, &f, err);
+}
+
+struct text_arg {
+	const char	*name;
+	const char	*text;
+	size_t		 len;
+};
+
+static int
+read_text(struct conf *c, const void *arg, unsigned long *seen,
+    struct err *err)
+{
+	const struct text_arg	*t = arg;
+	FILE			*fp;
+	int			 rc;
+
+	if (t->len == 0)
+		return 0;
+	if ((c->path = strdup(t->name)) == NULL ||
+	    (fp = fmemopen((void *)(uintptr_t)t->text, t->len, "r")) == NULL) {
+		err_set(err, "%s: %s", t->name, strerror(errno));
+		return -1;
+	}
+	rc = conf_read_lines(c, fp, t->name, seen, err);
+	fclose(fp);
+	return rc;
+}
+
+struct conf *
+conf_load_text(const char *name, const char *text, size_t len,
+    struct err *err)
+{
+	struct text_arg	 t = { name, text, len };
+
+	return conf_build(read_text, &t, err);
 }
 
 void

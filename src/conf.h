@@ -69,8 +69,11 @@ struct conf {
 	long	 thread_idle_ms;
 	int	 log_level;
 
+	int	 allow_root;		/* llmgw may run as root */
+
 	char	*messages_url;		/* upstream_url + "/v1/messages" */
 	char	*path;			/* file read, or NULL for none */
+	char	 warning[512];		/* for the log at start, or "" */
 };
 
 /*
@@ -80,6 +83,10 @@ struct conf {
  * or NULL with "err" set to "file:line: message".
  */
 struct conf	*conf_load(const char *path, int required, struct err *);
+
+/* As conf_load(), from "len" bytes of "text" called "name" in messages. */
+struct conf	*conf_load_text(const char *name, const char *text, size_t len,
+		    struct err *);
 void		 conf_free(struct conf *);	/* NULL is fine */
 
 /* Whether "model" may be requested. */

@@ -300,6 +300,15 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_init("llmgw", (enum log_level)conf->log_level);
+	if (geteuid() == 0 && !conf->allow_root) {
+		log_error("refusing to run as root: run llmgw as its own user "
+		    "(the web server's, or llmgw), or set allow_root = yes in "
+		    "llmgw.conf (LLMGW_ALLOW_ROOT=yes) if you mean it");
+		conf_free(conf);
+		return 1;
+	}
+	if (conf->warning[0] != '\0')
+		log_warn("%s", conf->warning);
 	if (listen_addr == NULL)
 		listen_addr = conf->listen;
 	if (conf->api_token == NULL)

@@ -369,6 +369,8 @@ load_conf(struct spoold *d, struct err *err)
 	d->conf = c;
 	log_set_level((enum log_level)c->log_level);
 	log_use_syslog(strcmp(c->spoold_log, "syslog") == 0);
+	if (c->warning[0] != '\0')
+		log_warn("%s", c->warning);
 	return 0;
 }
 

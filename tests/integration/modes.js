@@ -88,5 +88,29 @@ t.main(async () => {
     t.ok(r.status === 1 && /listen nonsense: expected/.test(r.stderr), 'a bad --listen address');
   });
 
+  await t.test('root, and secrets others may read', async () => {
+    const healthz = {...env, GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', PATH_INFO: '/healthz'};
+    if (process.getuid() === 0) {
+      const noRoot = {...healthz};
+      delete noRoot.LLMGW_ALLOW_ROOT;
+      const r = spawnSync(LLMGW, [], {env: noRoot, encoding: 'utf8'});
+      t.ok(r.status === 1 && /refusing to run as root: .*allow_root = yes/.test(r.stderr) && r.stdout === '',
+        'as root without allow_root: exit 1, the reason, nothing served');
+    } else {
+      t.skip('as root without allow_root', 'not running as root');
+    }
+    const conf = path.join(dir, 'secret.conf');
+    fs.writeFileSync(conf, 'api_key = sk-ant-in-a-file\n', {mode: 0o644});
+    fs.chmodSync(conf, 0o644);
+    let r = spawnSync(LLMGW, [], {env: {...healthz, LLMGW_CONFIG: conf}, encoding: 'utf8'});
+    t.like(r.stderr, new RegExp(`${conf}:1: holds api_key but every user may read it \\(mode 644\\)`),
+      'a warning at start');
+    t.ok(!r.stderr.includes('sk-ant-in-a-file'), 'that does not show the secret');
+    t.like(r.stdout, /^Status: 200 OK/, 'and it still serves');
+    fs.chmodSync(conf, 0o600);
+    r = spawnSync(LLMGW, [], {env: {...healthz, LLMGW_CONFIG: conf}, encoding: 'utf8'});
+    t.ok(!/every user may read/.test(r.stderr), 'mode 600: no warning');
+  });
+
   t.is(sanitizerReports(dir), [], 'no sanitizer reports');
 });

@@ -137,6 +137,8 @@ t.main(async () => {
       spool_retry_base: '100ms', spool_retry_max: '200ms', spool_attempts: 5, spool_rescan: '200ms', retry_base: '50ms'});
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await chat(`hook ${i}`)).headers['x-request-id']);
+    // A record lands just after its reply: all three, before the consumer looks.
+    await waitFor(() => files(path.join(spool, 'new')).length >= 3, 5000);
     const d = startSpoold({dir, env: {...spooldEnv, LLMGW_CONFIG: conf}, log: 'spoold-hook.log'});
     const ok = await waitFor(() => rcv.got.length > 0 && files(path.join(spool, 'new')).length === 0 &&
       files(path.join(spool, 'cur')).length === 0, 10000);

@@ -108,6 +108,7 @@ function llmgwEnv(dir, stub, extra = {}) {
     LLMGW_API_TOKEN: TOKEN,
     ANTHROPIC_API_KEY: API_KEY,
     ANTHROPIC_BASE_URL: stub ? stub.url : 'http://127.0.0.1:9',
+    LLMGW_ALLOW_ROOT: 'yes',	// CI runs as root
     ...sanitizerEnv(dir),
     ...extra,
   };

@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +155,41 @@ main(void)
 	ok(conf_parse_bool("off", &b, &err) == 0 && b == 0, "off");
 	ok(conf_parse_bool("maybe", &b, &err) == -1, "maybe is not a bool");
 	ok(conf_keys()[0] != NULL, "the key list is exported");
+
+	/* Secrets in files others may read. */
+	c = load("api_token = t0ken\n", &err);
+	ok(c != NULL && chmod(path, 0644) == 0, "a secret in a file");
+	conf_free(c);
+	c = conf_load(path, 1, &err);
+	ok(c != NULL && strstr(c->warning, ":1: holds api_token but every "
+	    "user may read it (mode 644); chmod o-r") != NULL,
+	    "mode 644: a warning naming the line and key");
+	conf_free(c);
+	chmod(path, 0640);
+	c = conf_load(path, 1, &err);
+	ok(c != NULL && c->warning[0] == '\0', "mode 640: no warning");
+	conf_free(c);
+	c = load("threads = 2\n", &err);
+	chmod(path, 0644);
+	conf_free(c);
+	c = conf_load(path, 1, &err);
+	ok(c != NULL && c->warning[0] == '\0', "no secret: no warning");
+	conf_free(c);
+	is_str(fails("api_key_file = /dev/null\n"), ":1: api_key_file "
+	    "/dev/null: not a regular file", "api_key_file must be a file");
+	c = load("allow_root = yes\n", &err);
+	ok(c != NULL && c->allow_root == 1, "allow_root");
+	conf_free(c);
+
+	/* From text, as the fuzzer feeds it. */
+	c = conf_load_text("fuzz", "threads = 3\n", 12, &err);
+	ok(c != NULL && c->threads == 3, "conf_load_text");
+	conf_free(c);
+	ok(conf_load_text("fuzz", "threads\n", 8, &err) == NULL &&
+	    strncmp(err.msg, "fuzz:1: ", 8) == 0, "errors name the text");
+	c = conf_load_text("fuzz", "", 0, &err);
+	ok(c != NULL, "empty text: the defaults");
+	conf_free(c);
 	unlink(path);
 	return done_testing();
 }
