@@ -951,19 +951,6 @@ refused:
 	chat_free(&ch);
 }
 
-/* A header value safe to pass on: printable ASCII, not too long. */
-static int
-header_ok(const char *v)
-{
-	const char	*p;
-
-	if (v == NULL)
-		return 1;
-	for (p = v; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return 0;
-	return p - v <= 256;
-}
 
 void
 messages_handle(struct req_ctx *rq)
@@ -982,7 +969,7 @@ messages_handle(struct req_ctx *rq)
 		ch.beta = NULL;
 	if (check_auth(&ch) == -1)
 		goto refused;
-	if (!header_ok(ch.version) || !header_ok(ch.beta)) {
+	if (!request_header_ok(ch.version) || !request_header_ok(ch.beta)) {
 		fail(&ch, 400, NULL, "anthropic-version or anthropic-beta is "
 		    "not a plain header value");
 		goto refused;

@@ -408,3 +408,16 @@ fail:
 	cJSON_Delete(root);
 	return -1;
 }
+
+int
+request_header_ok(const char *v)
+{
+	const char	*p;
+
+	if (v == NULL)
+		return 1;
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	return p - v <= REQ_HEADER_MAX;
+}

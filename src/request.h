@@ -48,4 +48,12 @@ int	 messages_req_parse(const struct conf *, const char *body, size_t len,
 /* 1 if a Content-Type value names JSON ("application/json; charset=.."). */
 int	 request_is_json(const char *content_type);
 
+/*
+ * 1 if a client's header value is safe to pass on upstream: printable
+ * ASCII (no CR or LF to smuggle a header), at most REQ_HEADER_MAX bytes.
+ * NULL (absent) is fine.
+ */
+#define REQ_HEADER_MAX		256
+int	 request_header_ok(const char *v);
+
 #endif /* REQUEST_H */

@@ -15,7 +15,7 @@ sudo=
 packages="build-essential autoconf automake libtool pkg-config
     libfcgi-dev libfcgi-bin libcurl4-openssl-dev libcjson-dev libsqlite3-dev
     sqlite3 lighttpd nodejs mandoc systemd spawn-fcgi logrotate
-    apache2 libapache2-mod-fcgid nginx chromium"
+    apache2 libapache2-mod-fcgid nginx chromium clang valgrind"
 echo "== installing packages"
 $sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway"
 # shellcheck disable=SC2086
@@ -41,6 +41,12 @@ fi
 grep -E '^(FAIL|ERROR|SKIP)' test-suite.log 2>/dev/null | head -50
 grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' test-suite.log 2>/dev/null
 
+echo "== fuzzing each target for 60 s (make fuzz)"
+make fuzz FUZZ_TIME=60 > fuzz.out 2>&1
+grep -E '^fuzz_' fuzz.out || tail -20 fuzz.out
+fuzz_passed=$(grep -c '^fuzz_.*: ok' fuzz.out)
+fuzz_failed=$((4 - fuzz_passed))
+
 # Count every test point of every test file (automake's summary counts
 # files that crashed as one ERROR; here a crash counts as a failure).
 passed=0 failed=0 skipped=0
@@ -51,6 +57,7 @@ for trs in $(find tests -name '*.trs'); do
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 done
 [ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=1
+passed=$((passed + fuzz_passed)); failed=$((failed + fuzz_failed))
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
