@@ -35,6 +35,8 @@ static struct gen *
 gen_new(struct conf *conf, struct err *err)
 {
 	struct gen	*g;
+	struct dbconn	*c;
+	struct err	 dberr;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
 		err_set(err, "out of memory");
@@ -52,6 +54,11 @@ gen_new(struct conf *conf, struct err *err)
 	if (openapi_build(conf, &g->openapi, &g->openapi_len, &g->docs,
 	    &g->docs_len, err) == -1)
 		goto fail;
+	/* Create and migrate the database now, not in the first requests'
+	 * race; if it cannot be opened, each request tries again. */
+	if ((c = dbpool_get(g->db, &dberr)) == NULL)
+		log_warn("%s; every request will try again", dberr.msg);
+	dbpool_put(g->db, c, 0);
 	return g;
 fail:
 	gen_free(g);

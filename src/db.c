@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -117,7 +118,9 @@ db_exec(struct sqlite3 *db, const char *sql, struct err *err)
 	char	*msg = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(err, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
+		err_set(err, "%.40s%s: %s (SQLite code %d)", sql,
+		    strlen(sql) > 40 ? "..." : "", msg != NULL ? msg :
+		    sqlite3_errmsg(db), sqlite3_extended_errcode(db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -181,6 +184,46 @@ fail:
 	return -1;
 }
 
+static int
+db_is_wal(struct sqlite3 *db)
+{
+	sqlite3_stmt	*st;
+	int		 wal = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) ==
+	    SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		wal = sqlite3_stricmp((const char *)sqlite3_column_text(st, 0),
+		    "wal") == 0;
+	sqlite3_finalize(st);
+	return wal;
+}
+
+/*
+ * WAL mode is a property of the file, set once.  Setting it needs the
+ * file to itself and fails at once, without SQLite's busy wait, while
+ * another connection has it open: as when mod_fcgid starts several
+ * processes on a new database.  So ask first, and wait out the others
+ * for as long as any other lock.
+ */
+static int
+db_use_wal(struct sqlite3 *db, struct err *err)
+{
+	struct timespec	 pause = { 0, 20 * 1000 * 1000 };
+	int		 waited;
+
+	for (waited = 0; !db_is_wal(db); waited += 20) {
+		if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
+		    NULL) == SQLITE_OK && db_is_wal(db))
+			return 0;
+		if ((sqlite3_errcode(db) != SQLITE_BUSY &&
+		    sqlite3_errcode(db) != SQLITE_OK) ||
+		    waited >= DB_BUSY_TIMEOUT_MS)
+			return db_exec(db, "PRAGMA journal_mode = WAL", err);
+		nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
 static struct sqlite3 *
 db_connect(const char *path, int flags, struct err *err)
 {
@@ -199,7 +242,7 @@ db_connect(const char *path, int flags, struct err *err)
 		goto fail;
 	}
 	if ((flags & SQLITE_OPEN_READWRITE) &&
-	    (db_exec(db, "PRAGMA journal_mode = WAL", err) == -1 ||
+	    (db_use_wal(db, err) == -1 ||
 	    db_exec(db, "PRAGMA synchronous = NORMAL", err) == -1)) {
 		err_prefix(err, "database %s", path);
 		goto fail;

@@ -96,8 +96,22 @@ dbpool_get(struct dbpool *p, struct err *err)
 void
 dbpool_put(struct dbpool *p, struct dbconn *c, int failed)
 {
+	int	 i;
+
 	if (c == NULL)
 		return;
+	/*
+	 * A statement stepped to a row and left there holds a read
+	 * transaction; the next write on this connection would then be
+	 * refused at once (SQLITE_BUSY_SNAPSHOT, no busy wait) whenever
+	 * another connection has written since.  Nothing is held between
+	 * uses.
+	 */
+	for (i = 0; i < DBS_NSLOTS; i++)
+		if (c->st[i] != NULL)
+			sqlite3_reset(c->st[i]);
+	if (!sqlite3_get_autocommit(c->db))
+		failed = 1;	/* a transaction left open: start afresh */
 	if (!failed) {
 		pthread_mutex_lock(&p->lock);
 		if (p->nidle < POOL_KEEP) {

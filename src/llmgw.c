@@ -61,6 +61,23 @@ after(void *w)
 
 static volatile int	 cgi_gone;
 
+/*
+ * The signals the main thread takes with sigwait().  They are blocked
+ * before any thread starts (the upstream loop, the workers), so that
+ * each thread inherits the mask and none dies of a SIGHUP meant for the
+ * main thread, and before the socket exists, so that none that comes
+ * once it does is lost.
+ */
+static void
+control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
 static void
 on_cgi_term(int sig)
 {
@@ -77,6 +94,7 @@ static int
 run_cgi(struct app *app)
 {
 	struct sigaction	 sa;
+	sigset_t		 set;
 	struct worker		*w;
 	struct conn		 conn;
 	struct err		 err;
@@ -87,6 +105,8 @@ run_cgi(struct app *app)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	control_signals(&set);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);	/* this thread only */
 	app->cgi_gone = &cgi_gone;
 	if ((w = worker_new(app, &err)) == NULL) {
 		log_error("%s", err.msg);
@@ -175,12 +195,7 @@ run_fastcgi(struct app *app, int fd)
 	app_drop(g);
 
 	/* Signals go to this thread only, through sigwait(). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	control_signals(&set);
 
 	if ((app->server = server_start(fd, &opts, &ops, &err)) == NULL) {
 		log_error("%s", err.msg);
@@ -249,6 +264,7 @@ main(int argc, char *argv[])
 	struct conf	*conf;
 	struct app	*app;
 	struct err	 err;
+	sigset_t	 set;
 	const char	*path = NULL, *listen_addr = NULL, *gw;
 	char		*end;
 	long		 threads = 0;
@@ -319,6 +335,8 @@ main(int argc, char *argv[])
 		    "ANTHROPIC_API_KEY): the upstream will refuse requests");
 
 	signal(SIGPIPE, SIG_IGN);
+	control_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_error("curl_global_init failed");
 		conf_free(conf);

@@ -18,9 +18,15 @@ static void
 iso_time(int64_t ms, char *out, size_t size)
 {
 	struct tm	 tm;
-	time_t		 t = (time_t)(ms / 1000);
+	time_t		 t;
 
-	gmtime_r(&t, &tm);
+	if (ms < 0)
+		ms = 0;
+	t = (time_t)(ms / 1000);
+	if (gmtime_r(&t, &tm) == NULL) {
+		str_copy(out, size, "");
+		return;
+	}
 	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
 	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
@@ -36,7 +42,7 @@ add_str_or_null(struct buf *b, const char *name, const char *s)
 int
 record_to_json(const struct record *r, struct buf *b)
 {
-	char	 when[32];
+	char	 when[80];	/* room for any year gmtime_r gives */
 	int	 bad = 0;
 
 	iso_time(r->ts_ms, when, sizeof(when));

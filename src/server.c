@@ -154,16 +154,27 @@ server_listen(const char *addr, long mode, struct err *err)
 	int			 fd = -1, on = 1, rc;
 
 	if (strchr(addr, '/') != NULL) {
+		/*
+		 * Made under a temporary name and renamed into place once
+		 * it listens with its mode set: whoever waits for the path
+		 * (a web server, a test, systemd) can connect the moment
+		 * it appears.
+		 */
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
-		if (strlen(addr) >= sizeof(sun.sun_path)) {
+		rc = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%ld.tmp",
+		    addr, (long)getpid());
+		if (rc < 0 || (size_t)rc >= sizeof(sun.sun_path)) {
 			err_set(err, "listen %s: path too long", addr);
 			return -1;
 		}
-		memcpy(sun.sun_path, addr, strlen(addr));
-		/* A socket left by an earlier run; never any other file. */
-		if (lstat(addr, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(addr);
+		/* Replace a socket left by an earlier run; no other file. */
+		if (lstat(addr, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			err_set(err, "listen %s: exists and is not a socket",
+			    addr);
+			return -1;
+		}
+		unlink(sun.sun_path);
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
 		    -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ==
 		    -1 || listen(fd, LISTEN_BACKLOG) == -1) {
@@ -171,9 +182,13 @@ server_listen(const char *addr, long mode, struct err *err)
 			goto fail;
 		}
 		/* The web server's user must be able to connect. */
-		if (chmod(addr, (mode_t)mode) == -1) {
+		if (chmod(sun.sun_path, (mode_t)mode) == -1) {
 			err_set(err, "chmod %04lo %s: %s", mode, addr,
 			    strerror(errno));
+			goto fail;
+		}
+		if (rename(sun.sun_path, addr) == -1) {
+			err_set(err, "listen %s: %s", addr, strerror(errno));
 			goto fail;
 		}
 		return fd;
@@ -215,8 +230,10 @@ server_listen(const char *addr, long mode, struct err *err)
 	freeaddrinfo(res);
 	return fd;
 fail:
-	if (fd != -1)
+	if (fd != -1) {
 		close(fd);
+		unlink(sun.sun_path);
+	}
 	return -1;
 }
 

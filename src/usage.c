@@ -36,7 +36,8 @@ step_done(struct dbpool *p, struct dbconn *c, sqlite3_stmt *st,
 {
 	if (sqlite3_step(st) == SQLITE_DONE)
 		return 0;
-	err_set(err, "database %s: %s", dbpool_path(p), sqlite3_errmsg(c->db));
+	err_set(err, "database %s: %s (SQLite code %d)", dbpool_path(p),
+	    sqlite3_errmsg(c->db), sqlite3_extended_errcode(c->db));
 	return -1;
 }
 

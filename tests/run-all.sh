@@ -1,8 +1,9 @@
 #!/bin/sh
 # Run every test of llmgw on a machine that may be brand new: install the
 # Debian packages it needs, build with ASan and UBSan, run "make check"
-# (unit tests and integration tests against real servers), and print one
-# last line "N passed, N failed".
+# (unit tests and integration tests against real servers), run each fuzz
+# target for 60 s, run the suite again under valgrind memcheck, and print
+# one last line "N passed, N failed" counting every test point of all.
 #
 # usage: tests/run-all.sh        (as root, or with sudo available)
 set -u
@@ -50,14 +51,48 @@ fuzz_failed=$((4 - fuzz_passed))
 # Count every test point of every test file (automake's summary counts
 # files that crashed as one ERROR; here a crash counts as a failure).
 passed=0 failed=0 skipped=0
-for trs in $(find tests -name '*.trs'); do
-	p=$(grep -c '^:test-result: PASS' "$trs")
-	f=$(grep -cE '^:test-result: (FAIL|ERROR|XPASS)' "$trs")
-	s=$(grep -c '^:test-result: SKIP' "$trs")
-	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-done
-[ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=1
+count_results() {
+	for trs in $(find tests -name '*.trs'); do
+		p=$(grep -c '^:test-result: PASS' "$trs")
+		f=$(grep -cE '^:test-result: (FAIL|ERROR|XPASS)' "$trs")
+		s=$(grep -c '^:test-result: SKIP' "$trs")
+		passed=$((passed + p)); failed=$((failed + f))
+		skipped=$((skipped + s))
+	done
+}
+count_results
+[ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=$((failed + 1))
 passed=$((passed + fuzz_passed)); failed=$((failed + fuzz_failed))
+
+# The same suite again, built without sanitizers, with every C program
+# (unit tests, llmgw, llmgw-spoold, llmgw-admin) under valgrind memcheck.
+echo "== the suite again under valgrind memcheck"
+vg="valgrind -q --error-exitcode=99 --leak-check=full"
+vg="$vg --show-leak-kinds=definite,indirect,possible"
+vg="$vg --errors-for-leak-kinds=definite,indirect,possible"
+vg="$vg --suppressions=$top/tests/valgrind.supp"
+rm -rf tests/valgrind-logs tests/valgrind-bin
+if ./configure --enable-werror -q && make clean >/dev/null &&
+    make -j2 >/dev/null; then
+	LLMGW_VALGRIND=1 make -j2 check LOG_COMPILER="$vg" > check-valgrind.out 2>&1
+	vg_rc=$?
+	grep -E '^(FAIL|ERROR)' test-suite.log 2>/dev/null | head -50
+	grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' test-suite.log 2>/dev/null
+	count_results
+	[ $vg_rc -eq 0 ] || failed=$((failed + 1))
+	# One point per llmgw, llmgw-spoold or llmgw-admin process: valgrind
+	# wrote a log only if it found an error or a leak.
+	logs=$(find tests/valgrind-logs -type f 2>/dev/null | wc -l)
+	bad=$(find tests/valgrind-logs -type f -size +0 2>/dev/null)
+	for f in $bad; do echo "== $f"; head -60 "$f"; done
+	nbad=$(echo "$bad" | grep -c . || true)
+	echo "valgrind: $logs processes, $nbad with errors or leaks"
+	passed=$((passed + logs - nbad)); failed=$((failed + nbad))
+else
+	echo "the build without sanitizers failed"
+	failed=$((failed + 1))
+fi
+
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -8,11 +8,12 @@ const fs = require('fs');
 const path = require('path');
 const t = require('../lib/tap');
 const {sse, waitFor, sleep} = require('../lib/http');
-const {setup, sql, startSpoold, sanitizerEnv} = require('../lib/servers');
+const {heavy, setup, sql, startSpoold, sanitizerEnv} = require('../lib/servers');
 
 const files = (dir) => { try { return fs.readdirSync(dir).filter(f => !f.startsWith('.')); } catch (e) { return []; } };
 
 t.main(async () => {
+  heavy('1000 requests while consumers are killed at set moments');
   const {url, auth, db, dir, env, srv} = await setup('crash', {conf: {spool_rescan: '100ms',
     spool_reclaim_after: '300ms', spool_batch: 20, threads: 8}});
   const spool = path.join(dir, 'spool');

@@ -129,8 +129,12 @@ function waitPort(port, ms = 15000, host = '127.0.0.1') {
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
+// Under valgrind (LLMGW_VALGRIND=1) everything llmgw does takes several
+// times longer: deadlines stretch by this much.
+const SLOW = process.env.LLMGW_VALGRIND ? 5 : 1;
+
 async function waitFor(fn, ms = 10000, step = 50) {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + ms * SLOW;
   for (;;) {
     const v = await fn();
     if (v) return v;
@@ -139,4 +143,4 @@ async function waitFor(fn, ms = 10000, step = 50) {
   }
 }
 
-module.exports = {request, sse, freePort, waitPort, sleep, waitFor};
+module.exports = {SLOW, request, sse, freePort, waitPort, sleep, waitFor};

@@ -10,9 +10,39 @@ const tap = require('./tap');
 
 const SRC = process.env.LLMGW_SRCDIR || path.resolve(__dirname, '../..');
 const BUILD = process.env.LLMGW_BUILDDIR || SRC;
-const LLMGW = path.join(BUILD, 'src', 'llmgw');
-const SPOOLD = path.join(BUILD, 'src', 'llmgw-spoold');
-const ADMIN = path.join(BUILD, 'src', 'llmgw-admin');
+// With LLMGW_VALGRIND=1 (tests/run-all.sh's second pass) every program
+// runs under valgrind's memcheck: each name below is then a small script
+// that starts valgrind, which writes a log per process in VALGRIND_LOGS
+// only when it finds an error or a leak.
+const VALGRIND_LOGS = path.join(BUILD, 'tests', 'valgrind-logs');
+function program(name) {
+  const real = path.join(BUILD, 'src', name);
+  if (!process.env.LLMGW_VALGRIND) return real;
+  const dir = path.join(BUILD, 'tests', 'valgrind-bin');
+  const wrapper = path.join(dir, name);
+  fs.mkdirSync(dir, {recursive: true});
+  fs.mkdirSync(VALGRIND_LOGS, {recursive: true, mode: 0o1777});
+  fs.chmodSync(VALGRIND_LOGS, 0o1777);	// servers running as www-data log here too
+  fs.writeFileSync(wrapper + '.tmp', `#!/bin/sh
+exec valgrind -q --error-exitcode=99 --leak-check=full \\
+    --show-leak-kinds=definite,indirect,possible \\
+    --errors-for-leak-kinds=definite,indirect,possible \\
+    --suppressions=${path.join(SRC, 'tests', 'valgrind.supp')} \\
+    --log-file=${VALGRIND_LOGS}/${name}.%p.log ${real} "$@"
+`, {mode: 0o755});
+  fs.renameSync(wrapper + '.tmp', wrapper);
+  return wrapper;
+}
+const VALGRIND = !!process.env.LLMGW_VALGRIND;
+const LLMGW = program('llmgw');
+const SPOOLD = program('llmgw-spoold');
+const ADMIN = program('llmgw-admin');
+
+// Under valgrind a test file that is all load (thousands of requests, a
+// dozen servers) would take an hour; such files say so and are skipped.
+function heavy(why) {
+  if (VALGRIND) tap.skipAll(`too slow under valgrind: ${why}`);
+}
 const TOKEN = 'test-token-7f3a9c';            // the static bearer token
 const API_KEY = 'sk-ant-test-key-5b8e2d41';    // what llmgw sends upstream
 
@@ -82,8 +112,11 @@ function llmgwPids(dir) {
   const pids = [];
   for (const pid of fs.readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
     try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
-      if (path.basename(cmd) !== 'llmgw') continue;
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      // Under valgrind the program is an argument of valgrind's.
+      if (path.basename(argv[0]) !== 'llmgw' &&
+          !(/valgrind|memcheck/.test(path.basename(argv[0])) && argv.some(a => path.basename(a) === 'llmgw')))
+        continue;
       const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
       if (env.includes(`LLMGW_DB=${dir}/`)) pids.push(+pid);
     } catch (e) { /* gone */ }
@@ -266,7 +299,7 @@ async function usageRow(db, id, ms = 10000) {
   return rows ? rows[0] : null;
 }
 
-module.exports = {llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+module.exports = {heavy, VALGRIND, llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
   startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
 
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw

@@ -152,6 +152,9 @@ main(void)
 					spool_done(c, &it, &err);
 					spool_item_free(&it);
 				}
+			spool_names_free(names, m);
+			spool_close(c);
+			spool_close(s);		/* the parent's, inherited */
 			_exit(got > 255 ? 255 : (int)got);
 		}
 	}
