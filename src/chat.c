@@ -237,6 +237,7 @@ read_body(struct chat *ch)
 	const char	*cl;
 	char		 detail[128], *end, *p, eof;
 	long		 limit = rq->conf->body_limit, want = -1;
+	int64_t		 deadline, left;
 	ssize_t		 n;
 	size_t		 room;
 
@@ -251,6 +252,9 @@ read_body(struct chat *ch)
 		goto too_big;
 	buf_reset(b);
 	b->max = (size_t)limit + 1;
+	/* A body that drips in must not hold a worker for ever: the whole
+	 * of it has body_timeout, each read what is left of that. */
+	deadline = req_now_ms() + rq->conf->body_timeout_ms;
 	for (;;) {
 		room = (size_t)limit + 1 - b->len;
 		if (want >= 0 && (size_t)want - b->len < room)
@@ -263,19 +267,33 @@ read_body(struct chat *ch)
 			fail(ch, 500, NULL, "out of memory");
 			return -1;
 		}
-		if ((n = conn_read(rq->conn, p, room)) == -1) {
-			fail(ch, 400, NULL, "could not read the request body");
+		left = deadline - req_now_ms();
+		if (left <= 0 || conn_read_timeout(rq->conn, left) == -1 ||
+		    (n = conn_read(rq->conn, p, room)) == -1) {
+			if (left <= 0)
+				errno = EAGAIN;
+			(void)conn_read_timeout(rq->conn, 0);
+			rq->conn->unread = 1;	/* do not wait for the rest */
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				snprintf(detail, sizeof(detail), "the request "
+				    "body did not arrive within %ld ms",
+				    rq->conf->body_timeout_ms);
+				fail(ch, 408, "Connection: close\r\n", detail);
+			} else
+				fail(ch, 400, NULL, "could not read the "
+				    "request body");
 			return -1;
 		}
 		if (n == 0)
 			break;
 		buf_commit(b, (size_t)n);
 	}
+	/* Take the end of the body too, so the connection can be reused. */
+	if ((long)b->len <= limit && want >= 0 && (size_t)want == b->len)
+		(void)conn_read(rq->conn, &eof, 1);
+	(void)conn_read_timeout(rq->conn, 0);
 	if ((long)b->len > limit)
 		goto too_big;
-	/* Take the end of the body too, so the connection can be reused. */
-	if (want >= 0 && (size_t)want == b->len)
-		(void)conn_read(rq->conn, &eof, 1);
 	return 0;
 too_big:
 	snprintf(detail, sizeof(detail), "Request body is larger than %ld "

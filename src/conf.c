@@ -79,6 +79,8 @@ static const struct conf_key conf_keys_table[] = {
 	    "LLMGW_API_TOKEN" },
 	{ "body_limit", CT_SIZE, OFF(body_limit), 64, 64L * 1024 * 1024,
 	    "1M", NULL },
+	{ "body_timeout", CT_DURATION, OFF(body_timeout_ms), 100, 3600000,
+	    "30s", NULL },
 	{ "database", CT_STRING, OFF(database), 0, 0, LLMGW_DB_DEFAULT,
 	    "LLMGW_DB" },
 	{ "spool_dir", CT_STRING, OFF(spool_dir), 0, 0, LLMGW_SPOOL_DEFAULT,

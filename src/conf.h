@@ -32,6 +32,7 @@ struct conf {
 	/* Clients. */
 	char	*api_token;		/* secret; NULL: no static token */
 	long	 body_limit;
+	long	 body_timeout_ms;	/* the most a body may take to come */
 
 	/* Storage. */
 	char	*database;

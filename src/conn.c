@@ -1,6 +1,10 @@
 #include "config.h"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +46,18 @@ conn_puts(struct conn *c, const char *s)
 }
 
 int
+conn_read_timeout(struct conn *c, long ms)
+{
+	return c->ops->read_timeout(c, ms);
+}
+
+size_t
+conn_nparams(struct conn *c)
+{
+	return c->ops->nparams(c);
+}
+
+int
 conn_flush(struct conn *c)
 {
 	if (c->gone)
@@ -67,13 +83,23 @@ static ssize_t
 fcgi_read(struct conn *c, char *p, size_t n)
 {
 	FCGX_Request	*r = c->impl;
+	ptrdiff_t	 avail;
 	int		 got;
 
-	if (n > INT32_MAX)
-		n = INT32_MAX;
+	/*
+	 * Like read(2): what has arrived, or wait for at least a byte.
+	 * FCGX_GetStr() itself waits until it has all "n", which would
+	 * keep a body that drips in out of the caller's deadline.
+	 */
+	avail = r->in->stop - r->in->rdNext;
+	if (n > (size_t)(avail > 0 ? avail : 1))
+		n = (size_t)(avail > 0 ? avail : 1);
 	got = FCGX_GetStr(p, (int)n, r->in);
-	if (got == 0 && FCGX_GetError(r->in) != 0)
+	if (got == 0 && FCGX_GetError(r->in) != 0) {
+		/* libfcgi keeps the errno of a failed read(). */
+		errno = FCGX_GetError(r->in) > 0 ? FCGX_GetError(r->in) : EIO;
 		return -1;
+	}
 	return got;
 }
 
@@ -101,8 +127,33 @@ fcgi_flush(struct conn *c)
 	return FCGX_FFlush(r->out) == 0 ? 0 : -1;
 }
 
+/* On the socket to the web server, for a body that comes slowly. */
+static int
+fcgi_read_timeout(struct conn *c, long ms)
+{
+	FCGX_Request	*r = c->impl;
+	struct timeval	 tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	return setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+	    sizeof(tv));
+}
+
+static size_t
+fcgi_nparams(struct conn *c)
+{
+	FCGX_Request	*r = c->impl;
+	size_t		 n = 0;
+
+	while (r->envp[n] != NULL)
+		n++;
+	return n;
+}
+
 static const struct conn_ops fcgi_ops = {
-	fcgi_param, fcgi_read, fcgi_write, fcgi_flush
+	fcgi_param, fcgi_read, fcgi_write, fcgi_flush, fcgi_read_timeout,
+	fcgi_nparams
 };
 
 void
@@ -159,8 +210,30 @@ cgi_flush(struct conn *c)
 	return 0;	/* nothing is held back */
 }
 
+/* A CGI's stdin is a pipe from the web server, which times it out. */
+static int
+cgi_read_timeout(struct conn *c, long ms)
+{
+	(void)c;
+	(void)ms;
+	return 0;
+}
+
+static size_t
+cgi_nparams(struct conn *c)
+{
+	extern char	**environ;
+	size_t		  n = 0;
+
+	(void)c;
+	while (environ[n] != NULL)
+		n++;
+	return n;
+}
+
 static const struct conn_ops cgi_ops = {
-	cgi_param, cgi_read, cgi_write, cgi_flush
+	cgi_param, cgi_read, cgi_write, cgi_flush, cgi_read_timeout,
+	cgi_nparams
 };
 
 void

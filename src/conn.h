@@ -18,18 +18,26 @@ struct conn;
 struct conn_ops {
 	/* A CGI variable ("PATH_INFO", "HTTP_AUTHORIZATION"), or NULL. */
 	const char	*(*param)(struct conn *, const char *name);
-	/* Read body bytes: the count, 0 at the end, -1 on error. */
+	/* Read body bytes: the count, 0 at the end, -1 on error (errno
+	 * EAGAIN when a read timeout ran out). */
 	ssize_t		 (*read)(struct conn *, char *, size_t);
 	/* Queue bytes for the client: 0, or -1 if the client is gone. */
 	int		 (*write)(struct conn *, const char *, size_t);
 	/* Push queued bytes to the web server now: 0 or -1. */
 	int		 (*flush)(struct conn *);
+	/* How long a read may wait, in ms (0: forever): 0, or -1 on
+	 * error.  Plain CGI leaves it to the web server. */
+	int		 (*read_timeout)(struct conn *, long ms);
+	/* How many CGI variables the request carries. */
+	size_t		 (*nparams)(struct conn *);
 };
 
 struct conn {
 	const struct conn_ops	*ops;
 	void			*impl;
 	int			 gone;		/* a write or flush failed */
+	int			 unread;	/* body left unread: the
+						 * connection cannot be kept */
 	size_t			 written;	/* bytes accepted so far */
 };
 
@@ -38,6 +46,8 @@ ssize_t		 conn_read(struct conn *, char *, size_t);
 int		 conn_write(struct conn *, const char *, size_t);
 int		 conn_puts(struct conn *, const char *);
 int		 conn_flush(struct conn *);
+int		 conn_read_timeout(struct conn *, long ms);
+size_t		 conn_nparams(struct conn *);
 
 struct FCGX_Request;
 

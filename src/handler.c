@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "req.h"
+#include "request.h"
 #include "resp.h"
 #include "route.h"
 #include "spool.h"
@@ -182,6 +183,8 @@ handler_serve(struct worker *w, struct conn *conn)
 	rq.ts_ms = wall_ms();
 	w->have_rec = 0;
 
+	/* A well-formed X-Request-Id is kept; any other is replaced,
+	 * unless it holds control characters: nothing honest sends those. */
 	xid = conn_param(conn, "HTTP_X_REQUEST_ID");
 	if (reqid_valid(xid))
 		str_copy(rq.id, sizeof(rq.id), xid);
@@ -193,7 +196,13 @@ handler_serve(struct worker *w, struct conn *conn)
 	path = route_path(conn_param(conn, "PATH_INFO"),
 	    conn_param(conn, "SCRIPT_NAME"));
 
-	switch (route_find(rq.method, path, &rq.route)) {
+	if (conn_nparams(conn) > REQ_PARAMS_MAX)
+		req_error(&rq, 431, "Connection: close\r\n",
+		    "Request has too many header fields");
+	else if (xid != NULL && !request_header_ok(xid))
+		req_error(&rq, 400, NULL, "X-Request-Id holds control "
+		    "characters");
+	else switch (route_find(rq.method, path, &rq.route)) {
 	case ROUTE_NOT_FOUND:
 		req_error(&rq, 404, NULL, "Not Found");
 		break;

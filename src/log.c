@@ -82,7 +82,7 @@ log_vline_as(enum log_level level, const char *tag, const char *fmt,
 	char		 line[2048];
 	struct tm	 tm;
 	time_t		 now;
-	int		 n, m;
+	int		 i, n, m;
 	int		 saved = errno;
 
 	if (!log_enabled(level))
@@ -104,9 +104,14 @@ log_vline_as(enum log_level level, const char *tag, const char *fmt,
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	if (m < 0)
 		m = 0;
+	if ((size_t)(n + m) > sizeof(line) - 2)
+		m = (int)sizeof(line) - 2 - n;	/* truncated: keep the \n */
+	/* What an upstream or a client said may be in the message: one
+	 * line per entry, whatever it held. */
+	for (i = n; i < n + m; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
 	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;	/* truncated: keep the newline */
 	line[n++] = '\n';
 	log_write(line, (size_t)n);
 	errno = saved;

@@ -54,6 +54,10 @@ int	 request_is_json(const char *content_type);
  * NULL (absent) is fine.
  */
 #define REQ_HEADER_MAX		256
+
+/* The most CGI variables (headers and all) a request may carry; web
+ * servers allow about 100 headers. */
+#define REQ_PARAMS_MAX		1000
 int	 request_header_ok(const char *v);
 
 #endif /* REQUEST_H */

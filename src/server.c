@@ -433,7 +433,7 @@ end_request(FCGX_Request *req, const struct conn *conn)
 	bad |= FCGX_GetError(req->in) != 0;
 	/* Unread body records would be taken for the next request. */
 	bad |= !FCGX_HasSeenEOF(req->in);
-	bad |= conn->gone;
+	bad |= conn->gone | conn->unread;
 	req->ipcFd = -1;
 	FCGX_Free(req, 0);
 	return !bad && req->keepConnection;
@@ -452,7 +452,8 @@ drain(FCGX_Request *req, const struct conn *conn)
 	size_t	 total = 0;
 	int	 n;
 
-	while (!conn->gone && !FCGX_HasSeenEOF(req->in) && total < DRAIN_MAX) {
+	while (!conn->gone && !conn->unread && !FCGX_HasSeenEOF(req->in) &&
+	    total < DRAIN_MAX) {
 		if ((n = FCGX_GetStr(scrap, sizeof(scrap), req->in)) <= 0)
 			break;
 		total += (size_t)n;
