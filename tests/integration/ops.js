@@ -38,8 +38,7 @@ t.main(async () => {
     await sleep(500);
     const t0 = Date.now();
     g.proc.kill('SIGTERM');
-    await sleep(200);
-    t.ok(await refused(port), 'a new connection to llmgw is refused at once');
+    t.ok(await waitFor(() => refused(port), 200, 20), 'a new connection to llmgw is refused at once');
     const r = await s;
     t.ok(r.status === 200 && r.done && r.complete && r.events.length === 9, 'the stream in flight completes, [DONE] and all');
     t.ok(await waitFor(() => g.exited, 10000), 'llmgw exits after it');
@@ -115,7 +114,11 @@ t.main(async () => {
     await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: '[[status:529]]'}});
     await request(srv.url('/chat'), {method: 'POST', body: {message: 'no token'}});
     t.is((await request(srv.url('/metrics'))).status, 401, 'needs metrics_token when one is set');
-    const r = await request(srv.url('/metrics'), {headers: {authorization: 'Bearer metrics-secret-1'}});
+    // Counters are bumped once a request has ended: wait for the last one's.
+    const r = await waitFor(async () => {
+      const x = await request(srv.url('/metrics'), {headers: {authorization: 'Bearer metrics-secret-1'}});
+      return x.text.includes('llmgw_requests_total{route="/chat",status="401"}') ? x : null;
+    }, 5000) || await request(srv.url('/metrics'), {headers: {authorization: 'Bearer metrics-secret-1'}});
     t.is(r.status, 200, '200 with it');
     t.like(r.headers['content-type'], /^text\/plain; version=0\.0\.4/, 'Prometheus text format');
     // Parse it: every sample line is name{labels} value, every name has HELP and TYPE.
