@@ -52,7 +52,7 @@ async function startApache({dir, snippet, modules, spawnsLlmgw = false}) {
     return {why: `apache2 did not start: ${said}`};
   }
   const srv = {
-    port, run, base: `http://127.0.0.1:${port}`,
+    port, run, proc: p, base: `http://127.0.0.1:${port}`,
     url: (route) => `http://127.0.0.1:${port}/api/v1${route}`,
     log: () => ['error.log', 'stderr.log'].map(f => {
       try { return fs.readFileSync(path.join(run, f), 'utf8'); } catch (e) { return ''; }
@@ -76,7 +76,7 @@ async function startApache({dir, snippet, modules, spawnsLlmgw = false}) {
 }
 
 // nginx with deploy/nginx/llmgw.conf, its listen line and socket replaced.
-async function startNginx({dir, socket}) {
+async function startNginx({dir, socket, connections = 4096}) {
   const bin = which('nginx');
   if (!bin) return {why: 'nginx is not installed (Debian package nginx)'};
   const port = await freePort();
@@ -86,8 +86,9 @@ async function startNginx({dir, socket}) {
   const site = fs.readFileSync(path.join(SRC, 'deploy/nginx/llmgw.conf'), 'utf8')
     .replace('listen 80;', `listen 127.0.0.1:${port};`)
     .split('/run/llmgw/llmgw.sock').join(socket);
-  const conf = `daemon off;\nworker_processes 2;\npid ${run}/nginx.pid;\nerror_log ${run}/error.log warn;\n` +
-    'events { worker_connections 4096; }\n' +
+  const conf = `daemon off;\nworker_processes 2;\nworker_rlimit_nofile ${2 * connections + 100};\n` +
+    `pid ${run}/nginx.pid;\nerror_log ${run}/error.log warn;\n` +
+    `events { worker_connections ${connections}; }\n` +
     `http {\n  access_log off;\n  client_body_temp_path ${run}/body;\n  fastcgi_temp_path ${run}/fastcgi;\n` +
     `  proxy_temp_path ${run}/proxy;\n  uwsgi_temp_path ${run}/uwsgi;\n  scgi_temp_path ${run}/scgi;\n` +
     site.split('\n').map(l => '  ' + l).join('\n') + '\n}\n';
@@ -104,7 +105,7 @@ async function startNginx({dir, socket}) {
     return {why: `nginx did not start: ${fs.readFileSync(path.join(run, 'stderr.log'), 'utf8').trim()}`};
   }
   const srv = {
-    port, run, base: `http://127.0.0.1:${port}`,
+    port, run, proc: p, base: `http://127.0.0.1:${port}`,
     url: (route) => `http://127.0.0.1:${port}/api/v1${route}`,
     log: () => fs.readFileSync(path.join(run, 'error.log'), 'utf8'),
     async stop() {

@@ -26,7 +26,7 @@
 //   [[no-stop]]         end the stream politely without message_stop
 //   [[thinking:MS]]     pings only for MS before the first delta
 // GET /log: every request seen, with whether the client hung up early.
-// GET /stats: counts.  POST /reset: forget the log.
+// GET /stats: counts, and replies in progress.  POST /reset: forget the log.
 'use strict';
 const http = require('http');
 
@@ -36,7 +36,7 @@ const port = +(process.argv[2] || process.env.PORT || 0);
 const quiet = !!process.env.STUB_QUIET;
 
 let log = [];
-let connections = 0, requests = 0;
+let connections = 0, requests = 0, open = 0;	// open: replies in progress
 const failures = new Map();   // message text -> failures served
 
 function directives(text) {
@@ -163,7 +163,7 @@ function handle(req, res, body, entry) {
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/stats') {
     res.writeHead(200, {'content-type': 'application/json'});
-    return res.end(JSON.stringify({connections, requests}));
+    return res.end(JSON.stringify({connections, requests, open}));
   }
   if (req.method === 'GET' && req.url === '/log') {
     res.writeHead(200, {'content-type': 'application/json'});
@@ -183,7 +183,9 @@ const server = http.createServer((req, res) => {
     requests++;
     const entry = {n: requests, t: Date.now(), deltas: 0, completed: false, client_closed_early: false};
     if (!quiet || log.length < 100000) log.push(entry);
+    open++;
     res.on('close', () => {
+      open--;
       entry.client_closed_early = !res.writableFinished && !entry.cut;
       entry.closed_at = Date.now();
     });

@@ -1,0 +1,318 @@
+// llmgw side by side with the FastAPI reference and a proxy that does no
+// work, all against the project's stub upstream, on this machine, in one
+// run: /chat throughput, latency and CPU per request; /chat/stream at
+// several concurrencies (completion, time to first token over the direct
+// upstream, llmgw's memory per open stream and its worker pool); and the
+// ratios the targets are stated in.  bench/run.sh builds and starts it.
+//
+// usage: node bench/bench.js [--smoke] [--save]
+//   --smoke  a few seconds of each, at 20 streams (CI runs this)
+//   --save   keep the report in bench/results/bench-<date>.txt
+'use strict';
+const {spawn, execFile, execFileSync} = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const t = require('../tests/lib/tap');
+const {request, freePort, waitPort, waitFor, sleep} = require('../tests/lib/http');
+const {SRC, TOKEN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids} =
+  require('../tests/lib/servers');
+const {startNginx} = require('../tests/lib/webservers');
+
+const SMOKE = process.argv.includes('--smoke');
+const SAVE = process.argv.includes('--save');
+const CHAT_SECONDS = SMOKE ? 1 : 10;
+const CONNECTIONS = 50;
+const LEVELS = SMOKE ? [20] : [100, 1000, 5000];
+const FASTAPI_DIR = process.env.FASTAPI_DIR || path.resolve(SRC, '../shared/bench');
+const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
+const STREAM = '[[tokens:20]] [[delay:20]]';
+// llmgw's settings for the run: enough workers for every stream at once,
+// and an idle time short enough to see the pool shrink.
+const LLMGW_CONF = {max_threads: 6000, thread_idle: '3s'};
+
+const report = [];
+const say = (line = '') => { report.push(line); console.log(line); };
+
+// CPU ticks used so far by processes and all their threads.
+function ticks(pids) {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      sum += +f[11] + +f[12];
+    } catch (e) { /* gone */ }
+  }
+  return sum;
+}
+
+// A process and its children (uvicorn's workers, nginx's).
+function family(pid) {
+  const out = [pid];
+  for (const p of fs.readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
+    try {
+      const ppid = +fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1];
+      if (ppid === pid) out.push(+p);
+    } catch (e) { /* gone */ }
+  }
+  return out;
+}
+
+function status(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const v = (k) => +(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(st) || [0, 0])[1];
+    return {rss_kb: v('VmRSS'), threads: v('Threads'), fds: fs.readdirSync(`/proc/${pid}/fd`).length};
+  } catch (e) {
+    return {rss_kb: 0, threads: 0, fds: 0};
+  }
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise(resolve => execFile(cmd, args, {maxBuffer: 1 << 24, ...opts},
+    (err, stdout, stderr) => resolve({err, stdout, stderr})));
+}
+
+const chatBody = JSON.stringify({message: 'Hello there, how are you?'});
+const messagesBody = (text, stream) => JSON.stringify({model: 'claude-sonnet-4-6', max_tokens: 100, stream,
+  messages: [{role: 'user', content: text}]});
+
+// wrk at CONNECTIONS connections: requests/s, latency p50/p99 in ms.
+async function wrk(dir, url, body, token) {
+  const script = path.join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
+  fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
+    'wrk.headers["Content-Type"] = "application/json"\n' +
+    (token ? `wrk.headers["Authorization"] = "Bearer ${token}"\n` : ''));
+  const r = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${CHAT_SECONDS}s`, '--latency', '-s', script, url]);
+  const out = r.stdout;
+  const ms = (s) => { const m = /([\d.]+)(us|ms|s)/.exec(s); return m ? +m[1] * {us: 0.001, ms: 1, s: 1000}[m[2]] : NaN; };
+  const line = (p) => (new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out) || [])[1];
+  const n = +(/(\d+) requests in/.exec(out) || [0, 0])[1];
+  const non2xx = +(/Non-2xx or 3xx responses: (\d+)/.exec(out) || [0, 0])[1];
+  const errs = /Socket errors: (.*)/.exec(out);
+  return {rps: +(/Requests\/sec:\s+([\d.]+)/.exec(out) || [0, 0])[1], p50: ms(line(50)), p99: ms(line(99)),
+    requests: n, bad: non2xx, errors: errs ? errs[1] : ''};
+}
+
+// The services under test.  Each: name, chat {url, body, token},
+// stream(url body), pids(), llmgw pids (for memory), stop().
+async function startTargets(stub) {
+  const targets = [];
+  const skipped = [];
+
+  // llmgw behind lighttpd, which spawns it (deploy/lighttpd).
+  {
+    const dir = workdir('bench-lighttpd');
+    writeConf(dir, LLMGW_CONF);
+    const srv = await startLighttpd({dir, env: llmgwEnv(dir, stub)});
+    if (!srv) skipped.push('llmgw + lighttpd: lighttpd is not installed');
+    else {
+      await request(srv.url('/healthz'));
+      targets.push({name: 'llmgw + lighttpd', llmgw: true, dir,
+        chat: {url: srv.url('/chat'), body: chatBody, token: TOKEN},
+        stream: (text) => ({url: srv.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
+        llmgwPids: () => llmgwPids(dir), pids: () => [srv.proc.pid, ...llmgwPids(dir)]});
+    }
+  }
+
+  // llmgw on its own socket behind nginx (deploy/nginx).
+  if (which('nginx')) {
+    const dir = workdir('bench-nginx');
+    writeConf(dir, {...LLMGW_CONF, listen_mode: '0666'});
+    const sock = path.join(dir, 'llmgw.sock');
+    const g = await startLlmgw({dir, env: llmgwEnv(dir, stub), listen: sock});
+    const ng = await startNginx({dir, socket: sock, connections: 12000});
+    if (ng.why) skipped.push(`llmgw + nginx: ${ng.why}`);
+    else targets.push({name: 'llmgw + nginx', llmgw: true, dir,
+      chat: {url: ng.url('/chat'), body: chatBody, token: TOKEN},
+      stream: (text) => ({url: ng.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
+      llmgwPids: () => [g.pid], pids: () => [...family(ng.proc.pid), g.pid]});
+  } else skipped.push('llmgw + nginx: nginx is not installed');
+
+  // The FastAPI reference under uvicorn, with 1 and 2 workers.
+  const haveFastapi = (await run('/usr/bin/python3', ['-c', 'import fastapi, uvicorn, httpx'])).err === null &&
+    fs.existsSync(path.join(FASTAPI_DIR, 'fastapi_seed_app.py'));
+  for (const workers of [1, 2]) {
+    const name = `FastAPI, ${workers} worker${workers > 1 ? 's' : ''}`;
+    if (!haveFastapi) {
+      skipped.push(`${name}: needs python3-fastapi python3-uvicorn python3-httpx and ${FASTAPI_DIR}`);
+      continue;
+    }
+    const port = await freePort();
+    const dir = workdir(`bench-fastapi${workers}`);
+    const log = fs.openSync(path.join(dir, 'uvicorn.log'), 'a');
+    const p = spawn('/usr/bin/python3', ['-m', 'uvicorn', 'fastapi_seed_app:app', '--app-dir', FASTAPI_DIR,
+      '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers)],
+    {env: {...process.env, UPSTREAM: stub.url, API_TOKEN: TOKEN, ANTHROPIC_API_KEY: 'stub'},
+      stdio: ['ignore', log, log]});
+    t.onCleanup(() => { p.kill('SIGTERM'); return sleep(500); });
+    await waitPort(port, 20000);
+    const base = `http://127.0.0.1:${port}`;
+    targets.push({name, dir,
+      chat: {url: `${base}/chat`, body: chatBody, token: TOKEN},
+      stream: (text) => ({url: `${base}/chat/stream`, body: JSON.stringify({message: text}), token: TOKEN}),
+      pids: () => family(p.pid)});
+  }
+
+  // nginx proxy_pass straight to the stub: a proxy doing no work.
+  if (which('nginx')) {
+    const dir = workdir('bench-proxy');
+    const port = await freePort();
+    const run = path.join(dir, 'nginx');
+    fs.mkdirSync(run, {recursive: true});
+    fs.writeFileSync(path.join(run, 'nginx.conf'), `daemon off;\nworker_processes 2;\nworker_rlimit_nofile 24100;\n` +
+      `pid ${run}/nginx.pid;\nerror_log ${run}/error.log warn;\nevents { worker_connections 12000; }\n` +
+      `http {\n  access_log off;\n  client_body_temp_path ${run}/body;\n  proxy_temp_path ${run}/proxy;\n` +
+      `  fastcgi_temp_path ${run}/fastcgi;\n  uwsgi_temp_path ${run}/uwsgi;\n  scgi_temp_path ${run}/scgi;\n` +
+      `  upstream stub { server 127.0.0.1:${stub.port}; keepalive 64; }\n` +
+      `  server {\n    listen 127.0.0.1:${port};\n    location / {\n      proxy_pass http://stub;\n` +
+      '      proxy_http_version 1.1;\n      proxy_set_header Connection "";\n      proxy_buffering off;\n' +
+      '    }\n  }\n}\n');
+    const p = spawn(which('nginx'), ['-c', path.join(run, 'nginx.conf')], {stdio: 'ignore'});
+    t.onCleanup(() => { p.kill('SIGQUIT'); return sleep(300); });
+    await waitPort(port, 10000);
+    const url = `http://127.0.0.1:${port}/v1/messages`;
+    targets.push({name: 'nginx proxy (no logic)', proxy: true, dir,
+      chat: {url, body: messagesBody('Hello there, how are you?', false)},
+      stream: (text) => ({url, body: messagesBody(text, true)}),
+      pids: () => family(p.pid)});
+  }
+  return {targets, skipped};
+}
+
+const f1 = (x) => (x === null || x === undefined || Number.isNaN(x)) ? '-' : (+x).toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
+const ratio = (a, b) => (a && b) ? (a / b).toFixed(2) : '-';
+const pad = (s, n) => String(s).padEnd(n);
+const lpad = (s, n) => String(s).padStart(n);
+
+async function benchChat(targets) {
+  say(`/chat: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s each; CPU of the serving processes per 1000 requests`);
+  say(`${pad('', 24)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('CPU s/1k', 10)}${lpad('errors', 8)}`);
+  for (const x of targets) {
+    await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});	// warm
+    const pids = x.pids();
+    const c0 = ticks(pids);
+    const r = await wrk(x.dir, x.chat.url, x.chat.body, x.chat.token);
+    const cpu = (ticks(pids) - c0) / HZ;
+    x.chatResult = {...r, cpu_per_1k: r.requests ? cpu / r.requests * 1000 : null};
+    say(`${pad(x.name, 24)}${lpad(f1(r.rps), 9)}${lpad(f1(r.p50), 9)}${lpad(f1(r.p99), 9)}` +
+      `${lpad(f1(x.chatResult.cpu_per_1k), 10)}${lpad(r.bad + (r.errors ? '+' : ''), 8)}`);
+  }
+}
+
+async function burst(target, n, text) {
+  const s = target.stream(text);
+  const r = await run(process.execPath, [path.join(__dirname, 'sse_burst.js'), s.url, String(n), s.body, s.token || ''],
+    {timeout: 600000});
+  try { return JSON.parse(r.stdout); } catch (e) { return {n, completed: 0, failed: n, errors: {crash: r.stderr.slice(0, 200)}}; }
+}
+
+// llmgw's memory with "n" streams held open at the upstream.
+async function heldStreams(stub, x, n) {
+  const pid = x.llmgwPids()[0];
+  await sleep(LLMGW_CONF.thread_idle === '3s' ? 4000 : 1000);	// the pool at rest
+  const idle = status(pid);
+  const b = burst(x, n, '[[thinking:5000]] ' + STREAM);
+  const all = await waitFor(async () => {
+    const s = JSON.parse((await request(`${stub.url}/stats`)).text);
+    return s.open >= n ? s : null;
+  }, 30000, 100);
+  await sleep(300);
+  const held = status(pid);
+  await b;
+  await sleep(4500);			// thread_idle 3s, and a little
+  const after = status(pid);
+  return {open: all ? n : 'not all', idle, held, after,
+    per_stream_kb: all ? (held.rss_kb - idle.rss_kb) / n : null};
+}
+
+async function benchStreams(stub, targets) {
+  const direct = {name: 'upstream, direct', stream: (text) => ({url: `${stub.url}/v1/messages`,
+    body: messagesBody(text, true)})};
+  say(`/chat/stream: N streams opened at once, 20 tokens 20 ms apart; TTFT = time to first text`);
+  for (const n of LEVELS) {
+    say();
+    say(`${n} concurrent streams`);
+    say(`${pad('', 24)}${lpad('done', 7)}${lpad('failed', 8)}${lpad('TTFT p50', 10)}${lpad('p99', 8)}` +
+      `${lpad('+p50', 8)}${lpad('+p99', 8)}${lpad('end p99', 9)}`);
+    const base = await burst(direct, n, STREAM);
+    say(`${pad(direct.name, 24)}${lpad(base.completed, 7)}${lpad(base.failed, 8)}${lpad(f1(base.ttft_p50), 10)}` +
+      `${lpad(f1(base.ttft_p99), 8)}${lpad('', 8)}${lpad('', 8)}${lpad(f1(base.total_p99), 9)}`);
+    for (const x of targets) {
+      const r = await burst(x, n, STREAM);
+      r.added_p50 = r.ttft_p50 - base.ttft_p50;
+      r.added_p99 = r.ttft_p99 - base.ttft_p99;
+      (x.streams = x.streams || {})[n] = r;
+      const errs = Object.keys(r.errors).length ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
+      say(`${pad(x.name, 24)}${lpad(r.completed, 7)}${lpad(r.failed, 8)}${lpad(f1(r.ttft_p50), 10)}` +
+        `${lpad(f1(r.ttft_p99), 8)}${lpad(f1(r.added_p50), 8)}${lpad(f1(r.added_p99), 8)}${lpad(f1(r.total_p99), 9)}${errs}`);
+    }
+    for (const x of targets.filter(y => y.llmgw)) {
+      const m = await heldStreams(stub, x, n);
+      (x.memory = x.memory || {})[n] = m;
+      say(`  ${x.name}: ${m.open} streams held open: RSS ${m.idle.rss_kb} -> ${m.held.rss_kb} KB, ` +
+        `${f1(m.per_stream_kb)} KB per stream; threads ${m.idle.threads} -> ${m.held.threads} -> ` +
+        `${m.after.threads} once idle; fds ${m.idle.fds} -> ${m.held.fds}`);
+    }
+  }
+}
+
+function ratios(targets) {
+  const by = (name) => targets.find(x => x.name === name);
+  const fa = by('FastAPI, 2 workers'), px = by('nginx proxy (no logic)');
+  say();
+  say('Ratios (llmgw / FastAPI 2 workers, llmgw / nginx proxy) and targets');
+  for (const x of targets.filter(y => y.llmgw)) {
+    const c = x.chatResult;
+    say(`${x.name}:`);
+    if (fa) {
+      say(`  req/s vs FastAPI:        ${ratio(c.rps, fa.chatResult.rps)}x   (target >= 5)`);
+      say(`  CPU/request vs FastAPI:  ${ratio(c.cpu_per_1k, fa.chatResult.cpu_per_1k)}    (target <= 0.10)`);
+      say(`  p50 / p99 vs FastAPI:    ${ratio(c.p50, fa.chatResult.p50)} / ${ratio(c.p99, fa.chatResult.p99)}`);
+    }
+    if (px) {
+      say(`  CPU/request vs proxy:    ${ratio(c.cpu_per_1k, px.chatResult.cpu_per_1k)}    (target <= 2)`);
+      say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
+    }
+    for (const n of LEVELS) {
+      const s = x.streams && x.streams[n], m = x.memory && x.memory[n];
+      if (!s) continue;
+      say(`  ${n} streams: ${s.failed} failed; added TTFT p99 ${f1(s.added_p99)} ms (target <= 1); ` +
+        `${f1(m && m.per_stream_kb)} KB per open stream (target <= 40)`);
+      if (fa && fa.streams && fa.streams[n])
+        say(`    vs FastAPI: added TTFT p50 ${f1(s.added_p50)} vs ${f1(fa.streams[n].added_p50)} ms, ` +
+          `failed ${s.failed} vs ${fa.streams[n].failed}`);
+    }
+  }
+}
+
+t.main(async () => {
+  for (const tool of ['wrk']) if (!which(tool)) t.skipAll(`${tool} is not installed (Debian package ${tool})`);
+  const started = new Date();
+  const stub = await startStub({STUB_QUIET: '1', STUB_TOKENS: '20'});
+  const {targets, skipped} = await startTargets(stub);
+  const cpu = os.cpus();
+  say(`llmgw benchmark${SMOKE ? ' (smoke run)' : ''}, ${started.toISOString()}`);
+  say(`machine: ${cpu.length} x ${cpu[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}; ` +
+    `open files ${execFileSync('sh', ['-c', 'ulimit -n'], {encoding: 'utf8'}).trim()}`);
+  say(`llmgw: ${execFileSync(path.join(SRC, 'src/llmgw'), ['--version'], {encoding: 'utf8'}).trim()}, ` +
+    `settings ${JSON.stringify(LLMGW_CONF)} (otherwise the defaults; access log on)`);
+  say(`stub upstream: tests/stub/upstream.js, 20 tokens per reply`);
+  for (const s of skipped) say(`not measured: ${s}`);
+  say();
+  await benchChat(targets);
+  say();
+  await benchStreams(stub, targets);
+  ratios(targets);
+  const failures = targets.filter(x => x.llmgw).flatMap(x => Object.values(x.streams || {}).map(s => s.failed));
+  const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
+  if (SAVE) {
+    const out = path.join(__dirname, 'results', `bench-${started.toISOString().slice(0, 16).replace(/:/g, '')}.txt`);
+    fs.mkdirSync(path.dirname(out), {recursive: true});
+    fs.writeFileSync(out, report.join('\n') + '\n');
+    say(`\nsaved in ${path.relative(SRC, out)}`);
+  }
+  t.ok(targets.some(x => x.llmgw), 'llmgw was measured');
+  t.ok(chatBad === 0, `every llmgw /chat answer was 2xx (${chatBad} were not)`);
+  t.ok(failures.every(f => f === 0), `no llmgw stream failed (${failures.join(', ')})`);
+});
