@@ -24,6 +24,7 @@ const SAVE = process.argv.includes('--save');
 const CHAT_SECONDS = SMOKE ? 1 : 10;
 const CONNECTIONS = 50;
 const LEVELS = SMOKE ? [20] : [100, 1000, 5000];
+const REST_MS = SMOKE ? 500 : 4500;	// for the pool to shrink (thread_idle 3s)
 const FASTAPI_DIR = process.env.FASTAPI_DIR || path.resolve(SRC, '../shared/bench');
 const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
 const STREAM = '[[tokens:20]] [[delay:20]]';
@@ -210,7 +211,7 @@ async function burst(target, n, text) {
 // llmgw's memory with "n" streams held open at the upstream.
 async function heldStreams(stub, x, n) {
   const pid = x.llmgwPids()[0];
-  await sleep(LLMGW_CONF.thread_idle === '3s' ? 4000 : 1000);	// the pool at rest
+  await sleep(REST_MS);			// the pool at rest
   const idle = status(pid);
   const b = burst(x, n, '[[thinking:5000]] ' + STREAM);
   const all = await waitFor(async () => {
@@ -220,7 +221,7 @@ async function heldStreams(stub, x, n) {
   await sleep(300);
   const held = status(pid);
   await b;
-  await sleep(4500);			// thread_idle 3s, and a little
+  await sleep(REST_MS);			// thread_idle 3s, and a little
   const after = status(pid);
   return {open: all ? n : 'not all', idle, held, after,
     per_stream_kb: all ? (held.rss_kb - idle.rss_kb) / n : null};

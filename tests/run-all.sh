@@ -16,7 +16,8 @@ sudo=
 packages="build-essential autoconf automake libtool pkg-config
     libfcgi-dev libfcgi-bin libcurl4-openssl-dev libcjson-dev libsqlite3-dev
     sqlite3 lighttpd nodejs mandoc systemd spawn-fcgi logrotate
-    apache2 libapache2-mod-fcgid nginx chromium clang valgrind"
+    apache2 libapache2-mod-fcgid nginx chromium clang valgrind wrk
+    python3-fastapi python3-uvicorn python3-httpx"
 echo "== installing packages"
 $sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway"
 # shellcheck disable=SC2086
@@ -92,6 +93,16 @@ else
 	echo "the build without sanitizers failed"
 	failed=$((failed + 1))
 fi
+
+# The benchmark, briefly, so that it cannot rot (bench/run.sh --smoke).
+echo "== benchmark smoke run"
+sh bench/run.sh --smoke > bench.out 2>&1
+bench_rc=$?
+grep -vE '^(ok|not ok|1\.\.)' bench.out | tail -40
+b_ok=$(grep -c '^ok ' bench.out)
+b_bad=$(grep -c '^not ok ' bench.out)
+[ $bench_rc -eq 0 ] || [ "$b_bad" -gt 0 ] || b_bad=1
+passed=$((passed + b_ok)); failed=$((failed + b_bad))
 
 echo "$skipped skipped"
 echo "$passed passed, $failed failed"
