@@ -232,7 +232,7 @@ budget_reserve(struct dbpool *p, const struct key *k, long tokens,
 	memset(r, 0, sizeof(*r));
 	if (k->budget_tokens < 0 && k->rpm < 0)
 		return BUDGET_OK;		/* nothing to hold or count */
-	if ((c = dbpool_get(p, err)) == NULL)
+	if ((c = dbpool_get_writer(p, err)) == NULL)
 		return BUDGET_ERROR;
 	if (now_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
 		budget_reclaim(c->db, &ignored);
@@ -257,7 +257,7 @@ budget_settle(struct dbpool *p, struct reservation *r, long used,
 
 	if (r->id[0] == '\0')
 		return 0;
-	if ((c = dbpool_get(p, err)) == NULL)
+	if ((c = dbpool_get_writer(p, err)) == NULL)
 		return -1;
 	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == 0 &&
 	    run(c, DBS_UNRESERVE, unreserve_sql, r->id, NULL, 0, NULL, err) !=

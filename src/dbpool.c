@@ -14,6 +14,7 @@
 
 struct dbpool {
 	pthread_mutex_t	 lock;
+	pthread_mutex_t	 write_lock;	/* one writer of this process at a time */
 	char		*path;
 	struct dbconn	*idle;
 	int		 nidle;
@@ -31,6 +32,7 @@ dbpool_new(const char *path)
 		return NULL;
 	}
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->write_lock, NULL);
 	return p;
 }
 
@@ -59,6 +61,7 @@ dbpool_free(struct dbpool *p)
 		conn_close(c);
 	}
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->write_lock);
 	free(p->path);
 	free(p);
 }
@@ -93,6 +96,20 @@ dbpool_get(struct dbpool *p, struct err *err)
 	return c;
 }
 
+struct dbconn *
+dbpool_get_writer(struct dbpool *p, struct err *err)
+{
+	struct dbconn	*c;
+
+	pthread_mutex_lock(&p->write_lock);
+	if ((c = dbpool_get(p, err)) == NULL) {
+		pthread_mutex_unlock(&p->write_lock);
+		return NULL;
+	}
+	c->writing = 1;
+	return c;
+}
+
 void
 dbpool_put(struct dbpool *p, struct dbconn *c, int failed)
 {
@@ -100,6 +117,10 @@ dbpool_put(struct dbpool *p, struct dbconn *c, int failed)
 
 	if (c == NULL)
 		return;
+	if (c->writing) {
+		c->writing = 0;
+		pthread_mutex_unlock(&p->write_lock);
+	}
 	/*
 	 * A statement stepped to a row and left there holds a read
 	 * transaction; the next write on this connection would then be

@@ -37,6 +37,7 @@ struct dbconn {
 	struct dbconn		*next;
 	struct sqlite3		*db;
 	struct sqlite3_stmt	*st[DBS_NSLOTS];
+	int			 writing;	/* holds the pool's write lock */
 };
 
 /* Never fails but for memory: the database is opened on first use. */
@@ -46,6 +47,12 @@ const char	*dbpool_path(const struct dbpool *);
 
 /* A connection for this thread's job: NULL with "err" set. */
 struct dbconn	*dbpool_get(struct dbpool *, struct err *);
+/*
+ * As dbpool_get(), for a job that writes: the threads of this process
+ * then take turns, and SQLite's busy handler, which sleeps a millisecond
+ * and more at a time, is left for other processes.
+ */
+struct dbconn	*dbpool_get_writer(struct dbpool *, struct err *);
 /* Give it back; one that "failed" is closed, not reused. */
 void		 dbpool_put(struct dbpool *, struct dbconn *, int failed);
 

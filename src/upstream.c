@@ -36,7 +36,8 @@ struct upstream_loop {
 	int		 epfd;
 	int		 wakefd;		/* eventfd: workers wake the loop */
 	pthread_t	 thread;
-	long		 timer_ms;		/* libcurl's wish; -1: none */
+	long long	 timer_at;		/* libcurl's timer, as a
+						 * now_ms() time; -1: none */
 	struct call	*active;		/* in the multi handle */
 
 	pthread_mutex_t	 lock;			/* guards what follows */
@@ -308,7 +309,7 @@ on_timer(CURLM *multi, long timeout_ms, void *arg)
 	struct upstream_loop	*l = arg;
 
 	(void)multi;
-	l->timer_ms = timeout_ms;
+	l->timer_at = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 	return 0;
 }
 
@@ -449,8 +450,12 @@ loop_main(void *arg)
 
 	for (;;) {
 		wait = SCAN_MS;
-		if (l->timer_ms >= 0 && l->timer_ms < wait)
-			wait = (int)l->timer_ms;
+		if (l->timer_at >= 0) {
+			now = now_ms();
+			wait = l->timer_at <= now ? 0 :
+			    l->timer_at - now < SCAN_MS ?
+			    (int)(l->timer_at - now) : SCAN_MS;
+		}
 		nev = epoll_wait(l->epfd, evs, 64, wait);
 		if (nev == -1 && errno != EINTR)
 			log_error("upstream: epoll_wait: %s", strerror(errno));
@@ -472,9 +477,16 @@ loop_main(void *arg)
 			curl_multi_socket_action(l->multi, evs[i].data.fd,
 			    flags, &running);
 		}
-		if (nev <= 0 || l->timer_ms == 0)
+		/*
+		 * The timer fires once: libcurl sets the next one, if any,
+		 * from inside the call.  Waiting on an old value would wake
+		 * the loop every millisecond for nothing.
+		 */
+		if (l->timer_at >= 0 && now_ms() >= l->timer_at) {
+			l->timer_at = -1;
 			curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT,
 			    0, &running);
+		}
 		take_requests(l);
 		reap(l);
 		now = now_ms();
@@ -511,7 +523,7 @@ upstream_loop_start(struct err *err)
 		err_set(err, "upstream: out of memory");
 		return NULL;
 	}
-	l->timer_ms = -1;
+	l->timer_at = -1;
 	l->epfd = l->wakefd = -1;
 	pthread_mutex_init(&l->lock, NULL);
 	if ((l->multi = curl_multi_init()) == NULL) {

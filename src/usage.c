@@ -48,7 +48,7 @@ usage_add(struct dbpool *p, const struct record *r, struct err *err)
 	sqlite3_stmt	*st;
 	int		 rc = -1;
 
-	if ((c = dbpool_get(p, err)) == NULL)
+	if ((c = dbpool_get_writer(p, err)) == NULL)
 		return -1;
 	if ((st = dbconn_stmt(c, DBS_USAGE_INSERT, insert_sql, err)) == NULL)
 		goto out;
@@ -86,7 +86,7 @@ usage_check(struct dbpool *p, struct err *err)
 	sqlite3_stmt	*st;
 	int		 rc = -1;
 
-	if ((c = dbpool_get(p, err)) == NULL)
+	if ((c = dbpool_get_writer(p, err)) == NULL)
 		return -1;
 	if ((st = dbconn_stmt(c, DBS_HEALTH, health_sql, err)) != NULL) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
