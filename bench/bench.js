@@ -116,19 +116,29 @@ async function startTargets(stub) {
     }
   }
 
-  // llmgw on its own socket behind nginx (deploy/nginx).
-  if (which('nginx')) {
+  // llmgw on its own socket behind nginx (deploy/nginx); once more with
+  // its database and spool in memory (tmpfs), which shows what the
+  // filesystem costs: every request writes a spool file and a row.
+  for (const shm of SMOKE || !fs.existsSync('/dev/shm') ? [false] : [false, true]) {
+    const name = shm ? 'llmgw + nginx, tmpfs' : 'llmgw + nginx';
+    if (!which('nginx')) { skipped.push(`${name}: nginx is not installed`); continue; }
     const dir = workdir('bench-nginx');
     writeConf(dir, {...LLMGW_CONF, listen_mode: '0666'});
     const sock = path.join(dir, 'llmgw.sock');
-    const g = await startLlmgw({dir, env: llmgwEnv(dir, stub), listen: sock});
+    let state = {};
+    if (shm) {
+      const mem = fs.mkdtempSync('/dev/shm/llmgw-bench-');
+      t.onCleanup(() => fs.rmSync(mem, {recursive: true, force: true}));
+      state = {LLMGW_DB: path.join(mem, 'llmgw.db'), LLMGW_SPOOL_DIR: path.join(mem, 'spool')};
+    }
+    const g = await startLlmgw({dir, env: llmgwEnv(dir, stub, state), listen: sock});
     const ng = await startNginx({dir, socket: sock, connections: 12000});
-    if (ng.why) skipped.push(`llmgw + nginx: ${ng.why}`);
-    else targets.push({name: 'llmgw + nginx', llmgw: true, dir,
+    if (ng.why) skipped.push(`${name}: ${ng.why}`);
+    else targets.push({name, llmgw: true, dir,
       chat: {url: ng.url('/chat'), body: chatBody, token: TOKEN},
       stream: (text) => ({url: ng.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
       llmgwPids: () => [g.pid], pids: () => [...family(ng.proc.pid), g.pid]});
-  } else skipped.push('llmgw + nginx: nginx is not installed');
+  }
 
   // The FastAPI reference under uvicorn, with 1 and 2 workers.
   const haveFastapi = (await run('/usr/bin/python3', ['-c', 'import fastapi, uvicorn, httpx'])).err === null &&
@@ -201,10 +211,10 @@ async function benchChat(targets) {
   }
 }
 
-async function burst(target, n, text) {
+async function burst(target, n, text, rounds = 1) {
   const s = target.stream(text);
-  const r = await run(process.execPath, [path.join(__dirname, 'sse_burst.js'), s.url, String(n), s.body, s.token || ''],
-    {timeout: 600000});
+  const r = await run(process.execPath, [path.join(__dirname, 'sse_burst.js'), s.url, String(n), s.body, s.token || '',
+    String(rounds)], {timeout: 600000});
   try { return JSON.parse(r.stdout); } catch (e) { return {n, completed: 0, failed: n, errors: {crash: r.stderr.slice(0, 200)}}; }
 }
 
@@ -230,17 +240,19 @@ async function heldStreams(stub, x, n) {
 async function benchStreams(stub, targets) {
   const direct = {name: 'upstream, direct', stream: (text) => ({url: `${stub.url}/v1/messages`,
     body: messagesBody(text, true)})};
-  say(`/chat/stream: N streams opened at once, 20 tokens 20 ms apart; TTFT = time to first text`);
-  for (const n of LEVELS) {
+  say(`/chat/stream: N streams opened at once, 20 tokens 20 ms apart; TTFT = time to first text;`);
+  say('+p50, +p99: TTFT added over the upstream itself at the same concurrency');
+  for (const n of [1, ...LEVELS]) {
+    const rounds = n === 1 ? (SMOKE ? 5 : 50) : 1;
     say();
-    say(`${n} concurrent streams`);
+    say(n === 1 ? `one stream at a time, ${rounds} of them` : `${n} concurrent streams`);
     say(`${pad('', 24)}${lpad('done', 7)}${lpad('failed', 8)}${lpad('TTFT p50', 10)}${lpad('p99', 8)}` +
       `${lpad('+p50', 8)}${lpad('+p99', 8)}${lpad('end p99', 9)}`);
-    const base = await burst(direct, n, STREAM);
+    const base = await burst(direct, n, STREAM, rounds);
     say(`${pad(direct.name, 24)}${lpad(base.completed, 7)}${lpad(base.failed, 8)}${lpad(f1(base.ttft_p50), 10)}` +
       `${lpad(f1(base.ttft_p99), 8)}${lpad('', 8)}${lpad('', 8)}${lpad(f1(base.total_p99), 9)}`);
     for (const x of targets) {
-      const r = await burst(x, n, STREAM);
+      const r = await burst(x, n, STREAM, rounds);
       r.added_p50 = r.ttft_p50 - base.ttft_p50;
       r.added_p99 = r.ttft_p99 - base.ttft_p99;
       (x.streams = x.streams || {})[n] = r;
@@ -248,7 +260,7 @@ async function benchStreams(stub, targets) {
       say(`${pad(x.name, 24)}${lpad(r.completed, 7)}${lpad(r.failed, 8)}${lpad(f1(r.ttft_p50), 10)}` +
         `${lpad(f1(r.ttft_p99), 8)}${lpad(f1(r.added_p50), 8)}${lpad(f1(r.added_p99), 8)}${lpad(f1(r.total_p99), 9)}${errs}`);
     }
-    for (const x of targets.filter(y => y.llmgw)) {
+    for (const x of targets.filter(y => y.llmgw && n > 1)) {
       const m = await heldStreams(stub, x, n);
       (x.memory = x.memory || {})[n] = m;
       say(`  ${x.name}: ${m.open} streams held open: RSS ${m.idle.rss_kb} -> ${m.held.rss_kb} KB, ` +
@@ -275,11 +287,11 @@ function ratios(targets) {
       say(`  CPU/request vs proxy:    ${ratio(c.cpu_per_1k, px.chatResult.cpu_per_1k)}    (target <= 2)`);
       say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
     }
-    for (const n of LEVELS) {
+    for (const n of [1, ...LEVELS]) {
       const s = x.streams && x.streams[n], m = x.memory && x.memory[n];
       if (!s) continue;
-      say(`  ${n} streams: ${s.failed} failed; added TTFT p99 ${f1(s.added_p99)} ms (target <= 1); ` +
-        `${f1(m && m.per_stream_kb)} KB per open stream (target <= 40)`);
+      say(`  ${n === 1 ? 'one at a time' : `${n} streams`}: ${s.failed} failed; added TTFT p99 ` +
+        `${f1(s.added_p99)} ms (target <= 1)` + (m ? `; ${f1(m.per_stream_kb)} KB per open stream (target <= 40)` : ''));
       if (fa && fa.streams && fa.streams[n])
         say(`    vs FastAPI: added TTFT p50 ${f1(s.added_p50)} vs ${f1(fa.streams[n].added_p50)} ms, ` +
           `failed ${s.failed} vs ${fa.streams[n].failed}`);

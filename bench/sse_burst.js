@@ -5,11 +5,12 @@
 // the Messages API's events (content_block_delta), for the upstream
 // itself and a proxy in front of it.
 //
-// usage: node sse_burst.js URL N BODY_JSON [TOKEN]      prints one JSON line
+// usage: node sse_burst.js URL N BODY_JSON [TOKEN] [ROUNDS]
+// ROUNDS (default 1) bursts one after the other; prints one JSON line.
 'use strict';
 const http = require('http');
 
-const [url, n, body, token] = process.argv.slice(2);
+const [url, n, body, token, rounds = '1'] = process.argv.slice(2);
 const u = new URL(url);
 const agent = new http.Agent({keepAlive: false, maxSockets: Infinity});
 const ttft = [], total = [];
@@ -58,7 +59,8 @@ const pct = (a, p) => {
 
 (async () => {
   const t0 = Date.now();
-  await Promise.all(Array.from({length: +n}, one));
-  console.log(JSON.stringify({n: +n, completed, failed, errors, seconds: (Date.now() - t0) / 1000,
+  for (let i = 0; i < +rounds; i++)
+    await Promise.all(Array.from({length: +n}, one));
+  console.log(JSON.stringify({n: +n, rounds: +rounds, completed, failed, errors, seconds: (Date.now() - t0) / 1000,
     ttft_p50: pct(ttft, 0.5), ttft_p99: pct(ttft, 0.99), total_p50: pct(total, 0.5), total_p99: pct(total, 0.99)}));
 })();
