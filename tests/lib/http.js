@@ -4,6 +4,10 @@
 const http = require('http');
 const net = require('net');
 
+// Under valgrind (LLMGW_VALGRIND=1) everything llmgw does takes several
+// times longer: deadlines and timeouts stretch by this much.
+const SLOW = process.env.LLMGW_VALGRIND ? 5 : 1;
+
 function request(url, {method = 'GET', headers = {}, body, timeout = 30000} = {}) {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -26,7 +30,7 @@ function request(url, {method = 'GET', headers = {}, body, timeout = 30000} = {}
       });
       res.on('error', reject);
     });
-    req.setTimeout(timeout, () => req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${url}`)));
+    req.setTimeout(timeout * SLOW, () => req.destroy(new Error(`timeout after ${timeout} ms: ${method} ${url}`)));
     req.on('error', reject);
     req.end(data);
   });
@@ -94,7 +98,7 @@ function sse(url, body, {headers = {}, abortAfter, abortAt, timeout = 60000} = {
       res.on('close', finish);
       res.on('error', () => finish());
     });
-    req.setTimeout(timeout, () => { out.timedOut = true; req.destroy(); finish(); });
+    req.setTimeout(timeout * SLOW, () => { out.timedOut = true; req.destroy(); finish(); });
     if (abortAt !== undefined)
       setTimeout(() => { if (!finished) { out.aborted = true; req.destroy(); finish(); } }, abortAt);
     req.on('error', e => { if (out.aborted) finish(); else if (!finished) { out.neterror = String(e); finish(); } });
@@ -128,10 +132,6 @@ function waitPort(port, ms = 15000, host = '127.0.0.1') {
 }
 
 const sleep = ms => new Promise(r => setTimeout(r, ms));
-
-// Under valgrind (LLMGW_VALGRIND=1) everything llmgw does takes several
-// times longer: deadlines stretch by this much.
-const SLOW = process.env.LLMGW_VALGRIND ? 5 : 1;
 
 async function waitFor(fn, ms = 10000, step = 50) {
   const deadline = Date.now() + ms * SLOW;

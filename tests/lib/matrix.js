@@ -4,7 +4,7 @@
 const fs = require('fs');
 const path = require('path');
 const t = require('./tap');
-const {request, sse, waitFor} = require('./http');
+const {SLOW, request, sse, waitFor} = require('./http');
 const {TOKEN, usageRow} = require('./servers');
 
 const files = (dir) => { try { return fs.readdirSync(dir).filter(f => !f.startsWith('.')); } catch (e) { return []; } };
@@ -70,7 +70,10 @@ async function checkDeployment(ctx) {
     t.ok(one.done, `${name}: one stream alone: ${single} ms`);
     t.is(all.filter(r => r.status === 200 && r.done && r.complete && r.events.length === 11).length, 50,
       `${name}: all 50 complete, none fails`);
-    t.ok(fifty < single * 2 + 1000, `${name}: 50 at once took ${fifty} ms, about the time of one`);
+    // Valgrind runs one thread at a time, so under it 50 streams cost 50
+    // times the CPU of one and the time comparison means nothing.
+    t.ok(fifty < single * 2 + 1000 || SLOW > 1, `${name}: 50 at once took ${fifty} ms, about the time of one` +
+      (SLOW > 1 ? ' (not timed under valgrind)' : ''));
   });
 
   await t.test(`${name}: a client that disconnects`, async () => {
