@@ -89,6 +89,7 @@ t.main(async () => {
   const report = lines.join('\n') + '\n';
   process.stdout.write(report.split('\n').map(l => `# ${l}`).join('\n') + '\n');
   const out = path.join(__dirname, 'results', `soak-${new Date().toISOString().slice(0, 16).replace(/:/g, '')}.txt`);
+  fs.mkdirSync(path.dirname(out), {recursive: true});
   fs.writeFileSync(out, report);
   t.ok(unexpected === 0, `no unexpected outcomes; report in ${path.relative(process.cwd(), out)}`);
   await spoold.stop();
