@@ -23,14 +23,16 @@ function program(name) {
   fs.mkdirSync(dir, {recursive: true});
   fs.mkdirSync(VALGRIND_LOGS, {recursive: true, mode: 0o1777});
   fs.chmodSync(VALGRIND_LOGS, 0o1777);	// servers running as www-data log here too
-  fs.writeFileSync(wrapper + '.tmp', `#!/bin/sh
+  // Test files run in parallel and all write these: each its own temporary.
+  const tmp = `${wrapper}.tmp.${process.pid}`;
+  fs.writeFileSync(tmp, `#!/bin/sh
 exec valgrind -q --error-exitcode=99 --leak-check=full \\
     --show-leak-kinds=definite,indirect,possible \\
     --errors-for-leak-kinds=definite,indirect,possible \\
     --suppressions=${path.join(SRC, 'tests', 'valgrind.supp')} \\
     --log-file=${VALGRIND_LOGS}/${name}.%p.log ${real} "$@"
 `, {mode: 0o755});
-  fs.renameSync(wrapper + '.tmp', wrapper);
+  fs.renameSync(tmp, wrapper);
   return wrapper;
 }
 const VALGRIND = !!process.env.LLMGW_VALGRIND;
