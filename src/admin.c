@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "conf.h"
 #include "json.h"
 #include "buf.h"
@@ -117,10 +118,7 @@ admin_age(long long ms, char *out, size_t size)
 long long
 admin_now(void)
 {
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_wall_ms();
 }
 
 void

@@ -31,15 +31,6 @@ const struct admin_cmd admin_spool_cmds[] = {
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* What llmgw-spoold last said in .spoold-status, if anything. */
 static void
 print_consumer(const char *dir)
@@ -72,7 +63,7 @@ print_consumer(const char *dir)
 	{
 		char	 age[32];
 
-		admin_age(now_ms() - t, age, sizeof(age));
+		admin_age(admin_now() - t, age, sizeof(age));
 		printf("consumer: pid %ld (%s), last seen %s ago, %lu "
 		    "delivered, %lu failed\n", pid, pid > 0 && kill((pid_t)pid,
 		    0) == 0 ? "running" : "not running", age, delivered,
@@ -103,7 +94,7 @@ spool_status(struct admin *a, int argc, char *argv[])
 	printf("%-8s %8s  %s\n", "folder", "records", "oldest");
 	for (d = 0; d < SPOOL_NDIRS; d++) {
 		if (st.count[d] > 0)
-			admin_age(now_ms() - st.oldest_ms[d], age,
+			admin_age(admin_now() - st.oldest_ms[d], age,
 			    sizeof(age));
 		else
 			snprintf(age, sizeof(age), "-");

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "budget.h"
+#include "clock.h"
 #include "db.h"
 #include "dbpool.h"
 #include "err.h"
@@ -40,15 +41,6 @@ static const char settle_sql[] =
     " SET tokens = tokens + excluded.tokens";
 
 static atomic_llong	 last_reclaim;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 budget_period(const char *kind, int64_t now, char *out, size_t size,
@@ -136,12 +128,12 @@ budget_reclaim(struct sqlite3 *db, struct err *err)
 	sqlite3_finalize(del);
 	if (sqlite3_prepare_v2(db, "DELETE FROM reservations WHERE expires"
 	    " < ?1", -1, &del, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(del, 1, now_ms());
+		sqlite3_bind_int64(del, 1, clock_wall_ms());
 		if (sqlite3_step(del) == SQLITE_DONE)
 			n += sqlite3_changes(db);
 		sqlite3_finalize(del);
 	}
-	atomic_store(&last_reclaim, now_ms());
+	atomic_store(&last_reclaim, clock_wall_ms());
 	return n;
 }
 
@@ -150,7 +142,7 @@ static int
 try_reserve(struct dbconn *c, const struct key *k, long tokens, long hold_ms,
     struct reservation *r, long *retry_after, struct err *err)
 {
-	int64_t		 now = now_ms(), used, held, count, oldest = 0;
+	int64_t		 now = clock_wall_ms(), used, held, count, oldest = 0;
 	sqlite3_stmt	*st;
 	long		 left;
 	int		 rc;
@@ -234,7 +226,7 @@ budget_reserve(struct dbpool *p, const struct key *k, long tokens,
 		return BUDGET_OK;		/* nothing to hold or count */
 	if ((c = dbpool_get_writer(p, err)) == NULL)
 		return BUDGET_ERROR;
-	if (now_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
+	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
 		budget_reclaim(c->db, &ignored);
 	rc = try_reserve(c, k, tokens, hold_ms, r, retry_after, err);
 	/* Short of tokens: what dead processes hold may be the reason. */
@@ -290,7 +282,7 @@ budget_spent(struct sqlite3 *db, const struct key *k, long *settled,
 	*settled = *held = 0;
 	if (k->budget_tokens < 0)
 		return 0;
-	budget_period(k->period, now_ms(), period, sizeof(period), &left);
+	budget_period(k->period, clock_wall_ms(), period, sizeof(period), &left);
 	for (i = 0; i < 2; i++) {
 		if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK) {
 			err_set(err, "%s", sqlite3_errmsg(db));

@@ -14,6 +14,7 @@
 #include "anthropic.h"
 #include "app.h"
 #include "auth.h"
+#include "clock.h"
 #include "conf.h"
 #include "conn.h"
 #include "err.h"
@@ -254,7 +255,7 @@ read_body(struct chat *ch)
 	b->max = (size_t)limit + 1;
 	/* A body that drips in must not hold a worker for ever: the whole
 	 * of it has body_timeout, each read what is left of that. */
-	deadline = req_now_ms() + rq->conf->body_timeout_ms;
+	deadline = clock_mono_ms() + rq->conf->body_timeout_ms;
 	for (;;) {
 		room = (size_t)limit + 1 - b->len;
 		if (want >= 0 && (size_t)want - b->len < room)
@@ -267,7 +268,7 @@ read_body(struct chat *ch)
 			fail(ch, 500, NULL, "out of memory");
 			return -1;
 		}
-		left = deadline - req_now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0 || conn_read_timeout(rq->conn, left) == -1 ||
 		    (n = conn_read(rq->conn, p, room)) == -1) {
 			if (left <= 0)
@@ -342,7 +343,7 @@ on_text(void *arg, const char *text, size_t len)
 	    conn_write(ch->rq->conn, out->data, out->len) == -1 ||
 	    conn_flush(ch->rq->conn) == -1)
 		goto gone;
-	ch->last_write_ms = req_now_ms();
+	ch->last_write_ms = clock_mono_ms();
 	if (ch->ttft_ms < 0)
 		ch->ttft_ms = ch->last_write_ms - ch->rq->t0_ms;
 	/* The text is kept only for log_bodies; if it will not fit, the
@@ -369,7 +370,7 @@ forward(struct chat *ch, const char *event, const char *data, size_t len)
 	    conn_write(ch->rq->conn, out->data, out->len) == -1 ||
 	    conn_flush(ch->rq->conn) == -1)
 		goto gone;
-	ch->last_write_ms = req_now_ms();
+	ch->last_write_ms = clock_mono_ms();
 	if (ch->ttft_ms < 0 && ch->st.deltas > 0)
 		ch->ttft_ms = ch->last_write_ms - ch->rq->t0_ms;
 	return 0;
@@ -443,7 +444,7 @@ static int
 on_tick(void *arg)
 {
 	struct chat	*ch = arg;
-	int64_t		 now = req_now_ms();
+	int64_t		 now = clock_mono_ms();
 
 	if (ch->rq->app->cgi_gone != NULL && *ch->rq->app->cgi_gone) {
 		ch->stop_reason = STOP_CLIENT_GONE;
@@ -698,7 +699,7 @@ reply_done(struct chat *ch)
 	if (ch->passthrough) {
 		pass_headers(ch, extra, sizeof(extra));
 		rq->status = 200;
-		ch->ttft_ms = req_now_ms() - rq->t0_ms;
+		ch->ttft_ms = clock_mono_ms() - rq->t0_ms;
 		if (resp_body(rq->conn, 200, "application/json", rq->id,
 		    extra, ch->w->reply.data, ch->w->reply.len, 0) == -1)
 			ch->stop_reason = STOP_CLIENT_GONE;
@@ -710,7 +711,7 @@ reply_done(struct chat *ch)
 	buf_addf(out, ",\"input_tokens\":%ld,\"output_tokens\":%ld}",
 	    ch->st.usage.input_tokens, ch->st.usage.output_tokens);
 	rq->status = 200;
-	ch->ttft_ms = req_now_ms() - rq->t0_ms;
+	ch->ttft_ms = clock_mono_ms() - rq->t0_ms;
 	if (resp_body(rq->conn, 200, "application/json", rq->id,
 	    ch->res.ratelimit.len > 0 ? ch->res.ratelimit.data : NULL,
 	    out->data, out->len, 0) == -1)
@@ -782,7 +783,7 @@ record(struct chat *ch, const struct verdict *v)
 	r->status = rq->status != 0 ? rq->status : 499;
 	r->upstream = ch->called;
 	r->ttft_ms = ch->ttft_ms;
-	r->total_ms = (long)(req_now_ms() - rq->t0_ms);
+	r->total_ms = (long)(clock_mono_ms() - rq->t0_ms);
 	r->disconnected = ch->stop_reason == STOP_CLIENT_GONE;
 	if (ch->called) {
 		r->partial = !ch->st.stopped;
@@ -865,7 +866,7 @@ call_upstream(struct chat *ch, struct verdict *v)
 			return;
 		delay = retry_delay_ms(conf->retry_base_ms, conf->retry_max_ms,
 		    attempt, ch->res.retry_after_ms, reqid_random());
-		if (delay < 0 || req_now_ms() - rq->t0_ms + delay >
+		if (delay < 0 || clock_mono_ms() - rq->t0_ms + delay >
 		    conf->total_timeout_ms)
 			return;
 		log_info("request %s: %s; retry %d of %ld in %ld ms", rq->id,
@@ -884,7 +885,7 @@ serve(struct chat *ch)
 
 	memset(&v, 0, sizeof(v));
 	ch->called = 1;
-	ch->last_write_ms = req_now_ms();
+	ch->last_write_ms = clock_mono_ms();
 	metrics_request_begin(rq->app->metrics, ch->stream);
 	call_upstream(ch, &v);
 	if (v.ok) {

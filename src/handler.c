@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "app.h"
+#include "clock.h"
 #include "conf.h"
 #include "conn.h"
 #include "err.h"
@@ -60,24 +61,6 @@ worker_free(struct worker *w)
 	buf_free(&w->reply);
 	buf_free(&w->out);
 	free(w);
-}
-
-int64_t
-req_now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void
@@ -141,7 +124,7 @@ access_line(struct req_ctx *rq, const char *path)
 	buf_adds(&b, " path=");
 	logfmt_value(&b, path);
 	buf_addf(&b, " status=%d total_ms=%lld", rq->status != 0 ?
-	    rq->status : 499, (long long)(req_now_ms() - rq->t0_ms));
+	    rq->status : 499, (long long)(clock_mono_ms() - rq->t0_ms));
 	if (r != NULL) {
 		buf_addf(&b, " key=%s", r->key[0] != '\0' ? r->key : "-");
 		if (r->model[0] != '\0') {
@@ -179,8 +162,8 @@ handler_serve(struct worker *w, struct conn *conn)
 	rq.gen = w->gen = app_hold(w->app);
 	rq.conf = rq.gen->conf;
 	rq.conn = conn;
-	rq.t0_ms = req_now_ms();
-	rq.ts_ms = wall_ms();
+	rq.t0_ms = clock_mono_ms();
+	rq.ts_ms = clock_wall_ms();
 	w->have_rec = 0;
 
 	/* A well-formed X-Request-Id is kept; any other is replaced,
@@ -253,7 +236,7 @@ req_spool(struct req_ctx *rq)
 	struct err	 err;
 	char		 what[ERR_MAX + 16];
 
-	r->end_ms = wall_ms();
+	r->end_ms = clock_wall_ms();
 	buf_init(&b, 0);
 	if (record_to_json(r, &b) == -1) {
 		log_error("request %s: out of memory writing its record",

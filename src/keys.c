@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "dbpool.h"
 #include "err.h"
 #include "keys.h"
@@ -19,15 +20,6 @@
 
 #define KEY_COLUMNS	"id, name, prefix, created, expires, revoked," \
 			" budget_tokens, budget_period, rpm, models"
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 column_text(sqlite3_stmt *st, int i, char *out, size_t size)
@@ -196,7 +188,7 @@ keys_create(struct sqlite3 *db, const struct key *spec, char *secret,
 		snprintf(out->id + 1 + 2 * i, 3, "%02x", idraw[i]);
 	str_copy(out->prefix, sizeof(out->prefix), secret);
 	out->prefix[strlen(KEY_PREFIX) + 6] = '\0';
-	out->created = now_ms();
+	out->created = clock_wall_ms();
 	out->revoked = 0;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto fail;
@@ -271,7 +263,7 @@ keys_revoke(struct sqlite3 *db, const char *id, struct err *err)
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, now_ms());
+	sqlite3_bind_int64(st, 2, clock_wall_ms());
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rc = 0;
 	else

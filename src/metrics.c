@@ -203,6 +203,32 @@ head(struct buf *b, const char *name, const char *type, const char *help)
 	buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric without labels: its head and its one sample. */
+static void
+counter(struct buf *b, const char *name, const char *help, unsigned long v)
+{
+	head(b, name, "counter", help);
+	buf_addf(b, "%s %lu\n", name, v);
+}
+
+static void
+gauge(struct buf *b, const char *name, const char *help, long v)
+{
+	head(b, name, "gauge", help);
+	buf_addf(b, "%s %ld\n", name, v);
+}
+
+/* The status label of slot "s", then the sample's value. */
+static void
+status_sample(struct buf *b, size_t s, unsigned long v)
+{
+	if (statuses[s] != 0)
+		buf_addf(b, "%d", statuses[s]);
+	else
+		buf_adds(b, "other");
+	buf_addf(b, "\"} %lu\n", v);
+}
+
 /* A label value, escaped as the text format wants: \\, \" and \n. */
 static void
 label(struct buf *b, const char *s)
@@ -218,11 +244,13 @@ label(struct buf *b, const char *s)
 }
 
 static void
-histogram(struct buf *b, const char *name, struct histogram *h)
+histogram(struct buf *b, const char *name, const char *help,
+    struct histogram *h)
 {
 	unsigned long	 cum = 0;
 	size_t		 i;
 
+	head(b, name, "histogram", help);
 	for (i = 0; i <= h->n; i++) {
 		cum += atomic_load(&h->buckets[i]);
 		if (i < h->n)
@@ -254,40 +282,27 @@ metrics_render(struct metrics *m, long threads, long busy, struct buf *b)
 			if ((v = atomic_load(&m->requests[r][s])) > 0) {
 				buf_addf(b, "llmgw_requests_total{route=\"%s\","
 				    "status=\"", routes[r]);
-				if (statuses[s] != 0)
-					buf_addf(b, "%d", statuses[s]);
-				else
-					buf_adds(b, "other");
-				buf_addf(b, "\"} %lu\n", v);
+				status_sample(b, s, v);
 			}
 	head(b, "llmgw_upstream_responses_total", "counter",
 	    "Final upstream answers, by HTTP status (none: no answer).");
 	for (s = 0; s < NSTATUS; s++)
 		if ((v = atomic_load(&m->upstream[s])) > 0) {
 			buf_adds(b, "llmgw_upstream_responses_total{status=\"");
-			if (statuses[s] != 0)
-				buf_addf(b, "%d", statuses[s]);
-			else
-				buf_adds(b, "other");
-			buf_addf(b, "\"} %lu\n", v);
+			status_sample(b, s, v);
 		}
 	buf_addf(b, "llmgw_upstream_responses_total{status=\"none\"} %lu\n",
 	    atomic_load(&m->upstream_none));
-	head(b, "llmgw_upstream_retries_total", "counter",
-	    "Upstream attempts that were retries.");
-	buf_addf(b, "llmgw_upstream_retries_total %lu\n",
-	    atomic_load(&m->retries));
-	head(b, "llmgw_client_disconnects_total", "counter",
-	    "Requests whose client went away before the end.");
-	buf_addf(b, "llmgw_client_disconnects_total %lu\n",
+	counter(b, "llmgw_upstream_retries_total",
+	    "Upstream attempts that were retries.", atomic_load(&m->retries));
+	counter(b, "llmgw_client_disconnects_total",
+	    "Requests whose client went away before the end.",
 	    atomic_load(&m->disconnects));
-	head(b, "llmgw_requests_in_flight", "gauge",
-	    "Chat requests being served now.");
-	buf_addf(b, "llmgw_requests_in_flight %ld\n",
+	gauge(b, "llmgw_requests_in_flight", "Chat requests being served now.",
 	    atomic_load(&m->in_flight));
-	head(b, "llmgw_streams_in_flight", "gauge",
-	    "Streams (POST /chat/stream) being served now.");
-	buf_addf(b, "llmgw_streams_in_flight %ld\n", atomic_load(&m->streams));
+	gauge(b, "llmgw_streams_in_flight",
+	    "Streams (POST /chat/stream) being served now.",
+	    atomic_load(&m->streams));
 	head(b, "llmgw_tokens_total", "counter",
 	    "Tokens used, by model and kind (input, output, cache_creation, "
 	    "cache_read); models past the first 64 count as other.");
@@ -305,20 +320,16 @@ metrics_render(struct metrics *m, long threads, long busy, struct buf *b)
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
-	head(b, "llmgw_time_to_first_token_seconds", "histogram",
+	histogram(b, "llmgw_time_to_first_token_seconds",
 	    "From request to the first token sent (the whole reply for "
-	    "/chat).");
-	histogram(b, "llmgw_time_to_first_token_seconds", &m->ttft);
-	head(b, "llmgw_request_duration_seconds", "histogram",
-	    "Whole chat requests that reached the upstream.");
-	histogram(b, "llmgw_request_duration_seconds", &m->total);
-	head(b, "llmgw_spool_write_failures_total", "counter",
-	    "Records that could not be written to the spool.");
-	buf_addf(b, "llmgw_spool_write_failures_total %lu\n",
+	    "/chat).", &m->ttft);
+	histogram(b, "llmgw_request_duration_seconds",
+	    "Whole chat requests that reached the upstream.", &m->total);
+	counter(b, "llmgw_spool_write_failures_total",
+	    "Records that could not be written to the spool.",
 	    atomic_load(&m->spool_failures));
-	head(b, "llmgw_usage_write_failures_total", "counter",
-	    "Usage rows that could not be written to the database.");
-	buf_addf(b, "llmgw_usage_write_failures_total %lu\n",
+	counter(b, "llmgw_usage_write_failures_total",
+	    "Usage rows that could not be written to the database.",
 	    atomic_load(&m->usage_failures));
 	head(b, "llmgw_worker_threads", "gauge",
 	    "Worker threads, busy with a request or idle.");

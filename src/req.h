@@ -49,9 +49,6 @@ struct req_ctx {
 	int			 head_only;	/* HEAD: no body */
 };
 
-/* Milliseconds on the monotonic clock. */
-int64_t	 req_now_ms(void);
-
 /*
  * With the response complete: write w->rec to the spool.  Its usage row
  * is stored by handler_after(), once the client has been let go.

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #endif
 
+#include "clock.h"
 #include "reqid.h"
 
 /* xoshiro128-style generator state, seeded from the kernel per thread. */
@@ -54,12 +55,9 @@ void
 reqid_new(char *out)
 {
 	static const char	 hex[] = "0123456789abcdef";
-	struct timespec		 ts;
-	uint64_t		 ms, r1, r2;
+	uint64_t		 ms = (uint64_t)clock_wall_ms(), r1, r2;
 	int			 i;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	r1 = reqid_random();
 	r2 = reqid_random();
 	for (i = 11; i >= 0; i--, ms >>= 4)

@@ -19,6 +19,7 @@
 #include <fcgiapp.h>
 #include <fcgios.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "err.h"
 #include "log.h"
@@ -310,7 +311,6 @@ enqueue_locked(struct server *s, int fd)
 static void
 accept_all(struct server *s, long long *paused_until)
 {
-	struct timespec	 ts;
 	int		 fd;
 
 	for (;;) {
@@ -323,9 +323,7 @@ accept_all(struct server *s, long long *paused_until)
 			/* Out of fds or memory: let requests finish first. */
 			log_error("server: accept: %s; pausing 100 ms",
 			    strerror(errno));
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			*paused_until = (long long)ts.tv_sec * 1000 +
-			    ts.tv_nsec / 1000000 + 100;
+			*paused_until = clock_mono_ms() + 100;
 			epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
 			return;
 		}
@@ -359,8 +357,7 @@ acceptor_main(void *arg)
 {
 	struct server		*s = arg;
 	struct epoll_event	 evs[MAX_EVENTS], ev;
-	struct timespec		 ts;
-	long long		 paused_until = 0, now;
+	long long		 paused_until = 0;
 	uint64_t		 n;
 	int			 i, nev, fd;
 
@@ -372,10 +369,7 @@ acceptor_main(void *arg)
 			break;
 		}
 		if (paused_until != 0) {
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			now = (long long)ts.tv_sec * 1000 +
-			    ts.tv_nsec / 1000000;
-			if (now >= paused_until) {
+			if (clock_mono_ms() >= paused_until) {
 				paused_until = 0;
 				memset(&ev, 0, sizeof(ev));
 				ev.events = EPOLLIN;

@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "db.h"
 #include "err.h"
@@ -133,12 +134,9 @@ sqlite_deliver(void *arg, const struct delivery *d, size_t n,
     struct err *err)
 {
 	struct sqlite_sink	*s = arg;
-	struct timespec		 ts;
-	int64_t			 now;
+	int64_t			 now = clock_wall_ms();
 	size_t			 i;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (db_exec(s->db, "BEGIN IMMEDIATE", err) == -1)
 		goto fail;
 	for (i = 0; i < n; i++) {

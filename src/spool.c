@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "err.h"
 #include "proc.h"
 #include "reqid.h"
@@ -38,15 +39,6 @@ const char *
 spool_dir_name(enum spool_dir d)
 {
 	return subdirs[d];
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* mkdir -p, happy when the directory is already there. */
@@ -667,7 +659,7 @@ age_ms(int dirfd, const char *name, int use_mtime)
 	t = use_mtime ? (int64_t)st.st_mtim.tv_sec * 1000 +
 	    st.st_mtim.tv_nsec / 1000000 : (int64_t)st.st_ctim.tv_sec * 1000 +
 	    st.st_ctim.tv_nsec / 1000000;
-	return now_ms() - t;
+	return clock_wall_ms() - t;
 }
 
 long

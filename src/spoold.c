@@ -25,6 +25,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "err.h"
 #include "log.h"
@@ -76,15 +77,6 @@ usage(FILE *fp)
 	    "[--help]\n");
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 close_sinks(struct spoold *d)
 {
@@ -127,7 +119,7 @@ write_status(struct spoold *d)
 	if ((fp = fopen(tmp, "w")) == NULL)
 		return;
 	fprintf(fp, "pid %ld\ntime %lld\ndelivered %lu\nfailed %lu\n"
-	    "last_error %s\n", (long)getpid(), (long long)now_ms(),
+	    "last_error %s\n", (long)getpid(), (long long)clock_wall_ms(),
 	    d->delivered, d->failed, d->last_error);
 	if (fclose(fp) != 0 || rename(tmp, path) == -1)
 		unlink(tmp);
@@ -231,7 +223,7 @@ deliver(struct spoold *d)
 	struct delivery	 batch[1024];
 	size_t		 idx[1024], n, i, k, done;
 	struct err	 err;
-	int64_t		 now = now_ms();
+	int64_t		 now = clock_wall_ms();
 	uint64_t	 rnd = reqid_random();
 	int		 s;
 	char		 msg[512];
@@ -418,7 +410,7 @@ run(struct spoold *d, int sigfd)
 	int			 timeout;
 
 	for (;;) {
-		now = now_ms();
+		now = clock_wall_ms();
 		if (d->nsinks == 0 && open_sinks(d, &err) == -1) {
 			/* A sink that cannot open is a failing sink. */
 			log_error("%s", err.msg);
@@ -450,7 +442,7 @@ run(struct spoold *d, int sigfd)
 			return 0;
 		}
 		/* Sleep until a record comes, a retry is due, or a rescan. */
-		now = now_ms();
+		now = clock_wall_ms();
 		if (next_scan <= now)
 			next_scan = now + d->conf->spool_rescan_ms;
 		wake = next_scan;

@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "err.h"
 #include "log.h"
@@ -37,7 +38,7 @@ struct upstream_loop {
 	int		 wakefd;		/* eventfd: workers wake the loop */
 	pthread_t	 thread;
 	long long	 timer_at;		/* libcurl's timer, as a
-						 * now_ms() time; -1: none */
+						 * clock_mono_ms() time; -1: none */
 	struct call	*active;		/* in the multi handle */
 
 	pthread_mutex_t	 lock;			/* guards what follows */
@@ -84,15 +85,6 @@ struct call {
 	int				 done;
 	CURLcode			 rc;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 loop_wake(struct upstream_loop *l)
@@ -204,7 +196,7 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	char			 value[256], *end;
 	long			 secs;
 
-	c->t_last = now_ms();
+	c->t_last = clock_mono_ms();
 	if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
 		/* A new response head (after a 100, say) replaces the old. */
 		result_clear(r);
@@ -244,7 +236,7 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	struct upstream_result	*r = c->res;
 	size_t			 len = size * n;
 
-	c->t_last = now_ms();
+	c->t_last = clock_mono_ms();
 	if (r->status < 200 || r->status > 299) {
 		/* An error body: keep the start, which says what went wrong. */
 		if (r->errbody.len < UPSTREAM_ERRBODY_MAX)
@@ -309,7 +301,7 @@ on_timer(CURLM *multi, long timeout_ms, void *arg)
 	struct upstream_loop	*l = arg;
 
 	(void)multi;
-	l->timer_at = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	l->timer_at = timeout_ms < 0 ? -1 : clock_mono_ms() + timeout_ms;
 	return 0;
 }
 
@@ -376,7 +368,7 @@ take_requests(struct upstream_loop *l)
 	pthread_mutex_unlock(&l->lock);
 	for (c = adds; c != NULL; c = next) {
 		next = c->next;
-		c->t_start = c->t_last = now_ms();
+		c->t_start = c->t_last = clock_mono_ms();
 		c->prev = NULL;
 		c->next = l->active;
 		if (l->active != NULL)
@@ -413,7 +405,7 @@ static void
 scan_timeouts(struct upstream_loop *l)
 {
 	struct call	*c, *next;
-	long long	 now = now_ms();
+	long long	 now = clock_mono_ms();
 	int		 paused;
 
 	for (c = l->active; c != NULL; c = next) {
@@ -443,7 +435,7 @@ loop_main(void *arg)
 {
 	struct upstream_loop	*l = arg;
 	struct epoll_event	 evs[64];
-	long long		 next_scan = now_ms() + SCAN_MS, now;
+	long long		 next_scan = clock_mono_ms() + SCAN_MS, now;
 	uint64_t		 n;
 	int			 i, nev, running, wait, flags, stopping;
 	int			 aborting;
@@ -451,7 +443,7 @@ loop_main(void *arg)
 	for (;;) {
 		wait = SCAN_MS;
 		if (l->timer_at >= 0) {
-			now = now_ms();
+			now = clock_mono_ms();
 			wait = l->timer_at <= now ? 0 :
 			    l->timer_at - now < SCAN_MS ?
 			    (int)(l->timer_at - now) : SCAN_MS;
@@ -482,14 +474,14 @@ loop_main(void *arg)
 		 * from inside the call.  Waiting on an old value would wake
 		 * the loop every millisecond for nothing.
 		 */
-		if (l->timer_at >= 0 && now_ms() >= l->timer_at) {
+		if (l->timer_at >= 0 && clock_mono_ms() >= l->timer_at) {
 			l->timer_at = -1;
 			curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT,
 			    0, &running);
 		}
 		take_requests(l);
 		reap(l);
-		now = now_ms();
+		now = clock_mono_ms();
 		if (now >= next_scan) {
 			scan_timeouts(l);
 			next_scan = now + SCAN_MS;
@@ -698,14 +690,14 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 {
 	struct buf	 take;
 	struct timespec	 until;
-	long long	 next_tick = now_ms() + TICK_MS;
+	long long	 next_tick = clock_mono_ms() + TICK_MS;
 	int		 done, paused, asked_stop = 0;
 
 	buf_init(&take, 0);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (c->inbox.len == 0 && !c->done &&
-		    now_ms() < next_tick) {
+		    clock_mono_ms() < next_tick) {
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_nsec += TICK_MS % 1000 * 1000000L;
 			until.tv_sec += TICK_MS / 1000 + until.tv_nsec /
@@ -733,8 +725,8 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 		}
 		if (paused && !asked_stop)
 			kick(c, 0);
-		if (now_ms() >= next_tick) {
-			next_tick = now_ms() + TICK_MS;
+		if (clock_mono_ms() >= next_tick) {
+			next_tick = clock_mono_ms() + TICK_MS;
 			if (!asked_stop && sink->on_tick != NULL &&
 			    sink->on_tick(sink->arg) == -1) {
 				kick(c, 1);
@@ -822,7 +814,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 		snprintf(res->detail, sizeof(res->detail), "%s after %lld ms",
 		    c.timed_out != NULL ? c.timed_out :
 		    c.got_status ? "total_timeout" : "connect_timeout",
-		    now_ms() - c.t_start);
+		    clock_mono_ms() - c.t_start);
 	else if (res->outcome == UP_EABORTED)
 		str_copy(res->detail, sizeof(res->detail), "stopped by llmgw");
 	else

@@ -205,21 +205,27 @@ async function startLighttpd({dir, env = {}, backend = 'spawn', mount = '/api/v1
     pids: () => llmgwPids(dir),
     async stop() {
       if (exited) return;
-      const pids = backend === 'spawn' ? llmgwPids(dir) : [];
-      p.kill('SIGTERM');
-      await waitFor(() => exited, 10000);
       // lighttpd sends its backends SIGTERM; they must be gone soon after.
-      const gone = await waitFor(() => pids.every(pid => !fs.existsSync(`/proc/${pid}`)), 15000);
-      if (!gone) {
-        tap.point(false, 'llmgw exits after SIGTERM from lighttpd');
-        for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch (e) { /* gone */ }
-      }
-      const reports = sanitizerReports(dir);
-      tap.point(reports.length === 0, `no sanitizer reports in ${path.basename(dir)}`, reports.join('\n'));
+      await stopSpawner(p, () => exited, backend === 'spawn' ? llmgwPids(dir) : [], dir,
+        'llmgw exits after SIGTERM from lighttpd');
     },
   };
   tap.onCleanup(() => srv.stop());
   return srv;
+}
+
+// Stop a web server "p" with SIGTERM and check what it leaves: the llmgw
+// processes it started ("pids") gone ("gone" names that test point), and
+// no sanitizer report in "dir".
+async function stopSpawner(p, exited, pids, dir, gone) {
+  p.kill('SIGTERM');
+  await waitFor(exited, 15000);
+  if (!await waitFor(() => pids.every(pid => !fs.existsSync(`/proc/${pid}`)), 15000)) {
+    tap.point(false, gone);
+    for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch (e) { /* gone */ }
+  }
+  const reports = sanitizerReports(dir);
+  tap.point(reports.length === 0, `no sanitizer reports in ${path.basename(dir)}`, reports.join('\n'));
 }
 
 // llmgw on its own socket (--listen), for external-backend setups.
@@ -301,7 +307,7 @@ async function usageRow(db, id, ms = 10000) {
   return rows ? rows[0] : null;
 }
 
-module.exports = {heavy, VALGRIND, llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+module.exports = {stopSpawner, heavy, VALGRIND, llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
   startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
 
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw

@@ -6,7 +6,7 @@ const fs = require('fs');
 const path = require('path');
 const t = require('./tap');
 const {freePort, waitPort, waitFor} = require('./http');
-const {SRC, which, llmgwPids, sanitizerReports} = require('./servers');
+const {SRC, which, llmgwPids, stopSpawner} = require('./servers');
 
 const APACHE_MODULES = '/usr/lib/apache2/modules';
 
@@ -59,16 +59,8 @@ async function startApache({dir, snippet, modules, spawnsLlmgw = false}) {
     }).join(''),
     async stop() {
       if (exited) return;
-      const pids = spawnsLlmgw ? llmgwPids(dir) : [];
-      p.kill('SIGTERM');
-      await waitFor(() => exited, 15000);
-      const gone = await waitFor(() => pids.every(pid => !fs.existsSync(`/proc/${pid}`)), 15000);
-      if (!gone) {
-        t.point(false, 'llmgw processes exit when Apache stops');
-        for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch (e) { /* gone */ }
-      }
-      const reports = sanitizerReports(dir);
-      t.point(reports.length === 0, `no sanitizer reports in ${path.basename(dir)}`, reports.join('\n'));
+      await stopSpawner(p, () => exited, spawnsLlmgw ? llmgwPids(dir) : [], dir,
+        'llmgw processes exit when Apache stops');
     },
   };
   t.onCleanup(() => srv.stop());
