@@ -1,8 +1,8 @@
 #!/bin/sh
 # Run every test of llmgw on a machine that may be brand new: install the
 # Debian packages it needs, build with ASan and UBSan, run "make check"
-# (unit tests and integration tests against real servers), run each fuzz
-# target for 60 s, run the suite again under valgrind memcheck, and print
+# (unit tests and integration tests against real servers), check the
+# release tarball (tests/dist.sh), run each fuzz target for 60 s, run the suite again under valgrind memcheck, and print
 # one last line "N passed, N failed" counting every test point of all.
 #
 # usage: tests/run-all.sh        (as root, or with sudo available)
@@ -43,6 +43,14 @@ fi
 grep -E '^(FAIL|ERROR|SKIP)' test-suite.log 2>/dev/null | head -50
 grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' test-suite.log 2>/dev/null
 
+echo "== the release tarball (tests/dist.sh)"
+sh tests/dist.sh > dist.out 2>&1
+dist_rc=$?
+grep -vE '^ok ' dist.out | tail -40
+dist_passed=$(grep -c '^ok ' dist.out)
+dist_failed=$(grep -c '^not ok ' dist.out)
+[ $dist_rc -eq 0 ] || [ "$dist_failed" -gt 0 ] || dist_failed=1
+
 echo "== fuzzing each target for 60 s (make fuzz)"
 make fuzz FUZZ_TIME=60 > fuzz.out 2>&1
 grep -E '^fuzz_' fuzz.out || tail -20 fuzz.out
@@ -63,7 +71,8 @@ count_results() {
 }
 count_results
 [ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=$((failed + 1))
-passed=$((passed + fuzz_passed)); failed=$((failed + fuzz_failed))
+passed=$((passed + fuzz_passed + dist_passed))
+failed=$((failed + fuzz_failed + dist_failed))
 
 # The same suite again, built without sanitizers, with every C program
 # (unit tests, llmgw, llmgw-spoold, llmgw-admin) under valgrind memcheck.

@@ -1,7 +1,7 @@
 // Background logging: the responder's spool records and llmgw-spoold
 // delivering them to SQLite, a webhook and JSON lines.
 'use strict';
-const {spawnSync, execFileSync} = require('child_process');
+const {spawn, spawnSync, execFileSync} = require('child_process');
 const fs = require('fs');
 const http = require('http');
 const path = require('path');
@@ -218,6 +218,42 @@ t.main(async () => {
     t.is([rs && rs.prompt, rs && rs.reply], ['say it [[multiline]] [[tokens:2]]', s.text], 'a stream: prompt and reply');
     t.is([rc && rc.prompt, rc && rc.reply], ['ünï [[tokens:2]]', c.json.reply], '/chat: prompt and reply');
     await srv.stop();
+  });
+
+  await t.test('spoold_log = syslog: its lines go to syslog, not stderr', async () => {
+    if (fs.existsSync('/dev/log')) return t.skip('syslog test', 'a syslog daemon owns /dev/log here');
+    // A stand-in syslog daemon: /dev/log, each datagram printed as a line.
+    const py = spawn('python3', ['-c', `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind('/dev/log')
+try:
+    print('ready', flush=True)
+    s.settimeout(${10 * SLOW})
+    while True:
+        m = s.recv(65536).decode('utf-8', 'replace')
+        print(m.replace('\\n', ' '), flush=True)
+        if 'zzsyslog' in m:
+            break
+except socket.timeout:
+    pass
+finally:
+    os.unlink('/dev/log')
+`], {stdio: ['ignore', 'pipe', 'inherit']});
+    let heard = '';
+    py.stdout.on('data', d => { heard += d; });
+    const done = new Promise(r => py.on('exit', r));
+    if (!await waitFor(() => heard.startsWith('ready') || py.exitCode !== null, 5000))
+      return t.skip('syslog test', 'python3 could not stand in for syslog');
+    const d = path.join(dir, 'syslog');
+    fs.mkdirSync(path.join(d, 'spool', 'new'), {recursive: true});
+    writeConf(d, {spoold_log: 'syslog'});
+    fs.writeFileSync(path.join(d, 'spool', 'new', 'zzsyslog'), 'not json');
+    const r = spawnSync(SPOOLD, ['--once'], {env: llmgwEnv(d, stub), encoding: 'utf8'});
+    await done;
+    t.is(r.status, 0, '--once: exit status 0');
+    t.like(heard, /llmgw-spoold\[\d+\]: .*record zzsyslog is malformed/, `syslog got the line: ${heard.trim().split('\n').pop()}`);
+    t.ok(!r.stderr.includes('zzsyslog'), 'and stderr did not');
   });
 
   await t.test('a full disk: requests succeed, the failure is counted and shown', async () => {
