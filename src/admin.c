@@ -115,12 +115,6 @@ admin_age(long long ms, char *out, size_t size)
 		snprintf(out, size, "%lldd%lldh", s / 86400, s % 86400 / 3600);
 }
 
-long long
-admin_now(void)
-{
-	return clock_wall_ms();
-}
-
 void
 admin_time(long long ms, char *out, size_t size)
 {
@@ -145,7 +139,7 @@ admin_parse_time(const char *s, long long *ms)
 
 	if (conf_parse_duration_ms(s, &ago, &err) == 0 &&
 	    strspn(s, "0123456789") < strlen(s)) {
-		*ms = admin_now() - ago;
+		*ms = clock_wall_ms() - ago;
 		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));

@@ -90,7 +90,4 @@ void	 admin_time(long long ms, char *out, size_t size);
  */
 int	 admin_parse_time(const char *, long long *ms);
 
-/* The current Unix time in ms. */
-long long	 admin_now(void);
-
 #endif /* ADMIN_H */

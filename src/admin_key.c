@@ -12,6 +12,7 @@
 
 #include "admin.h"
 #include "budget.h"
+#include "clock.h"
 #include "conf.h"
 #include "db.h"
 #include "err.h"
@@ -81,7 +82,7 @@ parse_models(const char *s, char *out, size_t size)
 static const char *
 status_of(const struct key *k)
 {
-	switch (key_refused(k, admin_now())) {
+	switch (key_refused(k, clock_wall_ms())) {
 	case 1:
 		return "revoked";
 	case 2:
@@ -151,7 +152,7 @@ key_create(struct admin *a, int argc, char *argv[])
 				return admin_usage_error(c, "--expires: \"%s\" "
 				    "is not a date (2026-12-31 or "
 				    "2026-12-31T18:00Z)", optarg);
-			if (when <= admin_now())
+			if (when <= clock_wall_ms())
 				return admin_usage_error(c, "--expires: %s is "
 				    "in the past", optarg);
 			spec.expires = when;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "conf.h"
 #include "err.h"
 #include "spool.h"
@@ -63,7 +64,7 @@ print_consumer(const char *dir)
 	{
 		char	 age[32];
 
-		admin_age(admin_now() - t, age, sizeof(age));
+		admin_age(clock_wall_ms() - t, age, sizeof(age));
 		printf("consumer: pid %ld (%s), last seen %s ago, %lu "
 		    "delivered, %lu failed\n", pid, pid > 0 && kill((pid_t)pid,
 		    0) == 0 ? "running" : "not running", age, delivered,
@@ -94,7 +95,7 @@ spool_status(struct admin *a, int argc, char *argv[])
 	printf("%-8s %8s  %s\n", "folder", "records", "oldest");
 	for (d = 0; d < SPOOL_NDIRS; d++) {
 		if (st.count[d] > 0)
-			admin_age(admin_now() - st.oldest_ms[d], age,
+			admin_age(clock_wall_ms() - st.oldest_ms[d], age,
 			    sizeof(age));
 		else
 			snprintf(age, sizeof(age), "-");

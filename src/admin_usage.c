@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "admin.h"
+#include "clock.h"
 #include "conf.h"
 #include "db.h"
 #include "err.h"
@@ -205,7 +206,7 @@ usage_report(struct admin *a, int argc, char *argv[])
 		header[0] = "key";
 	}
 	if (until == 0)
-		until = admin_now() + 1000;
+		until = clock_wall_ms() + 1000;
 	for (i = 0; header[0][i] != '\0' && i < sizeof(upper) - 1; i++)
 		upper[i] = (char)(header[0][i] - 'a' + 'A');
 	upper[i] = '\0';
