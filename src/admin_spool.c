@@ -92,7 +92,7 @@ spool_status(struct admin *a, int argc, char *argv[])
 	}
 	spool_close(s);
 	printf("spool: %s\n", a->conf->spool_dir);
-	printf("%-8s %8s  %s\n", "folder", "records", "oldest");
+	printf("%-8s %8s  %s\n", "folder", "files", "oldest");
 	for (d = 0; d < SPOOL_NDIRS; d++) {
 		if (st.count[d] > 0)
 			admin_age(clock_wall_ms() - st.oldest_ms[d], age,

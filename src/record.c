@@ -170,15 +170,24 @@ record_from_json(const char *text, size_t len, struct record *r,
 {
 	static const double	 big = 9007199254740991.0;	/* 2^53 - 1 */
 	cJSON			*root;
+	const char		*end;
 	int64_t			 n;
 	int			 rc = -1;
 
 	memset(r, 0, sizeof(*r));
 	r->ttft_ms = -1;
 	if (json_scan(text, len, 8, NULL) != JSON_SCAN_OK ||
-	    (root = cJSON_ParseWithLength(text, len)) == NULL) {
+	    (root = cJSON_ParseWithLengthOpts(text, len, &end, 0)) == NULL) {
 		err_set(err, "not valid JSON");
 		return -1;
+	}
+	/* One value: not the first of several (lines of a spool file). */
+	while (end < text + len && strchr(" \t\r\n", *end) != NULL &&
+	    *end != '\0')
+		end++;
+	if (end != text + len) {
+		err_set(err, "more than one JSON value");
+		goto done;
 	}
 	if (!cJSON_IsObject(root)) {
 		err_set(err, "not a JSON object");

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "err.h"
 #include "proc.h"
@@ -20,10 +21,26 @@
 #include "spool.h"
 #include "str.h"
 
-#define SPOOL_RECORD_MAX	(64L * 1024 * 1024)	/* one record, read back */
+#define SPOOL_RECORD_MAX	(64L * 1024 * 1024)	/* one file, read back */
+#define SPOOL_SPARE_MAX		(1024 * 1024)	/* batch memory kept for reuse */
 
 static const char *const subdirs[SPOOL_NDIRS] = { "tmp", "new", "cur",
 	"failed" };
+
+/* A writer waiting for its record to be written, with others, in a file. */
+struct waiter {
+	struct waiter	*next;
+	int		 done;
+	int		 rc;
+	struct err	 err;
+};
+
+/* Records gathered for one file: JSON lines, named after the first. */
+struct batch {
+	struct buf	 data;
+	char		 name[SPOOL_NAME_MAX];
+	struct waiter	*waiters;
+};
 
 struct spool {
 	char			*dir;
@@ -33,6 +50,12 @@ struct spool {
 	atomic_ulong		 failures;
 	pthread_mutex_t		 errlock;
 	char			 last_error[256];
+	/* Group commit: one writer at a time; the others gather the next. */
+	pthread_mutex_t		 glock;
+	pthread_cond_t		 gdone;
+	int			 writing;
+	struct batch		 gathering;
+	struct buf		 spare;	/* the last batch's memory, reused */
 };
 
 const char *
@@ -155,6 +178,10 @@ spool_open(const char *dir, int sync)
 		s->fds[i] = -1;
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->errlock, NULL);
+	pthread_mutex_init(&s->glock, NULL);
+	pthread_cond_init(&s->gdone, NULL);
+	buf_init(&s->gathering.data, 0);
+	buf_init(&s->spare, 0);
 	return s;
 }
 
@@ -170,6 +197,10 @@ spool_close(struct spool *s)
 			close(s->fds[i]);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->errlock);
+	pthread_mutex_destroy(&s->glock);
+	pthread_cond_destroy(&s->gdone);
+	buf_free(&s->gathering.data);
+	buf_free(&s->spare);
 	free(s->dir);
 	free(s);
 }
@@ -216,68 +247,75 @@ note_failure(struct spool *s, const struct err *err)
 }
 
 /*
- * Linux: the record written to a file with no name yet, which is then
- * linked into new/ whole.  One directory operation instead of two (make
- * in tmp/, rename to new/), and no rename that locks both directories
- * against the other writers.  0, 1 if the system cannot (the caller goes
- * the portable way), or -1.
+ * Linux: the file written with no name yet, then linked into its folder
+ * whole.  One directory operation instead of two (make in tmp/, rename),
+ * and no rename that locks two directories against the other writers.
+ * 0, 1 if the system cannot (the caller goes the portable way), or -1.
+ * A name already there is EEXIST, for the caller to judge.
  */
 static int
-spool_put_unnamed(struct spool *s, const char *id, const char *data,
-    size_t len, struct err *err)
+put_unnamed(struct spool *s, enum spool_dir to, const char *name,
+    const char *data, size_t len, struct err *err)
 {
 #ifdef O_TMPFILE
 	char	 path[64];
 	int	 fd;
 
-	if ((fd = openat(s->fds[SPOOL_NEW], ".", O_TMPFILE | O_WRONLY |
-	    O_CLOEXEC, 0640)) == -1)
+	if ((fd = openat(s->fds[to], ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    0640)) == -1)
 		return 1;
 	if (write_all(fd, data, len) == -1 || (s->sync && fsync(fd) == -1)) {
-		err_set(err, "spool: write %s/new/%s: %s", s->dir, id,
-		    strerror(errno));
+		err_set(err, "spool: write %s/%s/%s: %s", s->dir, subdirs[to],
+		    name, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if (linkat(AT_FDCWD, path, s->fds[SPOOL_NEW], id,
-	    AT_SYMLINK_FOLLOW) == -1) {
+	if (linkat(AT_FDCWD, path, s->fds[to], name, AT_SYMLINK_FOLLOW) ==
+	    -1) {
 		close(fd);
 		if (errno == ENOENT)
 			return 1;	/* no /proc */
-		err_set(err, "spool: link new/%s in %s: %s", id, s->dir,
-		    strerror(errno));
+		err_set(err, "spool: link %s/%s in %s: %s", subdirs[to], name,
+		    s->dir, strerror(errno));
 		return -1;
 	}
 	if (close(fd) == -1) {
-		err_set(err, "spool: close %s/new/%s: %s", s->dir, id,
-		    strerror(errno));
-		unlinkat(s->fds[SPOOL_NEW], id, 0);
+		err_set(err, "spool: close %s/%s/%s: %s", s->dir, subdirs[to],
+		    name, strerror(errno));
+		unlinkat(s->fds[to], name, 0);
 		return -1;
 	}
 	return 0;
 #else
-	(void)s; (void)id; (void)data; (void)len; (void)err;
+	(void)s; (void)to; (void)name; (void)data; (void)len; (void)err;
 	return 1;
 #endif
 }
 
-int
-spool_put(struct spool *s, const char *id, const char *data, size_t len,
-    struct err *err)
+/*
+ * Write "data" as file "name" in folder "to", whole or not at all, and
+ * durably if the spool syncs.  "exist_ok": a file of that name already
+ * there is this one (written before a crash), not an error.  0, or -1
+ * with "err" set.
+ */
+static int
+put_file(struct spool *s, enum spool_dir to, const char *name,
+    const char *data, size_t len, int exist_ok, struct err *err)
 {
-	char	 tmp[SPOOL_NAME_MAX];
+	char	 tmp[SPOOL_NAME_MAX + 24];
 	int	 fd = -1, created = 0, rc;
 
-	if (hold(s, err) == -1) {
-		note_failure(s, err);
+	if (hold(s, err) == -1)
 		return -1;
-	}
-	if ((rc = spool_put_unnamed(s, id, data, len, err)) == 0)
+	if ((rc = put_unnamed(s, to, name, data, len, err)) == 0)
 		goto linked;
-	if (rc == -1)
+	if (rc == -1) {
+		if (exist_ok && errno == EEXIST)
+			goto linked;
 		goto fail;
-	snprintf(tmp, sizeof(tmp), "%s.%ld", id, (long)getpid());
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%ld", name, (long)getpid());
 	if ((fd = openat(s->fds[SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC, 0640)) == -1) {
 		err_set(err, "spool: create %s/tmp/%s: %s", s->dir, tmp,
@@ -302,20 +340,22 @@ spool_put(struct spool *s, const char *id, const char *data, size_t len,
 		goto fail;
 	}
 	fd = -1;
-	if (rename_new(s->fds[SPOOL_TMP], tmp, s->fds[SPOOL_NEW], id) == -1) {
-		err_set(err, "spool: rename tmp/%s to new/%s in %s: %s", tmp,
-		    id, s->dir, strerror(errno));
+	if (rename_new(s->fds[SPOOL_TMP], tmp, s->fds[to], name) == -1 &&
+	    !(exist_ok && errno == EEXIST)) {
+		err_set(err, "spool: rename tmp/%s to %s/%s in %s: %s", tmp,
+		    subdirs[to], name, s->dir, strerror(errno));
 		goto fail;
 	}
+	if (exist_ok)
+		unlinkat(s->fds[SPOOL_TMP], tmp, 0);	/* if it was there */
 	created = 0;
 linked:
 	/* The new name itself must survive a power loss too. */
-	if (s->sync && fsync(s->fds[SPOOL_NEW]) == -1) {
-		err_set(err, "spool: fsync %s/new: %s", s->dir,
+	if (s->sync && fsync(s->fds[to]) == -1) {
+		err_set(err, "spool: fsync %s/%s: %s", s->dir, subdirs[to],
 		    strerror(errno));
 		unhold(s);
-		note_failure(s, err);
-		return -1;	/* it is in new/; only its durability is in doubt */
+		return -1;	/* it is there; only its durability is in doubt */
 	}
 	unhold(s);
 	return 0;
@@ -325,8 +365,148 @@ fail:
 	if (created)
 		unlinkat(s->fds[SPOOL_TMP], tmp, 0);
 	unhold(s);
-	note_failure(s, err);
 	return -1;
+}
+
+/*
+ * Group commit.  A writer adds its record to the batch being gathered;
+ * if no file is being written it takes the batch and writes it, else it
+ * waits, and the writers that gathered meanwhile go next, together.  Each
+ * file costs two fsyncs however many records it holds, so under load the
+ * records per file grow and the cost per record falls; alone, a record is
+ * written as soon as it comes, as before.
+ */
+int
+spool_put(struct spool *s, const char *id, const char *data, size_t len,
+    struct err *err)
+{
+	struct waiter	 self, *w;
+	struct batch	 b;
+	struct buf	*g = &s->gathering.data;
+
+	memset(&self, 0, sizeof(self));
+	pthread_mutex_lock(&s->glock);
+	if (g->len == 0 && str_copy(s->gathering.name,
+	    sizeof(s->gathering.name), id) != 0) {
+		pthread_mutex_unlock(&s->glock);
+		err_set(err, "spool: record id too long: %s", id);
+		note_failure(s, err);
+		return -1;
+	}
+	if (buf_add(g, data, len) == -1 || ((len == 0 || data[len - 1] !=
+	    '\n') && buf_addc(g, '\n') == -1)) {
+		pthread_mutex_unlock(&s->glock);
+		err_set(err, "spool: out of memory for record %s", id);
+		note_failure(s, err);
+		return -1;
+	}
+	self.next = s->gathering.waiters;
+	s->gathering.waiters = &self;
+	while (!self.done) {
+		if (s->writing) {
+			pthread_cond_wait(&s->gdone, &s->glock);
+			continue;
+		}
+		/* Write what was gathered; start the next from the spare. */
+		s->writing = 1;
+		b = s->gathering;
+		s->gathering.data = s->spare;
+		buf_reset(&s->gathering.data);
+		s->gathering.waiters = NULL;
+		pthread_mutex_unlock(&s->glock);
+
+		self.rc = put_file(s, SPOOL_NEW, b.name, b.data.data,
+		    b.data.len, 0, &self.err);
+
+		pthread_mutex_lock(&s->glock);
+		for (w = b.waiters; w != NULL; w = w->next) {
+			w->done = 1;
+			w->rc = self.rc;
+			if (w != &self && self.rc == -1)
+				w->err = self.err;
+		}
+		if (b.data.cap > SPOOL_SPARE_MAX)
+			buf_free(&b.data);	/* a burst's worth: let it go */
+		s->spare = b.data;
+		s->writing = 0;
+		pthread_cond_broadcast(&s->gdone);
+	}
+	pthread_mutex_unlock(&s->glock);
+	if (self.rc == -1) {
+		*err = self.err;
+		note_failure(s, err);
+	}
+	return self.rc;
+}
+
+/*
+ * failed/<base>.reason: when, after how many attempts, why.  Written
+ * before the record goes there: a crash in between leaves a harmless
+ * orphan.  0, or -1 with "err" set.
+ */
+static int
+write_reason(struct spool *s, const char *base, int attempts,
+    const char *reason, struct err *err)
+{
+	char	 name[SPOOL_NAME_MAX + 8], when[32];
+	time_t	 now = time(NULL);
+	int	 fd, rc = 0;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	snprintf(name, sizeof(name), "%s.reason", base);
+	if (hold(s, err) == -1)
+		return -1;
+	if ((fd = openat(s->fds[SPOOL_FAILED], name, O_WRONLY | O_CREAT |
+	    O_TRUNC | O_CLOEXEC, 0640)) == -1 ||
+	    dprintf(fd, "%s after %d attempt%s: %s\n", when, attempts,
+	    attempts == 1 ? "" : "s", reason) < 0 ||
+	    (s->sync && fsync(fd) == -1)) {
+		err_set(err, "spool: write failed/%s in %s: %s", name, s->dir,
+		    strerror(errno));
+		rc = -1;
+	}
+	if (fd != -1)
+		close(fd);
+	unhold(s);
+	return rc;
+}
+
+int
+spool_fail(struct spool *s, struct spool_item *it, int attempts,
+    const char *reason, struct err *err)
+{
+	int	 rc = 0;
+
+	if (write_reason(s, it->base, attempts, reason, err) == -1 ||
+	    hold(s, err) == -1)
+		return -1;
+	if (renameat(s->fds[SPOOL_CUR], it->cur, s->fds[SPOOL_FAILED],
+	    it->base) == -1) {
+		err_set(err, "spool: move cur/%s to failed/ in %s: %s",
+		    it->cur, s->dir, strerror(errno));
+		rc = -1;
+	}
+	unhold(s);
+	return rc;
+}
+
+int
+spool_put_name(struct spool *s, const char *name, const char *data,
+    size_t len, int attempts, const char *reason, struct err *err)
+{
+	char	 as[SPOOL_NAME_MAX];
+
+	if (reason != NULL)
+		return write_reason(s, name, attempts, reason, err) == -1 ? -1 :
+		    put_file(s, SPOOL_FAILED, name, data, len, 1, err);
+	if (attempts <= 0)
+		return put_file(s, SPOOL_NEW, name, data, len, 1, err);
+	if (snprintf(as, sizeof(as), "%s,a%d", name, attempts) >=
+	    (int)sizeof(as)) {
+		err_set(err, "spool: name too long: %s", name);
+		return -1;
+	}
+	return put_file(s, SPOOL_NEW, as, data, len, 1, err);
 }
 
 unsigned long
@@ -604,40 +784,6 @@ spool_release(struct spool *s, struct spool_item *it, int attempts,
 	return rc;
 }
 
-int
-spool_fail(struct spool *s, struct spool_item *it, int attempts,
-    const char *reason, struct err *err)
-{
-	char	 name[SPOOL_NAME_MAX + 8], when[32];
-	time_t	 now = time(NULL);
-	int	 fd = -1, rc = -1;
-
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	snprintf(name, sizeof(name), "%s.reason", it->base);
-	if (hold(s, err) == -1)
-		return -1;
-	/* The reason first: a crash in between leaves a harmless orphan. */
-	if ((fd = openat(s->fds[SPOOL_FAILED], name, O_WRONLY | O_CREAT |
-	    O_TRUNC | O_CLOEXEC, 0640)) == -1 ||
-	    dprintf(fd, "%s after %d attempt%s: %s\n", when, attempts,
-	    attempts == 1 ? "" : "s", reason) < 0 || (s->sync && fsync(fd) == -1)) {
-		err_set(err, "spool: write failed/%s in %s: %s", name, s->dir,
-		    strerror(errno));
-		goto out;
-	}
-	if (renameat(s->fds[SPOOL_CUR], it->cur, s->fds[SPOOL_FAILED],
-	    it->base) == -1) {
-		err_set(err, "spool: move cur/%s to failed/ in %s: %s",
-		    it->cur, s->dir, strerror(errno));
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd != -1)
-		close(fd);
-	unhold(s);
-	return rc;
-}
 
 void
 spool_item_free(struct spool_item *it)

@@ -12,7 +12,9 @@
  *   failed/  records given up on, each with <name>.reason beside it
  *
  * A writer creates tmp/<id>.<pid>, writes and fsyncs it, renames it into
- * new/ (never over an existing file) and fsyncs new/.  A consumer claims a
+ * new/ (never over an existing file) and fsyncs new/; on Linux the file
+ * is made without a name and linked into new/ instead.  A file holds one
+ * record, or several, one JSON object per line, written together.  A consumer claims a
  * record by renaming it into cur/: rename is atomic, so of several
  * consumers exactly one wins.  Nothing is deleted undelivered.
  */
@@ -44,12 +46,25 @@ struct spool	*spool_open(const char *dir, int sync);
 void		 spool_close(struct spool *);	/* NULL is fine */
 
 /*
- * Write one record, "len" bytes named "id" (a valid record id), into
- * new/.  Thread-safe.  Returns 0, or -1 with "err" set (counted; see
- * spool_failures()), in which case nothing is in new/.
+ * Write one record, "len" bytes of JSON on one line, with id "id", into
+ * new/.  Thread-safe; records that come while a file is being written go
+ * together into the next (group commit), so a file holds one or more
+ * records, one per line, and is named after the first.  Returns once the
+ * record is in new/ (and synced, if the spool syncs): 0, or -1 with "err"
+ * set (counted; see spool_failures()), in which case it may not be.
  */
 int	 spool_put(struct spool *, const char *id, const char *data,
 	    size_t len, struct err *);
+
+/*
+ * For a consumer taking a file of several records apart: write one of
+ * them as file "name" of its own, whole and synced if the spool syncs,
+ * into new/ (as name,a<attempts>) or, given a "reason", into failed/ with
+ * it.  A file of that name already there is taken to be this one (written
+ * before a crash).  0, or -1 with "err" set.
+ */
+int	 spool_put_name(struct spool *, const char *name, const char *data,
+	    size_t len, int attempts, const char *reason, struct err *);
 
 /* Writes that failed since start, and the last reason ("" if none). */
 unsigned long	 spool_failures(struct spool *, char *last, size_t size);

@@ -1,13 +1,15 @@
 /*
  * llmgw-spoold: drain the spool directory into the configured sinks.
  *
- * One thread.  It claims records from new/ (at most spool_batch at a
- * time), delivers them to every sink, and removes each once all sinks
- * have it.  A sink that fails is tried again with exponential backoff;
- * after spool_attempts attempts the record goes to failed/ with the
- * reason.  Records are never deleted undelivered.  inotify wakes it when
- * a record arrives; it also looks every spool_rescan, and puts back
- * records that a consumer which died left in cur/.
+ * One thread.  It claims files from new/ (until it holds spool_batch
+ * records; a file holds one or more), delivers their records to every
+ * sink, and removes a file once all sinks have all of it.  A sink that
+ * fails is tried again with exponential backoff; after spool_attempts
+ * attempts the record goes to failed/ with the reason.  When the records
+ * of one file part ways, the file is taken apart (see split()).  Records
+ * are never deleted undelivered.  inotify wakes it when a record arrives;
+ * it also looks every spool_rescan, and puts back files that a consumer
+ * which died left in cur/.
  */
 #include "config.h"
 
@@ -42,11 +44,24 @@
 #define MAX_SINKS	8
 #define TMP_MAX_AGE	(3600L * 1000)	/* a writer that died an hour ago */
 
+/* A spool file in hand: one record, or several written together. */
+struct claim {
+	struct spool_item	 item;
+	size_t			 records;
+	size_t			 left;		/* its records held */
+	size_t			 pending;	/* ... and not yet delivered */
+	int			 split;		/* to be taken apart */
+};
+
 /* A record in hand. */
 struct held {
-	struct spool_item	 item;
+	struct claim		*claim;
+	size_t			 index;		/* its line in the file */
+	const char		*json;		/* within claim->item.data */
+	size_t			 len;
 	struct record		 rec;
 	unsigned		 done;		/* bit per sink that has it */
+	int			 delivered;	/* all have it; its file waits */
 	int			 tries;		/* failed rounds, this one included */
 	int64_t			 next_ms;	/* when to try again */
 	char			 why[256];	/* the last failure */
@@ -61,6 +76,7 @@ struct spoold {
 	int		 nsinks;
 	struct held	*held;
 	size_t		 nheld;
+	size_t		 held_cap;
 	int		 once;
 	int		 once_failed;	/* --once: a sink failed this run */
 	int		 inotify;
@@ -137,64 +153,293 @@ note_error(struct spoold *d, const char *msg)
 }
 
 static void
+claim_free(struct claim *c)
+{
+	spool_item_free(&c->item);
+	free(c);
+}
+
+/* Forget held record "i"; its file too once none of it is held. */
+static void
 drop_held(struct spoold *d, size_t i)
 {
-	spool_item_free(&d->held[i].item);
+	struct claim	*c = d->held[i].claim;
+
+	if (--c->left == 0)
+		claim_free(c);
 	d->held[i] = d->held[--d->nheld];
 }
 
-/* Claim up to spool_batch records from new/. */
+static struct held *
+held_new(struct spoold *d)
+{
+	struct held	*h;
+	size_t		 cap;
+
+	if (d->nheld == d->held_cap) {
+		cap = d->held_cap == 0 ? 64 : d->held_cap * 2;
+		if ((h = reallocarray(d->held, cap, sizeof(*h))) == NULL)
+			return NULL;
+		d->held = h;
+		d->held_cap = cap;
+	}
+	h = &d->held[d->nheld];
+	memset(h, 0, sizeof(*h));
+	return h;
+}
+
+struct span {
+	const char	*p;
+	size_t		 len;
+};
+
+/*
+ * The non-empty lines of a file, at most "max", into "spans": ended with
+ * NULs in place.  Returns how many.
+ */
+static size_t
+split_lines(struct spool_item *it, struct span *spans, size_t max)
+{
+	char	*p = it->data, *end = it->data + it->len, *nl;
+	size_t	 n = 0;
+
+	while (p < end && n < max) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		*nl = '\0';
+		if (nl > p) {
+			spans[n].p = p;
+			spans[n++].len = (size_t)(nl - p);
+		}
+		p = nl + 1;
+	}
+	return n;
+}
+
+static size_t
+count_lines(const struct spool_item *it)
+{
+	const char	*p = it->data, *end = it->data + it->len, *nl;
+	size_t		 n = 0;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		n += nl > p;
+	}
+	return n;
+}
+
+/* A file set aside whole, with the reason. */
 static void
-take(struct spoold *d)
+fail_file(struct spoold *d, struct spool_item *it, const char *why)
+{
+	struct err	 err;
+
+	if (spool_fail(d->spool, it, it->attempts + 1, why, &err) == -1)
+		log_error("%s", err.msg);
+	d->failed++;
+}
+
+/*
+ * Hold the records of claimed file "c": 0; 1 if it was set aside (and
+ * freed) instead; -1 if out of memory.
+ */
+static int
+hold_records(struct spoold *d, struct claim *c)
+{
+	struct span	*spans;
+	struct held	*h;
+	struct record	 probe;
+	struct err	 err;
+	size_t		 n, i;
+
+	/*
+	 * One record: one line, or one JSON value over several (put there
+	 * by hand).  Malformed, it goes to failed/ whole.
+	 */
+	n = count_lines(&c->item);
+	if (n <= 1 || record_from_json(c->item.data, c->item.len, &probe,
+	    &err) == 0) {
+		if ((h = held_new(d)) == NULL)
+			return -1;
+		if (record_from_json(c->item.data, c->item.len, &h->rec,
+		    &err) == -1) {
+			log_warn("record %s is malformed (%s); moved to "
+			    "failed/", c->item.base, err.msg);
+			fail_file(d, &c->item, err.msg);
+			claim_free(c);
+			return 1;
+		}
+		h->claim = c;
+		h->json = c->item.data;
+		h->len = c->item.len;
+		while (h->len > 0 && strchr(" \t\r\n", h->json[h->len - 1]))
+			h->len--;	/* the sinks end lines themselves */
+		h->tries = c->item.attempts;
+		c->records = c->left = c->pending = 1;
+		d->nheld++;
+		return 0;
+	}
+	if ((spans = calloc(n, sizeof(*spans))) == NULL)
+		return -1;
+	n = split_lines(&c->item, spans, n);
+	c->records = c->pending = n;
+	for (i = 0; i < n; i++) {
+		if ((h = held_new(d)) == NULL) {
+			/* Let go of what we took of it: the last ones. */
+			d->nheld -= c->left;
+			c->left = 0;
+			free(spans);
+			return -1;
+		}
+		h->claim = c;
+		h->index = i;
+		h->json = spans[i].p;
+		h->len = spans[i].len;
+		h->tries = c->item.attempts;
+		/* A malformed line: the file is taken apart (see split). */
+		if (record_from_json(h->json, h->len, &h->rec, &err) == -1) {
+			snprintf(h->why, sizeof(h->why), "malformed: %.200s",
+			    err.msg);
+			h->tries = d->conf->spool_attempts;
+			c->split = 1;
+		}
+		c->left++;
+		d->nheld++;
+	}
+	free(spans);
+	return 0;
+}
+
+/* Forget the held records of "c" (and "c"), first settling its file. */
+static void
+drop_claim(struct spoold *d, struct claim *c, int done)
+{
+	struct err	 err;
+	size_t		 i, k = c->left;
+
+	if (done && spool_done(d->spool, &c->item, &err) == -1)
+		log_error("%s", err.msg);
+	for (i = d->nheld; i-- > 0 && k > 0;)
+		if (d->held[i].claim == c) {
+			k--;
+			drop_held(d, i);
+		}
+}
+
+/*
+ * Take file "c" of several records apart: each record not yet delivered
+ * everywhere becomes a file of its own, <file>.<line>, in new/ with its
+ * attempts, or in failed/ with its reason once it has used them all; then
+ * the file goes.  For when its records' fates differ (one failed, one is
+ * malformed) or part of it was delivered and the rest is given back.
+ * Should a piece not be written, the file goes back whole: records are
+ * sent again rather than lost.
+ */
+static void
+split(struct spoold *d, struct claim *c)
 {
 	struct held	*h;
 	struct err	 err;
+	char		 name[SPOOL_NAME_MAX];
+	size_t		 i;
+	int		 ok = 1, tries = 0, touched = 0, giveup = 0;
+
+	for (i = 0; i < d->nheld; i++) {
+		h = &d->held[i];
+		if (h->claim != c)
+			continue;
+		if (h->tries > tries)
+			tries = h->tries;
+		touched |= h->done != 0;
+		giveup |= h->tries >= d->conf->spool_attempts;
+	}
+	/* All in the same state: back whole, a rename. */
+	if (!touched && !giveup)
+		ok = 0;
+	for (i = 0; ok && i < d->nheld; i++) {
+		h = &d->held[i];
+		if (h->claim != c || h->delivered)
+			continue;
+		/* Bases are record ids; a longer one, put by hand, is cut. */
+		snprintf(name, sizeof(name), "%.120s.%zu", c->item.base,
+		    h->index);
+		if (h->tries >= d->conf->spool_attempts) {
+			log_warn("record %s not delivered after %d attempts; "
+			    "moved to failed/: %s", name, h->tries, h->why);
+			d->failed++;
+		}
+		if (spool_put_name(d->spool, name, h->json, h->len, h->tries,
+		    h->tries >= d->conf->spool_attempts ? h->why : NULL,
+		    &err) == -1) {
+			log_error("%s", err.msg);
+			ok = 0;
+		}
+	}
+	if (!ok && spool_release(d->spool, &c->item, tries, &err) == -1)
+		log_error("%s", err.msg);
+	drop_claim(d, c, ok);
+}
+
+/* Claim files from new/ until spool_batch records are held. */
+static void
+take(struct spoold *d)
+{
+	struct claim	*c;
+	struct err	 err;
 	char		**names;
 	long		 n, i;
-	size_t		 room = (size_t)d->conf->spool_batch - d->nheld;
+	size_t		 room;
 
-	if (room == 0)
+	if (d->nheld >= (size_t)d->conf->spool_batch)
 		return;
+	room = (size_t)d->conf->spool_batch - d->nheld;
 	if ((n = spool_list(d->spool, SPOOL_NEW, &names, room, &err)) == -1) {
 		log_error("%s", err.msg);
 		note_error(d, err.msg);
 		return;
 	}
-	for (i = 0; i < n; i++) {
-		h = &d->held[d->nheld];
-		memset(h, 0, sizeof(*h));
-		switch (spool_claim(d->spool, names[i], &h->item, &err)) {
+	for (i = 0; i < n && d->nheld < (size_t)d->conf->spool_batch; i++) {
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			log_error("out of memory claiming records");
+			break;
+		}
+		switch (spool_claim(d->spool, names[i], &c->item, &err)) {
+		case 0:
+			break;
 		case 1:
+			free(c);
 			continue;	/* another consumer has it */
-		case -1:
-			log_error("%s", err.msg);
-			note_error(d, err.msg);
-			continue;
 		case -2:
 			/* Claimed but unreadable: set aside, carry on. */
 			log_error("%s; moved to failed/", err.msg);
 			note_error(d, err.msg);
-			if (spool_fail(d->spool, &h->item,
-			    h->item.attempts + 1, err.msg, &err) == -1)
-				log_error("%s", err.msg);
-			d->failed++;
+			fail_file(d, &c->item, err.msg);
+			claim_free(c);
+			continue;
+		default:
+			log_error("%s", err.msg);
+			note_error(d, err.msg);
+			free(c);
 			continue;
 		}
-		if (record_from_json(h->item.data, h->item.len, &h->rec,
-		    &err) == -1) {
-			/* Malformed: set aside with the reason, carry on. */
-			log_warn("record %s is malformed (%s); moved to "
-			    "failed/", h->item.base, err.msg);
-			if (spool_fail(d->spool, &h->item,
-			    h->item.attempts + 1, err.msg, &err) == -1)
+		switch (hold_records(d, c)) {
+		case 0:
+			if (c->split)
+				split(d, c);
+			break;
+		case -1:
+			log_error("out of memory holding records of %s",
+			    c->item.base);
+			if (spool_release(d->spool, &c->item, c->item.attempts,
+			    &err) == -1)
 				log_error("%s", err.msg);
-			d->failed++;
-			spool_item_free(&h->item);
-			continue;
+			claim_free(c);
+			goto out;
 		}
-		h->tries = h->item.attempts;
-		d->nheld++;
 	}
+out:
 	spool_names_free(names, n);
 }
 
@@ -234,8 +479,8 @@ deliver(struct spoold *d)
 			if (d->held[i].next_ms > now ||
 			    (d->held[i].done & (1u << s)))
 				continue;
-			batch[n].json = d->held[i].item.data;
-			batch[n].len = d->held[i].item.len;
+			batch[n].json = d->held[i].json;
+			batch[n].len = d->held[i].len;
 			batch[n].rec = &d->held[i].rec;
 			idx[n++] = i;
 		}
@@ -256,36 +501,64 @@ deliver(struct spoold *d)
 	/* Settle each record that was due. */
 	for (i = d->nheld; i-- > 0;) {
 		struct held *h = &d->held[i];
+		struct claim *c = h->claim;
 
-		if (h->next_ms > now)
+		if (h->next_ms > now || h->delivered)
 			continue;
 		if (h->done == (1u << d->nsinks) - 1) {
-			if (spool_done(d->spool, &h->item, &err) == -1)
-				log_error("%s", err.msg);
 			d->delivered++;
+			if (c->records > 1) {
+				h->delivered = 1;	/* the file goes with the last */
+				c->pending--;
+				continue;
+			}
+			if (spool_done(d->spool, &c->item, &err) == -1)
+				log_error("%s", err.msg);
 			drop_held(d, i);
 			continue;
 		}
 		h->tries++;
 		if (h->tries >= d->conf->spool_attempts) {
+			if (c->records > 1) {
+				c->split = 1;
+				continue;
+			}
 			snprintf(msg, sizeof(msg), "%s", h->why);
 			log_warn("record %s not delivered after %d attempts; "
-			    "moved to failed/: %s", h->item.base, h->tries,
+			    "moved to failed/: %s", c->item.base, h->tries,
 			    msg);
-			if (spool_fail(d->spool, &h->item, h->tries, msg,
+			if (spool_fail(d->spool, &c->item, h->tries, msg,
 			    &err) == -1)
 				log_error("%s", err.msg);
 			d->failed++;
 			drop_held(d, i);
 		} else if (d->once) {
 			/* No waiting under cron: try again next run. */
-			if (spool_release(d->spool, &h->item, h->tries,
+			d->once_failed = 1;
+			if (c->records > 1) {
+				c->split = 1;
+				continue;
+			}
+			if (spool_release(d->spool, &c->item, h->tries,
 			    &err) == -1)
 				log_error("%s", err.msg);
 			drop_held(d, i);
-			d->once_failed = 1;
 		} else
 			h->next_ms = now + backoff_ms(d->conf, h->tries, rnd);
+	}
+	/* Files of several records: gone once all are delivered, or apart. */
+	for (i = 0; i < d->nheld;) {
+		struct claim *c = d->held[i].claim;
+
+		if (c->split)
+			split(d, c);
+		else if (c->pending == 0)
+			drop_claim(d, c, 1);
+		else {
+			i++;
+			continue;
+		}
+		i = 0;
 	}
 	write_status(d);
 }
@@ -294,12 +567,17 @@ deliver(struct spoold *d)
 static void
 release_all(struct spoold *d)
 {
+	struct held	*h;
 	struct err	 err;
 
 	while (d->nheld > 0) {
-		struct held *h = &d->held[d->nheld - 1];
-
-		if (spool_release(d->spool, &h->item, h->tries, &err) == -1)
+		h = &d->held[d->nheld - 1];
+		if (h->claim->records > 1) {
+			split(d, h->claim);	/* what was delivered stays so */
+			continue;
+		}
+		if (spool_release(d->spool, &h->claim->item, h->tries, &err) ==
+		    -1)
 			log_error("%s", err.msg);
 		drop_held(d, d->nheld - 1);
 	}
@@ -382,12 +660,6 @@ reload(struct spoold *d)
 	}
 	conf_free(old);
 	release_all(d);
-	free(d->held);
-	if ((d->held = calloc((size_t)d->conf->spool_batch,
-	    sizeof(*d->held))) == NULL) {
-		log_error("reload: out of memory");
-		exit(1);
-	}
 	close_sinks(d);
 	if (open_sinks(d, &err) == -1) {
 		log_error("reload: %s; retrying on the next round", err.msg);
@@ -549,8 +821,7 @@ main(int argc, char *argv[])
 		log_warn("inotify: %s; looking every %ld ms instead",
 		    strerror(errno), d.conf->spool_rescan_ms);
 	d.spool = spool_open(d.conf->spool_dir, d.conf->spool_fsync);
-	d.held = calloc((size_t)d.conf->spool_batch, sizeof(*d.held));
-	if (d.spool == NULL || d.held == NULL) {
+	if (d.spool == NULL) {
 		log_error("out of memory");
 		rc = 1;
 		goto out;

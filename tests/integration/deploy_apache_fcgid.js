@@ -4,7 +4,7 @@ const fs = require('fs');
 const path = require('path');
 const t = require('../lib/tap');
 const {request, waitFor} = require('../lib/http');
-const {SRC, TOKEN, workdir, startStub, llmgwEnv, writeConf, llmgwCopy, llmgwPids, sql} = require('../lib/servers');
+const {SRC, TOKEN, workdir, startStub, llmgwEnv, writeConf, llmgwCopy, llmgwPids, spoolRecords, sql} = require('../lib/servers');
 const {startApache} = require('../lib/webservers');
 const {checkDeployment} = require('../lib/matrix');
 
@@ -52,8 +52,7 @@ t.main(async () => {
       try { return sql(env2.LLMGW_DB, 'SELECT request_id FROM usage').length === 12; } catch (e) { return false; }
     }, 10000);
     t.ok(rows, 'twelve usage rows');
-    const recs = fs.readdirSync(path.join(env2.LLMGW_SPOOL_DIR, 'new'));
-    t.is(recs.length, 12, 'twelve spool records');
+    t.is(spoolRecords(env2.LLMGW_SPOOL_DIR).length, 12, 'twelve spool records');
     t.ok((s2.log().match(/llmgw\[\d+\]: info: stopped/g) || []).length >= 3,
       'processes were recycled (SIGTERM) and stopped cleanly');
   });

@@ -3,25 +3,15 @@
 // event after the tokens that came), the usage row, and the spool record.
 'use strict';
 const t = require('../lib/tap');
-const fs = require('fs');
 const path = require('path');
 const {request, sse, freePort, waitFor} = require('../lib/http');
-const {setup, usageRow} = require('../lib/servers');
+const {setup, usageRow, spoolRecords} = require('../lib/servers');
 
 const conf = {retries: 2, retry_base: '50ms', retry_max: '200ms', first_byte_timeout: '1s', idle_timeout: '1s'};
 
-// The spool record of request "id": the file in new/ whose request_id it is.
+// The spool record of request "id".
 function spoolRecord(dir, id) {
-  return waitFor(() => {
-    const nd = path.join(dir, 'spool', 'new');
-    for (const f of fs.readdirSync(nd)) {
-      try {
-        const r = JSON.parse(fs.readFileSync(path.join(nd, f), 'utf8'));
-        if (r.request_id === id) return r;
-      } catch (e) { /* being written */ }
-    }
-    return null;
-  }, 10000);
+  return waitFor(() => spoolRecords(path.join(dir, 'spool')).find(r => r.request_id === id) || null, 10000);
 }
 
 // What a test compares: the client's view, the row and the record.

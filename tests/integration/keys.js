@@ -6,7 +6,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const t = require('../lib/tap');
 const {request, sse, waitFor, sleep} = require('../lib/http');
-const {setup, sql, usageRow, ADMIN, sanitizerEnv} = require('../lib/servers');
+const {setup, sql, usageRow, spoolRecords, ADMIN, sanitizerEnv} = require('../lib/servers');
 
 t.main(async () => {
   const {url, db, dir, env, srv, stub} = await setup('keys', {procs: 3, conf: {threads: 2}});
@@ -45,8 +45,8 @@ t.main(async () => {
     const id = sql(db, "SELECT id FROM keys WHERE name = 'alice'")[0].id;
     const u = await usageRow(db, r.headers['x-request-id']);
     t.is(u && u.key_id, id, 'the usage row carries the key id');
-    const rec = fs.readdirSync(`${dir}/spool/new`).map(f => JSON.parse(fs.readFileSync(`${dir}/spool/new/${f}`)))
-      .find(x => x.request_id === r.headers['x-request-id']);
+    const rec = await waitFor(() => spoolRecords(`${dir}/spool`).find(x => x.request_id === r.headers['x-request-id']),
+      5000);
     t.is(rec && rec.key, id, 'and so does the spool record');
     t.is((await chat(alice.slice(0, -1) + 'x', {message: 'x'})).status, 401, 'a wrong secret: 401');
     t.is((await request(url('/chat'), {method: 'POST', headers: {authorization: `Bearer ${env.LLMGW_API_TOKEN}`},

@@ -256,6 +256,59 @@ finally:
     t.ok(!r.stderr.includes('zzsyslog'), 'and stderr did not');
   });
 
+  await t.test('records written together share a file; the consumer takes it apart only when it must', async () => {
+    const d4 = path.join(dir, 'group');
+    fs.mkdirSync(d4);
+    const out = path.join(d4, 'records.jsonl');
+    writeConf(d4, {sinks: 'jsonl', jsonl_path: out, spool_attempts: 2});
+    const srv = await startLighttpd({dir: d4, env: llmgwEnv(d4, stub)});
+    const rs = await Promise.all(Array.from({length: 40}, (_, i) =>
+      request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: `together ${i}`}})));
+    t.ok(rs.every(r => r.status === 200), '40 requests at once: all 200');
+    const nd = path.join(d4, 'spool', 'new');
+    // A /chat client may read its body a moment before the record is safe.
+    const spooled = () => files(nd).flatMap(f => fs.readFileSync(path.join(nd, f), 'utf8').split('\n').filter(Boolean));
+    await waitFor(() => spooled().length >= 40, 5000);
+    const lines = spooled();
+    const ids = lines.map(l => JSON.parse(l).request_id);
+    t.is(ids.sort(), rs.map(r => r.headers['x-request-id']).sort(), 'each record once, a JSON object per line');
+    t.diag(`40 records in ${files(nd).length} files`);
+    const e4 = {...llmgwEnv(d4, stub), ...sanitizerEnv(d4)};
+    let r = spawnSync(SPOOLD, ['--once'], {env: e4, encoding: 'utf8'});
+    t.is(r.status, 0, '--once delivers them: exit 0');
+    t.is(fs.readFileSync(out, 'utf8').trim().split('\n').map(l => JSON.parse(l).request_id).sort(), ids,
+      'the sink got each record once');
+    t.is(files(nd).length + files(path.join(d4, 'spool', 'cur')).length, 0, 'new/ and cur/ empty');
+
+    // A file of three with a damaged line: the two good ones are
+    // delivered, the bad one goes to failed/ alone, with the reason.
+    const rec = (id) => JSON.stringify({id, request_id: id, route: '/chat', ts_ms: Date.now(), status: 200});
+    fs.writeFileSync(path.join(d4, 'spool', 'tmp', 'g1'), `${rec('g1a')}\n{"id": "g1b", "rou\n${rec('g1c')}\n`);
+    fs.renameSync(path.join(d4, 'spool', 'tmp', 'g1'), path.join(nd, 'g1'));
+    r = spawnSync(SPOOLD, ['--once'], {env: e4, encoding: 'utf8'});
+    t.is(r.status, 0, 'a file with a damaged line: exit 0');
+    t.like(fs.readFileSync(out, 'utf8'), /"g1a".*\n.*"g1c"/, 'its good records delivered');
+    t.is(files(path.join(d4, 'spool', 'failed')), ['g1.1', 'g1.1.reason'], 'the damaged one alone in failed/');
+    t.like(fs.readFileSync(path.join(d4, 'spool', 'failed', 'g1.1.reason'), 'utf8'), /malformed: not valid JSON/,
+      'with the reason');
+    t.is(files(nd), [], 'and the file is gone');
+
+    // A sink that fails: under --once the file goes back whole, one
+    // attempt counted; when attempts run out, each record is set aside.
+    writeConf(d4, {sinks: 'webhook', webhook_url: 'http://127.0.0.1:9/down', spool_attempts: 2});
+    fs.writeFileSync(path.join(d4, 'spool', 'tmp', 'g2'), `${rec('g2a')}\n${rec('g2b')}\n`);
+    fs.renameSync(path.join(d4, 'spool', 'tmp', 'g2'), path.join(nd, 'g2'));
+    r = spawnSync(SPOOLD, ['--once'], {env: e4, encoding: 'utf8'});
+    t.is(r.status, 1, 'a failing sink: exit 1');
+    t.is(files(nd), ['g2,a1'], 'the file back in new/ whole, one attempt counted');
+    r = spawnSync(SPOOLD, ['--once'], {env: e4, encoding: 'utf8'});
+    t.is(files(path.join(d4, 'spool', 'failed')).filter(f => f.startsWith('g2')).sort(),
+      ['g2.0', 'g2.0.reason', 'g2.1', 'g2.1.reason'], 'out of attempts: each record in failed/ with its reason');
+    r = spawnSync(ADMIN, ['spool', 'retry'], {env: e4, encoding: 'utf8'});
+    t.ok(r.status === 0 && files(nd).includes('g2.0'), 'and retry brings them back one by one');
+    await srv.stop();
+  });
+
   await t.test('a full disk: requests succeed, the failure is counted and shown', async () => {
     const mnt = path.join(dir, 'tiny');
     fs.mkdirSync(mnt);

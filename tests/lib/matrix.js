@@ -1,13 +1,9 @@
 // What every web server setup in deploy/ must do, checked the same way for
 // each (issue: "What the tests check, for every server in the matrix").
 'use strict';
-const fs = require('fs');
-const path = require('path');
 const t = require('./tap');
 const {SLOW, request, sse, waitFor} = require('./http');
-const {TOKEN, usageRow} = require('./servers');
-
-const files = (dir) => { try { return fs.readdirSync(dir).filter(f => !f.startsWith('.')); } catch (e) { return []; } };
+const {TOKEN, usageRow, spoolRecords} = require('./servers');
 
 // ctx: {name, url(route), stub, db, spool, warmup (open this many streams
 // first, for servers that start backends on demand)}.
@@ -96,9 +92,7 @@ async function checkDeployment(ctx) {
       t.ok(u, `${name}: usage row for ${id}`);
     }
     const ok = await waitFor(() => {
-      const recs = files(path.join(spool, 'new')).map(f => {
-        try { return JSON.parse(fs.readFileSync(path.join(spool, 'new', f), 'utf8')).request_id; } catch (e) { return null; }
-      });
+      const recs = spoolRecords(spool).map(r => r.request_id);
       return ids.every(id => recs.includes(id));
     }, 10000);
     t.ok(ok, `${name}: a spool record for each`);

@@ -307,8 +307,21 @@ async function usageRow(db, id, ms = 10000) {
   return rows ? rows[0] : null;
 }
 
-module.exports = {stopSpawner, heavy, VALGRIND, llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
+module.exports = {spoolRecords, stopSpawner, heavy, VALGRIND, llmgwCopy, fillSnippet, lighttpdQuote, llmgwPids, usageRow, startSpoold, SPOOLD, ADMIN, SRC, BUILD, LLMGW, TOKEN, API_KEY, which, workdir, startStub, startLighttpd,
   startLlmgw, llmgwEnv, writeConf, sanitizerEnv, sanitizerReports, sql, sleep};
+
+// The records waiting in a spool's new/: a file holds one or more, a JSON
+// object per line (records written together share a file).  A file being
+// written, or damaged, is skipped.
+function spoolRecords(spool) {
+  let names = [];
+  try { names = fs.readdirSync(path.join(spool, 'new')).filter(f => !f.startsWith('.')); } catch (e) { return []; }
+  return names.flatMap(f => {
+    try {
+      return fs.readFileSync(path.join(spool, 'new', f), 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l));
+    } catch (e) { return []; }
+  });
+}
 
 // The usual arrangement: a stub upstream, and lighttpd spawning llmgw
 // configured by "conf" (llmgw.conf settings).  Skips the whole file when

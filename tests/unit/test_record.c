@@ -75,6 +75,13 @@ main(void)
 	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
 	    "\"ts_ms\":1,\"status\":401}", &back) == 0, "the least a record has");
 	is_str(back.key, "", "no key");
+	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
+	    "\"ts_ms\":1,\"status\":401}\n", &back) == 0,
+	    "a line's end is fine");
+	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
+	    "\"ts_ms\":1,\"status\":401}\n{}", &back) == -1,
+	    "two values: refused (not taken for the first)");
+	is_str(err.msg, "more than one JSON value", "saying so");
 	ok(parse("", &back) == -1, "empty: refused");
 	is_str(err.msg, "not valid JSON", "saying so");
 	ok(parse("[1]", &back) == -1, "an array: refused");

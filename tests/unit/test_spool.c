@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,84 @@ age_claims(void)
 		diag("renaming claims failed");
 }
 
+#define WRITERS		8
+#define PER_WRITER	200
+
+struct writer {
+	struct spool	*s;
+	int		 n;
+	int		 failed;
+};
+
+static void *
+write_many(void *arg)
+{
+	struct writer	*w = arg;
+	struct err	 err;
+	char		 id[32], rec[64];
+	int		 i;
+
+	for (i = 0; i < PER_WRITER; i++) {
+		snprintf(id, sizeof(id), "g%d-%04d", w->n, i);
+		snprintf(rec, sizeof(rec), "{\"id\":\"%s\"}", id);
+		if (spool_put(w->s, id, rec, strlen(rec), &err) == -1)
+			w->failed++;
+	}
+	return NULL;
+}
+
+/*
+ * Writers at once: each record is in new/ exactly once, one per line,
+ * and records share files (group commit).
+ */
+static void
+group_commit(struct spool *s)
+{
+	struct writer	 w[WRITERS];
+	pthread_t	 t[WRITERS];
+	char		**names, path[512], line[128];
+	long		 n, k, records = 0, dups = 0, failed = 0, files = 0;
+	static char	 seen[WRITERS][PER_WRITER];
+	FILE		*fp;
+	struct err	 err;
+	int		 i, g, j;
+
+	for (i = 0; i < WRITERS; i++) {
+		w[i].s = s;
+		w[i].n = i;
+		w[i].failed = 0;
+		pthread_create(&t[i], NULL, write_many, &w[i]);
+	}
+	for (i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		failed += w[i].failed;
+	}
+	is_int(failed, 0, "%d writers at once: no write failed", WRITERS);
+	n = spool_list(s, SPOOL_NEW, &names, 100000, &err);
+	for (k = 0; k < n; k++) {
+		if (names[k][0] != 'g')
+			continue;
+		snprintf(path, sizeof(path), "%s/new/%s", dir, names[k]);
+		if ((fp = fopen(path, "r")) == NULL)
+			continue;
+		files++;
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			if (sscanf(line, "{\"id\":\"g%d-%d\"}", &g, &j) != 2 ||
+			    g < 0 || g >= WRITERS || j < 0 || j >= PER_WRITER)
+				continue;
+			dups += seen[g][j]++ > 0;
+			records++;
+		}
+		fclose(fp);
+		unlink(path);
+	}
+	spool_names_free(names, n);
+	is_int(records, WRITERS * PER_WRITER, "every record is there");
+	is_int(dups, 0, "once");
+	ok(files < records, "several to a file: %ld records in %ld files",
+	    records, files);
+}
+
 int
 main(void)
 {
@@ -89,8 +168,8 @@ main(void)
 	spool_names_free(names, n);
 
 	ok(spool_claim(s, "0001", &it, &err) == 0, "claim");
-	ok(it.len == 7 && memcmp(it.data, "{\"a\":1}", 7) == 0,
-	    "read what was written");
+	ok(it.len == 8 && memcmp(it.data, "{\"a\":1}\n", 8) == 0,
+	    "read what was written, as a line");
 	ok(!exists("new", "0001") && count(s, SPOOL_CUR) == 1,
 	    "moved to cur/");
 	ok(strstr(it.cur, ",c") != NULL, "tagged with the claimant: %s",
@@ -165,6 +244,21 @@ main(void)
 	}
 	is_int(won, 204, "200 records + 4 others claimed exactly once in all");
 	is_int(count(s, SPOOL_NEW) + count(s, SPOOL_CUR), 0, "none left");
+
+	group_commit(s);
+
+	/* A consumer taking a file apart writes records under names. */
+	ok(spool_put_name(s, "0007.1", "{}", 2, 2, NULL, &err) == 0 &&
+	    exists("new", "0007.1,a2"), "put by name into new/, attempts kept");
+	ok(spool_put_name(s, "0007.1", "{}", 2, 2, NULL, &err) == 0,
+	    "again (after a crash): already there is fine");
+	ok(spool_put_name(s, "0007.2", "{}", 2, 10, "sink said 400", &err) ==
+	    0 && exists("failed", "0007.2") && exists("failed", "0007.2.reason"),
+	    "put by name into failed/, with the reason");
+	is_int(spool_retry_failed(s, &err), 1, "and retried from there");
+	snprintf(path, sizeof(path), "rm -f %s/new/0007.*", dir);
+	if (system(path) != 0)
+		diag("cleanup of 0007.* failed");
 
 	/* tmp/ files of writers that crashed are cleaned up. */
 	snprintf(path, sizeof(path), "%s/tmp/stale.1", dir);
