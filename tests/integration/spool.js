@@ -324,12 +324,18 @@ finally:
     try { fs.writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(512 * 1024)); } catch (e) { /* full, as meant */ }
     const r = await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'disk full'}});
     t.is(r.status, 200, 'a request on a full disk still succeeds');
-    const h = await request(srv.url('/healthz'));
+    // The client has its body a moment before the record is written
+    // (more than a moment under valgrind): wait for the failure.
+    const h = await waitFor(async () => {
+      const x = await request(srv.url('/healthz'));
+      return x.json && x.json.spool_write_failures >= 1 ? x : null;
+    }, 5000) || await request(srv.url('/healthz'));
     t.is(h.status, 503, '/healthz: 503');
     t.ok(h.json.spool_write_failures >= 1, `failures counted: ${h.json.spool_write_failures}`);
     t.like(h.json.spool_last_error, /No space left on device/, 'with the reason');
-    t.like(srv.log(), new RegExp(`No space left on device; record: \\{"id":"[0-9a-f]{32}","request_id":"${r.headers['x-request-id']}"`),
-      'the whole record is in the log instead');
+    const logged = new RegExp(`No space left on device; record: \\{"id":"[0-9a-f]{32}","request_id":"${r.headers['x-request-id']}"`);
+    await waitFor(() => logged.test(srv.log()), 5000);
+    t.like(srv.log(), logged, 'the whole record is in the log instead');
     fs.unlinkSync(path.join(mnt, 'filler'));
     const h2 = await request(srv.url('/healthz'));
     t.is(h2.status, 200, 'room again: /healthz 200');
