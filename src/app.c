@@ -22,6 +22,7 @@ gen_free(struct gen *g)
 {
 	if (g == NULL)
 		return;
+	usage_close(g->usage);
 	dbpool_free(g->db);
 	spool_close(g->spool);
 	free(g->openapi);
@@ -32,7 +33,7 @@ gen_free(struct gen *g)
 
 /* A generation from "conf", which it takes. */
 static struct gen *
-gen_new(struct conf *conf, struct err *err)
+gen_new(struct conf *conf, struct metrics *metrics, struct err *err)
 {
 	struct gen	*g;
 	struct dbconn	*c;
@@ -51,6 +52,8 @@ gen_new(struct conf *conf, struct err *err)
 		err_set(err, "out of memory");
 		goto fail;
 	}
+	if ((g->usage = usage_open(g->db, metrics, err)) == NULL)
+		goto fail;
 	if (openapi_build(conf, &g->openapi, &g->openapi_len, &g->docs,
 	    &g->docs_len, err) == -1)
 		goto fail;
@@ -91,12 +94,13 @@ app_new(struct conf *conf, const char *path, int required, struct err *err)
 	}
 	app->conf_path = path;
 	app->conf_required = required;
-	if ((app->gen = gen_new(conf, err)) == NULL)
-		goto fail;
 	if ((app->metrics = metrics_new()) == NULL) {
 		err_set(err, "out of memory");
+		conf_free(conf);
 		goto fail;
 	}
+	if ((app->gen = gen_new(conf, app->metrics, err)) == NULL)
+		goto fail;
 	if ((app->loop = upstream_loop_start(err)) == NULL)
 		goto fail;
 	return app;
@@ -147,7 +151,7 @@ app_reload(struct app *app, struct err *err)
 	if (conf->warning[0] != '\0')
 		log_warn("%s", conf->warning);
 	app_fix_threads(app, conf);
-	if ((g = gen_new(conf, err)) == NULL)
+	if ((g = gen_new(conf, app->metrics, err)) == NULL)
 		return -1;
 	pthread_mutex_lock(&gen_lock);
 	old = app->gen;

@@ -23,6 +23,7 @@ struct dbpool;
 struct gen {
 	struct conf	*conf;
 	struct dbpool	*db;	/* usage, keys, budgets */
+	struct usage	*usage;	/* usage rows, written in groups */
 	struct spool	*spool;
 	char		*openapi;	/* OpenAPI 3.1 document, JSON */
 	size_t		 openapi_len;

@@ -241,7 +241,7 @@ req_spool(struct req_ctx *rq)
 	if (record_to_json(r, &b) == -1) {
 		log_error("request %s: out of memory writing its record",
 		    r->request_id);
-	} else if (spool_put(rq->gen->spool, r->id, b.data, b.len, &err) ==
+	} else if (spool_put(rq->gen->spool, b.data, b.len, &err) ==
 	    -1) {
 		metrics_spool_failure(rq->app->metrics);
 		/* Not in the spool: then whole, in the log. */
@@ -256,8 +256,6 @@ void
 handler_after(struct worker *w)
 {
 	struct err	 err;
-	struct buf	 b;
-	char		 what[ERR_MAX + 128];
 
 	if (w->resv.id[0] != '\0' && budget_settle(w->gen->db, &w->resv,
 	    w->rec.input_tokens + w->rec.output_tokens +
@@ -265,19 +263,8 @@ handler_after(struct worker *w)
 	    &err) == -1)
 		log_error("%s", err.msg);
 	/* Usage rows are for requests that called the API. */
-	if (!w->have_rec || !w->rec.upstream)
-		goto out;
-	w->rec.prompt = w->rec.reply = NULL;
-	if (usage_add(w->gen->db, &w->rec, &err) == -1) {
-		metrics_usage_failure(w->app->metrics);
-		buf_init(&b, 0);
-		record_to_json(&w->rec, &b);
-		snprintf(what, sizeof(what), "usage row for request %s not "
-		    "stored: %s; record", w->rec.request_id, err.msg);
-		log_error_blob(what, buf_str(&b), b.len);
-		buf_free(&b);
-	}
-out:
+	if (w->have_rec && w->rec.upstream)
+		usage_add(w->gen->usage, &w->rec);
 	w->have_rec = 0;
 	app_drop(w->gen);
 	w->gen = NULL;

@@ -13,34 +13,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
 #include "clock.h"
 #include "err.h"
+#include "group.h"
 #include "proc.h"
 #include "reqid.h"
 #include "spool.h"
 #include "str.h"
 
 #define SPOOL_RECORD_MAX	(64L * 1024 * 1024)	/* one file, read back */
-#define SPOOL_SPARE_MAX		(1024 * 1024)	/* batch memory kept for reuse */
 
 static const char *const subdirs[SPOOL_NDIRS] = { "tmp", "new", "cur",
 	"failed" };
-
-/* A writer waiting for its record to be written, with others, in a file. */
-struct waiter {
-	struct waiter	*next;
-	int		 done;
-	int		 rc;
-	struct err	 err;
-};
-
-/* Records gathered for one file: JSON lines, named after the first. */
-struct batch {
-	struct buf	 data;
-	char		 name[SPOOL_NAME_MAX];
-	struct waiter	*waiters;
-};
 
 struct spool {
 	char			*dir;
@@ -50,12 +34,7 @@ struct spool {
 	atomic_ulong		 failures;
 	pthread_mutex_t		 errlock;
 	char			 last_error[256];
-	/* Group commit: one writer at a time; the others gather the next. */
-	pthread_mutex_t		 glock;
-	pthread_cond_t		 gdone;
-	int			 writing;
-	struct batch		 gathering;
-	struct buf		 spare;	/* the last batch's memory, reused */
+	struct group		*group;	/* the records of new/ files */
 };
 
 const char *
@@ -161,6 +140,8 @@ unhold(struct spool *s)
 	pthread_rwlock_unlock(&s->lock);
 }
 
+static int	write_batch(void *, const char *, size_t, struct err *);
+
 struct spool *
 spool_open(const char *dir, int sync)
 {
@@ -178,10 +159,10 @@ spool_open(const char *dir, int sync)
 		s->fds[i] = -1;
 	pthread_rwlock_init(&s->lock, NULL);
 	pthread_mutex_init(&s->errlock, NULL);
-	pthread_mutex_init(&s->glock, NULL);
-	pthread_cond_init(&s->gdone, NULL);
-	buf_init(&s->gathering.data, 0);
-	buf_init(&s->spare, 0);
+	if ((s->group = group_new(write_batch, s)) == NULL) {
+		spool_close(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -197,10 +178,7 @@ spool_close(struct spool *s)
 			close(s->fds[i]);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->errlock);
-	pthread_mutex_destroy(&s->glock);
-	pthread_cond_destroy(&s->gdone);
-	buf_free(&s->gathering.data);
-	buf_free(&s->spare);
+	group_free(s->group);
 	free(s->dir);
 	free(s);
 }
@@ -368,75 +346,39 @@ fail:
 	return -1;
 }
 
+/* The group's writes: a file of records in new/, under a new name. */
+static int
+write_batch(void *arg, const char *data, size_t len, struct err *err)
+{
+	struct spool	*s = arg;
+	char		 name[REQID_LEN + 1];
+
+	reqid_new(name);
+	return put_file(s, SPOOL_NEW, name, data, len, 0, err);
+}
+
 /*
- * Group commit.  A writer adds its record to the batch being gathered;
- * if no file is being written it takes the batch and writes it, else it
- * waits, and the writers that gathered meanwhile go next, together.  Each
- * file costs two fsyncs however many records it holds, so under load the
- * records per file grow and the cost per record falls; alone, a record is
- * written as soon as it comes, as before.
+ * Records that come while a file is being written go together into the
+ * next: a file costs two fsyncs however many records it holds.
  */
 int
-spool_put(struct spool *s, const char *id, const char *data, size_t len,
-    struct err *err)
+spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 {
-	struct waiter	 self, *w;
-	struct batch	 b;
-	struct buf	*g = &s->gathering.data;
+	struct iovec	 iov[2];
+	int		 n = 1;
 
-	memset(&self, 0, sizeof(self));
-	pthread_mutex_lock(&s->glock);
-	if (g->len == 0 && str_copy(s->gathering.name,
-	    sizeof(s->gathering.name), id) != 0) {
-		pthread_mutex_unlock(&s->glock);
-		err_set(err, "spool: record id too long: %s", id);
+	iov[0].iov_base = (void *)data;
+	iov[0].iov_len = len;
+	if (len == 0 || data[len - 1] != '\n') {
+		iov[1].iov_base = (void *)"\n";
+		iov[1].iov_len = 1;
+		n = 2;
+	}
+	if (group_add(s->group, iov, n, err) == -1) {
 		note_failure(s, err);
 		return -1;
 	}
-	if (buf_add(g, data, len) == -1 || ((len == 0 || data[len - 1] !=
-	    '\n') && buf_addc(g, '\n') == -1)) {
-		pthread_mutex_unlock(&s->glock);
-		err_set(err, "spool: out of memory for record %s", id);
-		note_failure(s, err);
-		return -1;
-	}
-	self.next = s->gathering.waiters;
-	s->gathering.waiters = &self;
-	while (!self.done) {
-		if (s->writing) {
-			pthread_cond_wait(&s->gdone, &s->glock);
-			continue;
-		}
-		/* Write what was gathered; start the next from the spare. */
-		s->writing = 1;
-		b = s->gathering;
-		s->gathering.data = s->spare;
-		buf_reset(&s->gathering.data);
-		s->gathering.waiters = NULL;
-		pthread_mutex_unlock(&s->glock);
-
-		self.rc = put_file(s, SPOOL_NEW, b.name, b.data.data,
-		    b.data.len, 0, &self.err);
-
-		pthread_mutex_lock(&s->glock);
-		for (w = b.waiters; w != NULL; w = w->next) {
-			w->done = 1;
-			w->rc = self.rc;
-			if (w != &self && self.rc == -1)
-				w->err = self.err;
-		}
-		if (b.data.cap > SPOOL_SPARE_MAX)
-			buf_free(&b.data);	/* a burst's worth: let it go */
-		s->spare = b.data;
-		s->writing = 0;
-		pthread_cond_broadcast(&s->gdone);
-	}
-	pthread_mutex_unlock(&s->glock);
-	if (self.rc == -1) {
-		*err = self.err;
-		note_failure(s, err);
-	}
-	return self.rc;
+	return 0;
 }
 
 /*

@@ -39,22 +39,23 @@ enum spool_dir {
 
 /*
  * Open the spool at "dir" (made, with its folders, if missing); "sync"
- * says whether to fsync.  Never fails: the folders are (re)opened on use,
- * so a spool that comes back is used without a restart.
+ * says whether to fsync.  Fails only for memory: the folders are
+ * (re)opened on use, so a spool that comes back is used without a
+ * restart.
  */
 struct spool	*spool_open(const char *dir, int sync);
 void		 spool_close(struct spool *);	/* NULL is fine */
 
 /*
- * Write one record, "len" bytes of JSON on one line, with id "id", into
- * new/.  Thread-safe; records that come while a file is being written go
+ * Write one record, "len" bytes of JSON on one line, into new/.
+ * Thread-safe; records that come while a file is being written go
  * together into the next (group commit), so a file holds one or more
- * records, one per line, and is named after the first.  Returns once the
+ * records, one per line, under a new time-ordered name.  Returns once the
  * record is in new/ (and synced, if the spool syncs): 0, or -1 with "err"
  * set (counted; see spool_failures()), in which case it may not be.
  */
-int	 spool_put(struct spool *, const char *id, const char *data,
-	    size_t len, struct err *);
+int	 spool_put(struct spool *, const char *data, size_t len,
+	    struct err *);
 
 /*
  * For a consumer taking a file of several records apart: write one of

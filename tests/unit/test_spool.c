@@ -64,13 +64,12 @@ write_many(void *arg)
 {
 	struct writer	*w = arg;
 	struct err	 err;
-	char		 id[32], rec[64];
+	char		 rec[64];
 	int		 i;
 
 	for (i = 0; i < PER_WRITER; i++) {
-		snprintf(id, sizeof(id), "g%d-%04d", w->n, i);
-		snprintf(rec, sizeof(rec), "{\"id\":\"%s\"}", id);
-		if (spool_put(w->s, id, rec, strlen(rec), &err) == -1)
+		snprintf(rec, sizeof(rec), "{\"id\":\"g%d-%04d\"}", w->n, i);
+		if (spool_put(w->s, rec, strlen(rec), &err) == -1)
 			w->failed++;
 	}
 	return NULL;
@@ -105,8 +104,8 @@ group_commit(struct spool *s)
 	is_int(failed, 0, "%d writers at once: no write failed", WRITERS);
 	n = spool_list(s, SPOOL_NEW, &names, 100000, &err);
 	for (k = 0; k < n; k++) {
-		if (names[k][0] != 'g')
-			continue;
+		if (strlen(names[k]) != 32)
+			continue;	/* not one of the writers' files */
 		snprintf(path, sizeof(path), "%s/new/%s", dir, names[k]);
 		if ((fp = fopen(path, "r")) == NULL)
 			continue;
@@ -142,25 +141,43 @@ main(void)
 	snprintf(dir, sizeof(dir), "/tmp/llmgw-test-spool.%ld/deep/er",
 	    (long)getpid());
 	s = spool_open(dir, 1);
-	ok(spool_put(s, "0001", "{\"a\":1}", 7, &err) == 0,
+	ok(spool_put(s, "{\"a\":1}", 7, &err) == 0,
 	    "put a record, making the folders");
-	ok(exists("new", "0001"), "it is in new/");
-	ok(!exists("tmp", "0001") && count(s, SPOOL_TMP) == 0,
-	    "nothing left in tmp/");
-	ok(spool_put(s, "0001", "x", 1, &err) == -1,
-	    "an existing record is never replaced");
-	ok(strstr(err.msg, "exists") != NULL, "saying so: %s", err.msg);
-	is_int(count(s, SPOOL_TMP), 0, "and the attempt leaves no tmp file");
+	n = spool_list(s, SPOOL_NEW, &names, 10, &err);
+	ok(n == 1 && strlen(names[0]) == 32, "it is in new/, named by time: %s",
+	    n == 1 ? names[0] : "?");
+	ok(count(s, SPOOL_TMP) == 0, "nothing left in tmp/");
+	if (n == 1) {
+		ok(spool_claim(s, names[0], &it, &err) == 0 && it.len == 8 &&
+		    memcmp(it.data, "{\"a\":1}\n", 8) == 0,
+		    "read back: the record, as a line");
+		spool_done(s, &it, &err);
+		spool_item_free(&it);
+	}
+	spool_names_free(names, n);
+	/* new/ turned into a file: the write fails, and says why. */
+	snprintf(path, sizeof(path), "%s/new", dir);
+	rmdir(path);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	ok(spool_put(s, "{}", 2, &err) == -1, "new/ is not a folder: refused");
 	{
 		char last[256];
 
 		is_int(spool_failures(s, last, sizeof(last)), 1,
 		    "the failure is counted");
-		ok(strstr(last, "new/0001") != NULL, "with its reason");
+		ok(strstr(last, "not a directory") != NULL, "with its reason: %s",
+		    last);
 	}
+	unlink(path);
+
+	ok(spool_put_name(s, "0001", "{\"a\":1}", 7, 0, NULL, &err) == 0 &&
+	    exists("new", "0001"), "put by name");
+	ok(spool_put_name(s, "0001", "x", 1, 0, NULL, &err) == 0,
+	    "the same name again: taken to be the same record");
+	is_int(count(s, SPOOL_TMP), 0, "and the attempt leaves no tmp file");
 	for (i = 2; i <= 5; i++) {
 		snprintf(id, sizeof(id), "%04d", i);
-		spool_put(s, id, "{}", 2, &err);
+		spool_put_name(s, id, "{}", 2, 0, NULL, &err);
 	}
 	n = spool_list(s, SPOOL_NEW, &names, 3, &err);
 	ok(n == 3 && strcmp(names[0], "0001") == 0 &&
@@ -168,8 +185,8 @@ main(void)
 	spool_names_free(names, n);
 
 	ok(spool_claim(s, "0001", &it, &err) == 0, "claim");
-	ok(it.len == 8 && memcmp(it.data, "{\"a\":1}\n", 8) == 0,
-	    "read what was written, as a line");
+	ok(it.len == 7 && memcmp(it.data, "{\"a\":1}", 7) == 0,
+	    "an existing record is never replaced");
 	ok(!exists("new", "0001") && count(s, SPOOL_CUR) == 1,
 	    "moved to cur/");
 	ok(strstr(it.cur, ",c") != NULL, "tagged with the claimant: %s",
@@ -217,7 +234,7 @@ main(void)
 	/* Four processes race for 200 records: each is taken exactly once. */
 	for (i = 0; i < 200; i++) {
 		snprintf(id, sizeof(id), "r%04d", i);
-		spool_put(s, id, "{}", 2, &err);
+		spool_put_name(s, id, "{}", 2, 0, NULL, &err);
 	}
 	for (i = 0; i < 4; i++) {
 		if ((pids[i] = fork()) == 0) {
