@@ -5,12 +5,13 @@
 // the Messages API's events (content_block_delta), for the upstream
 // itself and a proxy in front of it.
 //
-// usage: node sse_burst.js URL N BODY_JSON [TOKEN] [ROUNDS]
-// ROUNDS (default 1) bursts one after the other; prints one JSON line.
+// usage: node sse_burst.js URL N BODY_JSON [TOKEN] [ROUNDS] [WARMUP]
+// ROUNDS (default 1) bursts one after the other, after WARMUP (default 0)
+// that are not counted; prints one JSON line.
 'use strict';
 const http = require('http');
 
-const [url, n, body, token, rounds = '1'] = process.argv.slice(2);
+const [url, n, body, token, rounds = '1', warmup = '0'] = process.argv.slice(2);
 const u = new URL(url);
 const agent = new http.Agent({keepAlive: false, maxSockets: Infinity});
 const ttft = [], total = [];
@@ -58,6 +59,10 @@ const pct = (a, p) => {
 };
 
 (async () => {
+  for (let i = 0; i < +warmup; i++)
+    await Promise.all(Array.from({length: +n}, one));
+  ttft.length = total.length = completed = failed = 0;
+  for (const k of Object.keys(errors)) delete errors[k];
   const t0 = Date.now();
   for (let i = 0; i < +rounds; i++)
     await Promise.all(Array.from({length: +n}, one));
