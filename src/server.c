@@ -69,7 +69,6 @@ struct server {
 	pthread_cond_t		 work;		/* a connection is queued */
 	pthread_cond_t		 gone;		/* a worker exited */
 	struct fdq		 queue;		/* for the workers */
-	struct fdq		 parked;	/* for the acceptor's epoll */
 	struct slot		*slots;		/* every worker's */
 	long			 threads;
 	long			 idle;
@@ -333,23 +332,22 @@ accept_all(struct server *s, long long *paused_until)
 	}
 }
 
-/* Watch the connections workers handed back, until a request comes. */
-static void
-watch_parked(struct server *s)
+/*
+ * With the lock held: a worker hands back a kept connection, watched by
+ * the acceptor's epoll until a request comes (epoll_ctl is thread-safe,
+ * so the acceptor need not be woken for it).  0, or -1 if it cannot be.
+ */
+static int
+park_locked(struct server *s, int fd)
 {
 	struct epoll_event	 ev;
-	int			 fd;
 
-	pthread_mutex_lock(&s->lock);
-	while ((fd = fdq_pop(&s->parked)) != -1) {
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLRDHUP;
-		ev.data.fd = fd;
-		if (s->stopping ||
-		    epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
-			close(fd);
-	}
-	pthread_mutex_unlock(&s->lock);
+	if (s->stopping)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.fd = fd;
+	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static void *
@@ -407,7 +405,6 @@ acceptor_main(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&s->lock);
-		watch_parked(s);
 	}
 	return NULL;
 }
@@ -535,9 +532,7 @@ worker_main(void *arg)
 		/* Out of the slot before close: the number may be reused. */
 		pthread_mutex_lock(&s->lock);
 		slot.fd = -1;
-		if (keep == 1 && !s->stopping && fdq_push(&s->parked, fd) == 0)
-			wake(s);
-		else if (keep != -1)
+		if (keep == 0 || (keep == 1 && park_locked(s, fd) == -1))
 			close(fd);
 	}
 	if (slot.prev != NULL)
@@ -654,7 +649,6 @@ server_close(struct server *s)
 	close(s->listen_fd);
 
 	pthread_mutex_lock(&s->lock);
-	fdq_close_all(&s->parked);
 	/* Idle workers leave; busy ones finish, and take what is queued. */
 	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
@@ -702,7 +696,6 @@ server_free(struct server *s)
 	while (s->threads > 0)
 		pthread_cond_wait(&s->gone, &s->lock);
 	fdq_close_all(&s->queue);
-	fdq_close_all(&s->parked);
 	pthread_mutex_unlock(&s->lock);
 
 	close(s->epfd);

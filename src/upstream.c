@@ -77,6 +77,9 @@ struct call {
 	const char			*timed_out;	/* (loop) */
 	int				 shut;		/* (loop) ended by a shutdown */
 
+	int				 whole;		/* not a stream: the worker
+							 * is woken for the end */
+
 	pthread_mutex_t			 lock;		/* guards what follows */
 	pthread_cond_t			 cond;
 	struct buf			 inbox;		/* 2xx body for the worker */
@@ -253,6 +256,7 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	if (c->inbox.len > 0 && c->inbox.len + len > INBOX_MAX) {
 		/* The worker is behind (a slow client): hold the transfer. */
 		c->paused = 1;
+		pthread_cond_signal(&c->cond);
 		pthread_mutex_unlock(&c->lock);
 		return CURL_WRITEFUNC_PAUSE;
 	}
@@ -260,7 +264,10 @@ on_write(char *p, size_t size, size_t n, void *arg)
 		pthread_mutex_unlock(&c->lock);
 		return 0;
 	}
-	pthread_cond_signal(&c->cond);
+	/* A stream's bytes go on at once; a whole body waits for its end
+	 * (one wake-up, not one per read), unless it grows large. */
+	if (!c->whole || c->inbox.len >= INBOX_MAX / 2)
+		pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 	return len;
 }
@@ -762,6 +769,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	c.up = u;
 	c.conf = conf;
 	c.res = res;
+	c.whole = !stream;
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.cond, NULL);
 	buf_init(&c.inbox, 0);
