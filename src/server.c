@@ -439,7 +439,7 @@ end_request(FCGX_Request *req, const struct conn *conn)
 static void
 drain(FCGX_Request *req, const struct conn *conn)
 {
-	char	 scrap[4096];
+	char	 scrap[1024];	/* a rare path: small, for a small stack */
 	size_t	 total = 0;
 	int	 n;
 
