@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +11,15 @@
 
 #define SPARE_MAX	(1024 * 1024)	/* batch memory kept for reuse */
 
-/* A thread waiting for its item to be written. */
+/*
+ * A thread waiting for its item to be written, or for its turn to write:
+ * each on a semaphore of its own, so a write wakes exactly the threads it
+ * concerns, without a herd that then queues on the lock.
+ */
 struct waiter {
 	struct waiter	*next;
-	int		 done;
+	sem_t		 wake;
+	int		 lead;		/* woken to write the next batch */
 	int		 rc;
 	struct err	 err;
 };
@@ -28,8 +34,7 @@ struct group {
 	group_write_fn	 write;
 	void		*arg;
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 written;
-	int		 writing;	/* a thread is writing a batch */
+	int		 writing;	/* a thread writes, or is about to */
 	struct batch	 gathering;
 	struct buf	 spare;		/* the last batch's memory, reused */
 };
@@ -44,7 +49,6 @@ group_new(group_write_fn write, void *arg)
 	g->write = write;
 	g->arg = arg;
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_cond_init(&g->written, NULL);
 	buf_init(&g->gathering.data, 0);
 	buf_init(&g->spare, 0);
 	return g;
@@ -56,25 +60,25 @@ group_free(struct group *g)
 	if (g == NULL)
 		return;
 	pthread_mutex_destroy(&g->lock);
-	pthread_cond_destroy(&g->written);
 	buf_free(&g->gathering.data);
 	buf_free(&g->spare);
 	free(g);
 }
 
 /*
- * With the lock held: write what was gathered, unlocked, and tell its
- * waiters.  Items handed in meanwhile gather in the spare buffer.
+ * With the lock held and "writing" ours: write what was gathered, then
+ * hand the next write to one of those who gathered meanwhile, and tell
+ * this write's waiters how it went ("self" among them).  Returns
+ * unlocked.
  */
 static void
-write_batch(struct group *g)
+write_batch(struct group *g, struct waiter *self)
 {
 	struct batch	 b = g->gathering;
-	struct waiter	*w;
+	struct waiter	*w, *next, *lead;
 	struct err	 err;
 	int		 rc;
 
-	g->writing = 1;
 	g->gathering.data = g->spare;
 	buf_reset(&g->gathering.data);
 	g->gathering.waiters = NULL;
@@ -83,16 +87,25 @@ write_batch(struct group *g)
 	rc = g->write(g->arg, b.data.data, b.data.len, &err);
 
 	pthread_mutex_lock(&g->lock);
-	for (w = b.waiters; w != NULL; w = w->next) {
-		w->done = 1;
-		if ((w->rc = rc) == -1)
-			w->err = err;
-	}
+	if ((lead = g->gathering.waiters) != NULL)
+		lead->lead = 1;		/* "writing" passes to it */
+	else
+		g->writing = 0;
 	if (b.data.cap > SPARE_MAX)
 		buf_free(&b.data);	/* a burst's worth: let it go */
 	g->spare = b.data;
-	g->writing = 0;
-	pthread_cond_broadcast(&g->written);
+	pthread_mutex_unlock(&g->lock);
+
+	for (w = b.waiters; w != NULL; w = next) {
+		next = w->next;		/* "w" may be gone once woken */
+		w->rc = rc;
+		if (rc == -1)
+			w->err = err;
+		if (w != self)
+			sem_post(&w->wake);
+	}
+	if (lead != NULL)
+		sem_post(&lead->wake);
 }
 
 int
@@ -101,14 +114,16 @@ group_add(struct group *g, const struct iovec *iov, int n, struct err *err)
 	struct waiter	 self;
 	size_t		 len = 0;
 	char		*p;
-	int		 i;
+	int		 i, rc;
 
-	memset(&self, 0, sizeof(self));
 	for (i = 0; i < n; i++)
 		len += iov[i].iov_len;
+	memset(&self, 0, sizeof(self));
+	sem_init(&self.wake, 0, 0);
 	pthread_mutex_lock(&g->lock);
 	if ((p = buf_space(&g->gathering.data, len)) == NULL) {
 		pthread_mutex_unlock(&g->lock);
+		sem_destroy(&self.wake);
 		err_set(err, "out of memory gathering a write");
 		return -1;
 	}
@@ -120,14 +135,19 @@ group_add(struct group *g, const struct iovec *iov, int n, struct err *err)
 	self.next = g->gathering.waiters;
 	g->gathering.waiters = &self;
 	/* Whoever finds no write going writes; the rest wait their turn. */
-	while (!self.done) {
-		if (g->writing)
-			pthread_cond_wait(&g->written, &g->lock);
-		else
-			write_batch(g);
+	if (g->writing) {
+		pthread_mutex_unlock(&g->lock);
+		while (sem_wait(&self.wake) == -1)
+			;	/* EINTR */
+		if (!self.lead)
+			goto done;	/* written, by another */
+		pthread_mutex_lock(&g->lock);
 	}
-	pthread_mutex_unlock(&g->lock);
-	if (self.rc == -1)
+	g->writing = 1;
+	write_batch(g, &self);
+done:
+	sem_destroy(&self.wake);
+	if ((rc = self.rc) == -1)
 		*err = self.err;
-	return self.rc;
+	return rc;
 }
