@@ -315,7 +315,14 @@ t.main(async () => {
   say(`llmgw benchmark${SMOKE ? ' (smoke run)' : ''}, ${started.toISOString()}`);
   say(`machine: ${cpu.length} x ${cpu[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}; ` +
     `open files ${execFileSync('sh', ['-c', 'ulimit -n'], {encoding: 'utf8'}).trim()}`);
-  say(`llmgw: ${execFileSync(path.join(SRC, 'src/llmgw'), ['--version'], {encoding: 'utf8'}).trim()}, ` +
+  // The commit measured, where there is one (not in a release tarball).
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['-C', SRC, 'describe', '--always', '--dirty'],
+        {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).trim();
+    } catch (e) { return 'not a git checkout'; }
+  })();
+  say(`llmgw: ${execFileSync(path.join(SRC, 'src/llmgw'), ['--version'], {encoding: 'utf8'}).trim()} (${commit}), ` +
     `settings ${JSON.stringify(LLMGW_CONF)} (otherwise the defaults; access log on)`);
   say(`stub upstream: tests/stub/upstream.js, 20 tokens per reply`);
   for (const s of skipped) say(`not measured: ${s}`);
