@@ -237,7 +237,7 @@ put_unnamed(struct spool *s, enum spool_dir to, const char *name,
 {
 #ifdef O_TMPFILE
 	char	 path[64];
-	int	 fd;
+	int	 fd, e;
 
 	if ((fd = openat(s->fds[to], ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
 	    0640)) == -1)
@@ -251,11 +251,13 @@ put_unnamed(struct spool *s, enum spool_dir to, const char *name,
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	if (linkat(AT_FDCWD, path, s->fds[to], name, AT_SYMLINK_FOLLOW) ==
 	    -1) {
+		e = errno;
 		close(fd);
-		if (errno == ENOENT)
+		if (e == ENOENT)
 			return 1;	/* no /proc */
 		err_set(err, "spool: link %s/%s in %s: %s", subdirs[to], name,
-		    s->dir, strerror(errno));
+		    s->dir, strerror(e));
+		errno = e;	/* EEXIST is for the caller to judge */
 		return -1;
 	}
 	if (close(fd) == -1) {
