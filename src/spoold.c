@@ -62,6 +62,7 @@ struct held {
 	struct record		 rec;
 	unsigned		 done;		/* bit per sink that has it */
 	int			 delivered;	/* all have it; its file waits */
+	int			 sent;		/* offered to a sink this round */
 	int			 tries;		/* failed rounds, this one included */
 	int64_t			 next_ms;	/* when to try again */
 	char			 why[256];	/* the last failure */
@@ -473,6 +474,8 @@ deliver(struct spoold *d)
 	int		 s;
 	char		 msg[512];
 
+	for (i = 0; i < d->nheld; i++)
+		d->held[i].sent = 0;
 	for (s = 0; s < d->nsinks; s++) {
 		n = 0;
 		for (i = 0; i < d->nheld && n < 1024; i++) {
@@ -482,6 +485,7 @@ deliver(struct spoold *d)
 			batch[n].json = d->held[i].json;
 			batch[n].len = d->held[i].len;
 			batch[n].rec = &d->held[i].rec;
+			d->held[i].sent = 1;
 			idx[n++] = i;
 		}
 		if (n == 0)
@@ -517,6 +521,8 @@ deliver(struct spoold *d)
 			drop_held(d, i);
 			continue;
 		}
+		if (!h->sent)
+			continue;	/* past a full batch: next round */
 		h->tries++;
 		if (h->tries >= d->conf->spool_attempts) {
 			if (c->records > 1) {

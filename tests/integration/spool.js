@@ -293,6 +293,17 @@ finally:
       'with the reason');
     t.is(files(nd), [], 'and the file is gone');
 
+    // A file of more records than one delivery takes (1,024): the rest
+    // go in the next round, not counted as failed attempts.
+    const big = Array.from({length: 1500}, (_, i) => rec(`big${i}`)).join('\n') + '\n';
+    fs.writeFileSync(path.join(d4, 'spool', 'tmp', 'g3'), big);
+    fs.renameSync(path.join(d4, 'spool', 'tmp', 'g3'), path.join(nd, 'g3'));
+    r = spawnSync(SPOOLD, ['--once'], {env: e4, encoding: 'utf8'});
+    t.is(r.status, 0, 'a file of 1,500 records: exit 0');
+    t.is(fs.readFileSync(out, 'utf8').split('\n').filter(l => l.includes('"big')).length, 1500,
+      'all delivered, in two rounds');
+    t.is(files(nd), [], 'nothing left, nothing taken apart');
+
     // A sink that fails: under --once the file goes back whole, one
     // attempt counted; when attempts run out, each record is set aside.
     writeConf(d4, {sinks: 'webhook', webhook_url: 'http://127.0.0.1:9/down', spool_attempts: 2});
