@@ -253,15 +253,24 @@ hold_records(struct spoold *d, struct claim *c)
 	struct held	*h;
 	struct record	 probe;
 	struct err	 err;
+	const char	*nl;
 	size_t		 n, i;
+	int		 single;
 
 	/*
 	 * One record: one line, or one JSON value over several (put there
-	 * by hand).  Malformed, it goes to failed/ whole.
+	 * by hand; its first line is no record).  Malformed, it goes to
+	 * failed/ whole.  Files of several lines are the common case under
+	 * load: only their first line is looked at twice, not all of them.
 	 */
 	n = count_lines(&c->item);
-	if (n <= 1 || record_from_json(c->item.data, c->item.len, &probe,
-	    &err) == 0) {
+	single = n <= 1;
+	if (!single && (nl = memchr(c->item.data, '\n', c->item.len)) !=
+	    NULL && record_from_json(c->item.data, (size_t)(nl -
+	    c->item.data), &probe, &err) == -1)
+		single = record_from_json(c->item.data, c->item.len, &probe,
+		    &err) == 0;
+	if (single) {
 		if ((h = held_new(d)) == NULL)
 			return -1;
 		if (record_from_json(c->item.data, c->item.len, &h->rec,
@@ -357,8 +366,12 @@ split(struct spoold *d, struct claim *c)
 		giveup |= h->tries >= d->conf->spool_attempts;
 	}
 	/* All in the same state: back whole, a rename. */
-	if (!touched && !giveup)
-		ok = 0;
+	if (!touched && !giveup) {
+		if (spool_release(d->spool, &c->item, tries, &err) == -1)
+			log_error("%s", err.msg);
+		drop_claim(d, c, 0);
+		return;
+	}
 	for (i = 0; ok && i < d->nheld; i++) {
 		h = &d->held[i];
 		if (h->claim != c || h->delivered)
