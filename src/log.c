@@ -15,6 +15,7 @@
 static const char	*log_prog = "llmgw";
 static atomic_int	 log_level = LOG_LEVEL_INFO;
 static atomic_int	 log_syslog;
+static atomic_long	 log_pid;	/* none of our programs forks */
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 static const int	 log_prios[] = { LOG_ERR, LOG_WARNING, LOG_INFO,
 			    LOG_DEBUG };
@@ -27,6 +28,19 @@ log_use_syslog(int on)
 	else if (!on && atomic_load(&log_syslog))
 		closelog();
 	atomic_store(&log_syslog, on);
+}
+
+/* Our pid, asked of the kernel once rather than for every line. */
+static long
+self_pid(void)
+{
+	long	 pid = atomic_load(&log_pid);
+
+	if (pid == 0) {
+		pid = (long)getpid();
+		atomic_store(&log_pid, pid);
+	}
+	return pid;
 }
 
 void
@@ -98,7 +112,7 @@ log_vline_as(enum log_level level, const char *tag, const char *fmt,
 	n = snprintf(line, sizeof(line),
 	    "%04d-%02d-%02dT%02d:%02d:%02dZ %s[%ld]: %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, log_prog, (long)getpid(), tag);
+	    tm.tm_min, tm.tm_sec, log_prog, self_pid(), tag);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -154,7 +168,7 @@ log_error_blob(const char *what, const char *data, size_t len)
 	h = snprintf(head, sizeof(head), "%04d-%02d-%02dT%02d:%02d:%02dZ "
 	    "%s[%ld]: error: %s: ", tm.tm_year + 1900, tm.tm_mon + 1,
 	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, log_prog,
-	    (long)getpid(), what);
+	    self_pid(), what);
 	if (h < 0 || (size_t)h >= sizeof(head))
 		h = (int)sizeof(head) - 1;
 	iov[0].iov_base = head;
