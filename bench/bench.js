@@ -21,7 +21,10 @@ const {startNginx} = require('../tests/lib/webservers');
 
 const SMOKE = process.argv.includes('--smoke');
 const SAVE = process.argv.includes('--save');
-const CHAT_SECONDS = SMOKE ? 1 : 10;
+const CHAT_SECONDS = SMOKE ? 1 : 8;
+// The machine's speed drifts by 10% and more within minutes: /chat runs in
+// rounds, every target once per round, and the figures are the medians.
+const CHAT_ROUNDS = SMOKE ? 1 : 3;
 const CONNECTIONS = 50;
 const LEVELS = SMOKE ? [20] : [100, 1000, 5000];
 const REST_MS = SMOKE ? 500 : 4500;	// for the pool to shrink (thread_idle 3s)
@@ -197,19 +200,51 @@ const ratio = (a, b) => (a && b) ? (a / b).toFixed(2) : '-';
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 
+const median = (xs) => {
+  const v = xs.filter(x => x !== null && !Number.isNaN(x)).sort((a, b) => a - b);
+  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
+};
+
+async function chatOnce(x) {
+  await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});	// warm
+  const pids = x.pids();
+  const c0 = ticks(pids);
+  const r = await wrk(x.dir, x.chat.url, x.chat.body, x.chat.token);
+  const cpu = (ticks(pids) - c0) / HZ;
+  return {...r, cpu_per_1k: r.requests ? cpu / r.requests * 1000 : null};
+}
+
 async function benchChat(targets) {
   say(`/chat: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s each; CPU of the serving processes per 1000 requests`);
-  say(`${pad('', 24)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('CPU s/1k', 10)}${lpad('errors', 8)}`);
+  if (CHAT_ROUNDS > 1)
+    say(`${CHAT_ROUNDS} rounds, each target once per round (each round starting one later); medians, and the CPU range`);
+  say(`${pad('', 24)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('CPU s/1k', 10)}` +
+    `${lpad('errors', 8)}${CHAT_ROUNDS > 1 ? lpad('CPU range', 14) : ''}`);
+  for (const x of targets) x.chatRuns = [];
+  for (let round = 0; round < CHAT_ROUNDS; round++)
+    for (let i = 0; i < targets.length; i++) {
+      const x = targets[(i + round) % targets.length];
+      x.chatRuns.push(await chatOnce(x));
+    }
   for (const x of targets) {
-    await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});	// warm
-    const pids = x.pids();
-    const c0 = ticks(pids);
-    const r = await wrk(x.dir, x.chat.url, x.chat.body, x.chat.token);
-    const cpu = (ticks(pids) - c0) / HZ;
-    x.chatResult = {...r, cpu_per_1k: r.requests ? cpu / r.requests * 1000 : null};
-    say(`${pad(x.name, 24)}${lpad(f1(r.rps), 9)}${lpad(f1(r.p50), 9)}${lpad(f1(r.p99), 9)}` +
-      `${lpad(f1(x.chatResult.cpu_per_1k), 10)}${lpad(r.bad + (r.errors ? '+' : ''), 8)}`);
+    const runs = x.chatRuns, med = (k) => median(runs.map(z => z[k]));
+    const cpus = runs.map(z => z.cpu_per_1k).filter(c => c !== null);
+    x.chatResult = {rps: med('rps'), p50: med('p50'), p99: med('p99'), cpu_per_1k: med('cpu_per_1k'),
+      bad: runs.reduce((a, z) => a + z.bad, 0), errors: runs.map(z => z.errors).filter(Boolean).join('; ')};
+    const c = x.chatResult;
+    say(`${pad(x.name, 24)}${lpad(f1(c.rps), 9)}${lpad(f1(c.p50), 9)}${lpad(f1(c.p99), 9)}` +
+      `${lpad(f1(c.cpu_per_1k), 10)}${lpad(c.bad + (c.errors ? '+' : ''), 8)}` +
+      (CHAT_ROUNDS > 1 && cpus.length ? lpad(`${f1(Math.min(...cpus))}-${f1(Math.max(...cpus))}`, 14) : ''));
   }
+}
+
+// A ratio of CPU per request in each round (targets measured minutes
+// apart drift), as "median (lowest-highest)".
+function roundRatios(x, y) {
+  const rs = x.chatRuns.map((z, i) => y.chatRuns[i] && z.cpu_per_1k && y.chatRuns[i].cpu_per_1k ?
+    z.cpu_per_1k / y.chatRuns[i].cpu_per_1k : null).filter(v => v !== null);
+  if (rs.length < 2) return '';
+  return `  (rounds ${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
 }
 
 async function burst(target, n, text, rounds = 1, warmup = 0) {
@@ -287,11 +322,13 @@ function ratios(targets) {
     say(`${x.name}:`);
     if (fa) {
       say(`  req/s vs FastAPI:        ${ratio(c.rps, fa.chatResult.rps)}x   (target >= 5)`);
-      say(`  CPU/request vs FastAPI:  ${ratio(c.cpu_per_1k, fa.chatResult.cpu_per_1k)}    (target <= 0.10)`);
+      say(`  CPU/request vs FastAPI:  ${ratio(c.cpu_per_1k, fa.chatResult.cpu_per_1k)}    (target <= 0.10)` +
+        roundRatios(x, fa));
       say(`  p50 / p99 vs FastAPI:    ${ratio(c.p50, fa.chatResult.p50)} / ${ratio(c.p99, fa.chatResult.p99)}`);
     }
     if (px) {
-      say(`  CPU/request vs proxy:    ${ratio(c.cpu_per_1k, px.chatResult.cpu_per_1k)}    (target <= 2)`);
+      say(`  CPU/request vs proxy:    ${ratio(c.cpu_per_1k, px.chatResult.cpu_per_1k)}    (target <= 2)` +
+        roundRatios(x, px));
       say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
     }
     for (const n of [1, ...LEVELS]) {
