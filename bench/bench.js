@@ -31,7 +31,8 @@ const REST_MS = SMOKE ? 500 : 4500;	// for the pool to shrink (thread_idle 3s)
 const FASTAPI_DIR = process.env.FASTAPI_DIR || path.resolve(SRC, '../shared/bench');
 const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
 const STREAM = '[[tokens:20]] [[delay:20]]';
-const ONE_STREAM = '[[tokens:2]] [[delay:20]]';
+const ONE_STREAM = '[[tokens:2]] [[delay:5]]';
+const ONE_ROUNDS = 500;
 // llmgw's settings for the run: enough workers for every stream at once,
 // and an idle time short enough to see the pool shrink.
 const LLMGW_CONF = {max_threads: 6000, thread_idle: '3s'};
@@ -254,6 +255,19 @@ async function burst(target, n, text, rounds = 1, warmup = 0) {
   try { return JSON.parse(r.stdout); } catch (e) { return {n, completed: 0, failed: n, errors: {crash: r.stderr.slice(0, 200)}}; }
 }
 
+// One stream at a time to each target in turn (see sse_burst.js --turns):
+// a result per target, in the order given.
+async function turns(xs, text, rounds, warmup) {
+  const list = xs.map(x => ({name: x.name, ...x.stream(text)}));
+  const r = await run(process.execPath, [path.join(__dirname, 'sse_burst.js'), '--turns', JSON.stringify(list),
+    String(rounds), String(warmup)], {timeout: 1800000});
+  const got = {};
+  for (const line of r.stdout.split('\n').filter(Boolean)) {
+    try { const o = JSON.parse(line); got[o.name] = o; } catch (e) { /* not ours */ }
+  }
+  return xs.map(x => got[x.name] || {n: 1, completed: 0, failed: rounds, errors: {crash: r.stderr.slice(0, 200)}});
+}
+
 // llmgw's memory with "n" streams held open at the upstream.
 async function heldStreams(stub, x, n) {
   const pid = x.llmgwPids()[0];
@@ -281,20 +295,23 @@ async function benchStreams(stub, targets) {
   for (const n of [1, ...LEVELS]) {
     // One at a time measures the time to first token, so a short stream
     // does, and enough of them for a p99, after a few not counted (the
-    // first opens connections and pages in code, for every target alike).
-    const rounds = n === 1 ? (SMOKE ? 20 : 300) : 1;
+    // first opens connections and pages in code, for every target alike);
+    // the targets take turns, so that the machine's slow moments fall on
+    // each alike.
+    const rounds = n === 1 ? (SMOKE ? 20 : ONE_ROUNDS) : 1;
     const warmup = n === 1 ? 10 : 0;
     const text = n === 1 ? ONE_STREAM : STREAM;
     say();
-    say(n === 1 ? `one stream at a time, ${rounds} of them (after ${warmup} not counted), 2 tokens 20 ms apart` :
-      `${n} concurrent streams`);
+    say(n === 1 ? `one stream at a time, ${rounds} to each (after ${warmup} not counted), the targets in turn, ` +
+      '2 tokens 5 ms apart' : `${n} concurrent streams`);
     say(`${pad('', 24)}${lpad('done', 7)}${lpad('failed', 8)}${lpad('TTFT p50', 10)}${lpad('p99', 8)}` +
       `${lpad('+p50', 8)}${lpad('+p99', 8)}${lpad('end p99', 9)}`);
-    const base = await burst(direct, n, text, rounds, warmup);
+    const one = n === 1 ? await turns([direct, ...targets], text, rounds, warmup) : null;
+    const base = one ? one[0] : await burst(direct, n, text, rounds, warmup);
     say(`${pad(direct.name, 24)}${lpad(base.completed, 7)}${lpad(base.failed, 8)}${lpad(f1(base.ttft_p50), 10)}` +
       `${lpad(f1(base.ttft_p99), 8)}${lpad('', 8)}${lpad('', 8)}${lpad(f1(base.total_p99), 9)}`);
-    for (const x of targets) {
-      const r = await burst(x, n, text, rounds, warmup);
+    for (const [i, x] of targets.entries()) {
+      const r = one ? one[i + 1] : await burst(x, n, text, rounds, warmup);
       r.added_p50 = r.ttft_p50 - base.ttft_p50;
       r.added_p99 = r.ttft_p99 - base.ttft_p99;
       (x.streams = x.streams || {})[n] = r;

@@ -8,23 +8,28 @@
 // usage: node sse_burst.js URL N BODY_JSON [TOKEN] [ROUNDS] [WARMUP]
 // ROUNDS (default 1) bursts one after the other, after WARMUP (default 0)
 // that are not counted; prints one JSON line.
+//    or: node sse_burst.js --turns TARGETS_JSON ROUNDS WARMUP
+// One stream at a time to each of several targets in turn ([{name, url,
+// body, token}], each round starting one later), so that every target
+// meets the machine's slow moments alike; prints a JSON line per target.
 'use strict';
 const http = require('http');
 
-const [url, n, body, token, rounds = '1', warmup = '0'] = process.argv.slice(2);
-const u = new URL(url);
 const agent = new http.Agent({keepAlive: false, maxSockets: Infinity});
-const ttft = [], total = [];
-let completed = 0, failed = 0;
-const errors = {};
 
-function one() {
+function newStats(name) {
+  return {name, ttft: [], total: [], completed: 0, failed: 0, errors: {}};
+}
+
+// One stream to target "x" ({url, body, token}), counted in "st".
+function one(x, st) {
+  const u = new URL(x.url);
   return new Promise(resolve => {
     const t0 = process.hrtime.bigint();
-    const headers = {'content-type': 'application/json', 'content-length': Buffer.byteLength(body)};
-    if (token) headers.authorization = `Bearer ${token}`;
+    const headers = {'content-type': 'application/json', 'content-length': Buffer.byteLength(x.body)};
+    if (x.token) headers.authorization = `Bearer ${x.token}`;
     let first = null, buf = '', ended = false;
-    const fail = (why) => { if (!ended) { ended = true; failed++; errors[why] = (errors[why] || 0) + 1; resolve(); } };
+    const fail = (why) => { if (!ended) { ended = true; st.failed++; st.errors[why] = (st.errors[why] || 0) + 1; resolve(); } };
     const req = http.request({host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers}, res => {
       if (res.statusCode !== 200) { res.resume(); return fail(`HTTP ${res.statusCode}`); }
       res.setEncoding('utf8');
@@ -38,17 +43,17 @@ function one() {
         if (ended) return;
         ended = true;
         const t1 = process.hrtime.bigint();
-        if (first === null) { failed++; errors['no text'] = (errors['no text'] || 0) + 1; return resolve(); }
-        completed++;
-        ttft.push(Number(first - t0) / 1e6);
-        total.push(Number(t1 - t0) / 1e6);
+        if (first === null) { st.failed++; st.errors['no text'] = (st.errors['no text'] || 0) + 1; return resolve(); }
+        st.completed++;
+        st.ttft.push(Number(first - t0) / 1e6);
+        st.total.push(Number(t1 - t0) / 1e6);
         resolve();
       });
       res.on('error', e => fail(e.code || 'response error'));
     });
     req.on('error', e => fail(e.code || 'request error'));
     req.setTimeout(120000, () => { req.destroy(); fail('timeout'); });
-    req.end(body);
+    req.end(x.body);
   });
 }
 
@@ -58,14 +63,31 @@ const pct = (a, p) => {
   return +s[Math.min(s.length - 1, Math.floor(p * s.length))].toFixed(2);
 };
 
-(async () => {
+const summary = (st, n, rounds, seconds) => ({name: st.name, n, rounds, completed: st.completed, failed: st.failed,
+  errors: st.errors, seconds, ttft_p50: pct(st.ttft, 0.5), ttft_p99: pct(st.ttft, 0.99),
+  total_p50: pct(st.total, 0.5), total_p99: pct(st.total, 0.99)});
+
+async function burst([url, n, body, token, rounds = '1', warmup = '0']) {
+  const x = {url, body, token};
   for (let i = 0; i < +warmup; i++)
-    await Promise.all(Array.from({length: +n}, one));
-  ttft.length = total.length = completed = failed = 0;
-  for (const k of Object.keys(errors)) delete errors[k];
+    await Promise.all(Array.from({length: +n}, () => one(x, newStats())));
+  const st = newStats();
   const t0 = Date.now();
   for (let i = 0; i < +rounds; i++)
-    await Promise.all(Array.from({length: +n}, one));
-  console.log(JSON.stringify({n: +n, rounds: +rounds, completed, failed, errors, seconds: (Date.now() - t0) / 1000,
-    ttft_p50: pct(ttft, 0.5), ttft_p99: pct(ttft, 0.99), total_p50: pct(total, 0.5), total_p99: pct(total, 0.99)}));
-})();
+    await Promise.all(Array.from({length: +n}, () => one(x, st)));
+  console.log(JSON.stringify(summary(st, +n, +rounds, (Date.now() - t0) / 1000)));
+}
+
+async function turns([targetsJson, rounds, warmup]) {
+  const xs = JSON.parse(targetsJson);
+  const stats = xs.map(x => newStats(x.name));
+  const t0 = Date.now();
+  for (let i = 0; i < +warmup + +rounds; i++)
+    for (let j = 0; j < xs.length; j++) {
+      const k = (i + j) % xs.length;
+      await one(xs[k], i < +warmup ? newStats() : stats[k]);
+    }
+  for (const st of stats) console.log(JSON.stringify(summary(st, 1, +rounds, (Date.now() - t0) / 1000)));
+}
+
+(process.argv[2] === '--turns' ? turns(process.argv.slice(3)) : burst(process.argv.slice(2)));
