@@ -39,6 +39,7 @@ struct conn {
 	int			 unread;	/* body left unread: the
 						 * connection cannot be kept */
 	size_t			 written;	/* bytes accepted so far */
+	int			 read_timeout_set;	/* on the socket now */
 };
 
 const char	*conn_param(struct conn *, const char *name);

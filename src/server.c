@@ -335,7 +335,10 @@ accept_all(struct server *s, long long *paused_until)
 /*
  * With the lock held: a worker hands back a kept connection, watched by
  * the acceptor's epoll until a request comes (epoll_ctl is thread-safe,
- * so the acceptor need not be woken for it).  0, or -1 if it cannot be.
+ * so the acceptor need not be woken for it).  One-shot: the event that
+ * hands the connection to a worker also disarms it, so a connection
+ * parked before is re-armed, and only a new one added.  0, or -1 if it
+ * cannot be.
  */
 static int
 park_locked(struct server *s, int fd)
@@ -345,9 +348,12 @@ park_locked(struct server *s, int fd)
 	if (s->stopping)
 		return -1;
 	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.fd = fd;
-	return epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev);
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return 0;
+	return errno == ENOENT ? epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) :
+	    -1;
 }
 
 static void *
@@ -389,8 +395,9 @@ acceptor_main(void *arg)
 				accept_all(s, &paused_until);
 				continue;
 			}
-			/* A parked connection: a request, or goodbye. */
-			epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+			/* A parked connection, disarmed by its one event (and
+			 * gone from the set once closed): a request, or
+			 * goodbye. */
 			if ((evs[i].events & EPOLLIN) == 0) {
 				close(fd);
 				continue;
