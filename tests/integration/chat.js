@@ -72,4 +72,21 @@ t.main(async () => {
     t.is(r.json && r.json.reply.length, 10485760, 'all of it');
   });
 
+  await t.test('connections to the API are kept between bursts', async () => {
+    // libcurl alone keeps four idle connections per transfer running when
+    // one ends: after a burst it closes most, and the next burst opens
+    // them again (a TLS handshake each against the real API).
+    const stats = async () => JSON.parse((await request(`${stub.url}/stats`)).text);
+    const before = (await stats()).connections;
+    let ok = 0;
+    for (let burst = 0; burst < 8; burst++) {
+      const rs = await Promise.all(Array.from({length: 16}, (_, i) =>
+        request(url('/chat'), {method: 'POST', headers: auth, body: {message: `burst ${burst} ${i}`}})));
+      ok += rs.filter(r => r.status === 200).length;
+    }
+    const opened = (await stats()).connections - before;
+    t.is(ok, 128, '8 bursts of 16: all 200');
+    t.ok(opened <= 24, `at most one connection per request at once, and a few more (${opened} opened for 128)`);
+  });
+
 });
