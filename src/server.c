@@ -19,7 +19,6 @@
 #include <fcgiapp.h>
 #include <fcgios.h>
 
-#include "clock.h"
 #include "conn.h"
 #include "err.h"
 #include "log.h"
@@ -27,7 +26,6 @@
 
 #define LISTEN_BACKLOG	4096
 #define DRAIN_MAX	(1024 * 1024)	/* body left unread that we take */
-#define MAX_EVENTS	64
 
 /*
  * Worker stacks are small: our deepest path is libcurl plus cJSON, whose
@@ -44,12 +42,6 @@
 #define WORKER_STACK	(256u * 1024)
 #endif
 
-/* A FIFO of connection fds. */
-struct fdq {
-	int	*fds;
-	size_t	 cap, head, len;
-};
-
 /* A worker, for server_interrupt(): the connection it is serving. */
 struct slot {
 	struct slot	*next;
@@ -61,67 +53,19 @@ struct server {
 	struct server_opts	 opts;
 	struct server_ops	 ops;
 	int			 listen_fd;
-	int			 epfd;
-	int			 wakefd;	/* eventfd: wakes the acceptor */
-	pthread_t		 acceptor;
+	int			 epfd;		/* where idle workers wait */
+	int			 wakefd;	/* eventfd: set when stopping,
+						 * wakes every worker */
 
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 work;		/* a connection is queued */
+	pthread_mutex_t		 lock;		/* guards what follows, and
+						 * accept() on listen_fd */
 	pthread_cond_t		 gone;		/* a worker exited */
-	struct fdq		 queue;		/* for the workers */
 	struct slot		*slots;		/* every worker's */
 	long			 threads;
 	long			 idle;
 	int			 stopping;
 	int			 closed;	/* the listener is gone */
 };
-
-static int
-fdq_push(struct fdq *q, int fd)
-{
-	int	*n;
-	size_t	 i, ncap;
-
-	if (q->len == q->cap) {
-		ncap = q->cap == 0 ? 64 : q->cap * 2;
-		if ((n = malloc(ncap * sizeof(*n))) == NULL)
-			return -1;
-		for (i = 0; i < q->len; i++)
-			n[i] = q->fds[(q->head + i) % q->cap];
-		free(q->fds);
-		q->fds = n;
-		q->cap = ncap;
-		q->head = 0;
-	}
-	q->fds[(q->head + q->len) % q->cap] = fd;
-	q->len++;
-	return 0;
-}
-
-static int
-fdq_pop(struct fdq *q)
-{
-	int	 fd;
-
-	if (q->len == 0)
-		return -1;
-	fd = q->fds[q->head];
-	q->head = (q->head + 1) % q->cap;
-	q->len--;
-	return fd;
-}
-
-static void
-fdq_close_all(struct fdq *q)
-{
-	int	 fd;
-
-	while ((fd = fdq_pop(q)) != -1)
-		close(fd);
-	free(q->fds);
-	q->fds = NULL;
-	q->cap = 0;
-}
 
 int
 server_init(struct err *err)
@@ -266,7 +210,7 @@ wake(struct server *s)
 	uint64_t	 one = 1;
 
 	if (write(s->wakefd, &one, sizeof(one)) == -1 && errno != EAGAIN)
-		log_error("server: wake acceptor: %s", strerror(errno));
+		log_error("server: wake the workers: %s", strerror(errno));
 }
 
 static void	*worker_main(void *);
@@ -293,52 +237,57 @@ spawn_locked(struct server *s)
 	return 0;
 }
 
-/* With the lock held: queue a connection and make sure someone takes it. */
+/* With the lock held: arm the listening socket for the next connection. */
 static void
-enqueue_locked(struct server *s, int fd)
+arm_listener_locked(struct server *s)
 {
-	if (fdq_push(&s->queue, fd) == -1) {
-		log_error("server: out of memory queueing a connection");
-		close(fd);
-		return;
-	}
-	if ((long)s->queue.len > s->idle && s->threads < s->opts.max_threads)
-		spawn_locked(s);
-	pthread_cond_signal(&s->work);
-}
+	struct epoll_event	 ev;
 
-static void
-accept_all(struct server *s, long long *paused_until)
-{
-	int		 fd;
-
-	for (;;) {
-		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			/* Out of fds or memory: let requests finish first. */
-			log_error("server: accept: %s; pausing 100 ms",
-			    strerror(errno));
-			*paused_until = clock_mono_ms() + 100;
-			epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
-			return;
-		}
-		pthread_mutex_lock(&s->lock);
-		enqueue_locked(s, fd);
-		pthread_mutex_unlock(&s->lock);
-	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.fd = s->listen_fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->listen_fd, &ev) == -1)
+		log_error("server: epoll on the listening socket: %s",
+		    strerror(errno));
 }
 
 /*
- * With the lock held: a worker hands back a kept connection, watched by
- * the acceptor's epoll until a request comes (epoll_ctl is thread-safe,
- * so the acceptor need not be woken for it).  One-shot: the event that
- * hands the connection to a worker also disarms it, so a connection
- * parked before is re-armed, and only a new one added.  0, or -1 if it
- * cannot be.
+ * With the lock held (so that server_close() cannot close the socket
+ * under us): accept one connection, and arm the listener again, which
+ * wakes another idle worker if more are waiting.  Returns the connection
+ * or -1.  Out of fds or memory, it waits 100 ms for requests to finish
+ * before the listener is armed again.
+ */
+static int
+accept_locked(struct server *s)
+{
+	struct timespec	 pause = {0, 100 * 1000000L};
+	int		 fd;
+
+	if (s->stopping)
+		return -1;
+	do {
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	} while (fd == -1 && (errno == EINTR || errno == ECONNABORTED));
+	if (fd == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		log_error("server: accept: %s; pausing 100 ms",
+		    strerror(errno));
+		pthread_mutex_unlock(&s->lock);
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&s->lock);
+		if (s->stopping)
+			return -1;
+	}
+	arm_listener_locked(s);
+	return fd;
+}
+
+/*
+ * With the lock held: a worker hands back a kept connection, watched in
+ * the epoll set until a request comes.  One-shot: the event that hands
+ * the connection to a worker also disarms it, so a connection parked
+ * before is re-armed, and only a new one added (closing it takes it out).
+ * 0, or -1 if it cannot be.
  */
 static int
 park_locked(struct server *s, int fd)
@@ -354,66 +303,6 @@ park_locked(struct server *s, int fd)
 		return 0;
 	return errno == ENOENT ? epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) :
 	    -1;
-}
-
-static void *
-acceptor_main(void *arg)
-{
-	struct server		*s = arg;
-	struct epoll_event	 evs[MAX_EVENTS], ev;
-	long long		 paused_until = 0;
-	uint64_t		 n;
-	int			 i, nev, fd;
-
-	for (;;) {
-		nev = epoll_wait(s->epfd, evs, MAX_EVENTS,
-		    paused_until != 0 ? 100 : -1);
-		if (nev == -1 && errno != EINTR) {
-			log_error("server: epoll_wait: %s", strerror(errno));
-			break;
-		}
-		if (paused_until != 0) {
-			if (clock_mono_ms() >= paused_until) {
-				paused_until = 0;
-				memset(&ev, 0, sizeof(ev));
-				ev.events = EPOLLIN;
-				ev.data.fd = s->listen_fd;
-				epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd,
-				    &ev);
-			}
-		}
-		for (i = 0; i < nev; i++) {
-			fd = evs[i].data.fd;
-			if (fd == s->wakefd) {
-				if (read(s->wakefd, &n, sizeof(n)) == -1 &&
-				    errno != EAGAIN)
-					log_error("server: read wake: %s",
-					    strerror(errno));
-				continue;
-			}
-			if (fd == s->listen_fd) {
-				accept_all(s, &paused_until);
-				continue;
-			}
-			/* A parked connection, disarmed by its one event (and
-			 * gone from the set once closed): a request, or
-			 * goodbye. */
-			if ((evs[i].events & EPOLLIN) == 0) {
-				close(fd);
-				continue;
-			}
-			pthread_mutex_lock(&s->lock);
-			enqueue_locked(s, fd);
-			pthread_mutex_unlock(&s->lock);
-		}
-		pthread_mutex_lock(&s->lock);
-		if (s->stopping) {
-			pthread_mutex_unlock(&s->lock);
-			break;
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
-	return NULL;
 }
 
 /*
@@ -493,15 +382,68 @@ serve_connection(struct server *s, void *worker, int fd)
 	return keep;
 }
 
+/*
+ * With the lock held: wait in the epoll set, idle, for a connection with
+ * a request coming.  Returns its fd; -1 to leave (stopping, or idle too
+ * long with more than min_threads left).
+ */
+static int
+next_connection_locked(struct server *s)
+{
+	struct epoll_event	 ev;
+	int			 n, fd, timeout;
+
+	for (;;) {
+		if (s->stopping)
+			return -1;
+		timeout = s->opts.idle_ms > INT32_MAX ? INT32_MAX :
+		    (int)s->opts.idle_ms;
+		s->idle++;
+		pthread_mutex_unlock(&s->lock);
+		n = epoll_wait(s->epfd, &ev, 1, timeout);
+		pthread_mutex_lock(&s->lock);
+		s->idle--;
+		if (s->stopping)
+			return -1;
+		if (n == 0) {
+			/* Idle too long; but never leave the set unwatched
+			 * while others are busy. */
+			if (s->threads > s->opts.min_threads && s->idle > 0)
+				return -1;
+			continue;
+		}
+		if (n == -1) {
+			if (errno != EINTR)
+				log_error("server: epoll_wait: %s",
+				    strerror(errno));
+			continue;
+		}
+		fd = ev.data.fd;
+		if (fd == s->wakefd)
+			continue;
+		if (fd == s->listen_fd) {
+			if ((fd = accept_locked(s)) == -1)
+				continue;
+		} else if ((ev.events & EPOLLIN) == 0) {
+			/* A parked connection's goodbye. */
+			close(fd);
+			continue;
+		}
+		/* Someone must be left waiting for the next one. */
+		if (s->idle == 0 && s->threads < s->opts.max_threads)
+			spawn_locked(s);
+		return fd;
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct server	*s = arg;
 	struct slot	 slot;
 	struct err	 err;
-	struct timespec	 deadline;
 	void		*worker;
-	int		 fd, rc, keep;
+	int		 fd, keep;
 
 	worker = s->ops.worker_new(s->ops.arg, &err);
 	if (worker == NULL)
@@ -512,25 +454,7 @@ worker_main(void *arg)
 	if ((slot.next = s->slots) != NULL)
 		s->slots->prev = &slot;
 	s->slots = &slot;
-	while (worker != NULL) {
-		s->idle++;
-		rc = 0;
-		while (s->queue.len == 0 && !s->stopping) {
-			if (rc == ETIMEDOUT && s->threads > s->opts.min_threads)
-				break;
-			clock_gettime(CLOCK_REALTIME, &deadline);
-			deadline.tv_sec += s->opts.idle_ms / 1000;
-			deadline.tv_nsec += (s->opts.idle_ms % 1000) * 1000000;
-			if (deadline.tv_nsec >= 1000000000) {
-				deadline.tv_sec++;
-				deadline.tv_nsec -= 1000000000;
-			}
-			rc = pthread_cond_timedwait(&s->work, &s->lock,
-			    &deadline);
-		}
-		s->idle--;
-		if ((fd = fdq_pop(&s->queue)) == -1)
-			break;		/* stopping, or idle too long */
+	while (worker != NULL && (fd = next_connection_locked(s)) != -1) {
 		slot.fd = fd;
 		pthread_mutex_unlock(&s->lock);
 
@@ -578,10 +502,9 @@ server_start(int fd, const struct server_opts *opts,
 	s->listen_fd = fd;
 	s->epfd = s->wakefd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->work, NULL);
 	pthread_cond_init(&s->gone, NULL);
 
-	/* The acceptor drains the backlog until EAGAIN. */
+	/* A worker woken for a connection another took finds none. */
 	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1) {
 		err_set(err, "server: listening socket: %s", strerror(errno));
@@ -593,13 +516,15 @@ server_start(int fd, const struct server_opts *opts,
 		goto fail;
 	}
 	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
+	ev.events = EPOLLIN | EPOLLONESHOT;
 	ev.data.fd = fd;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		err_set(err, "server: epoll on the listening socket: %s",
 		    strerror(errno));
 		goto fail;
 	}
+	/* Level-triggered and never read: once set, it wakes everyone. */
+	ev.events = EPOLLIN;
 	ev.data.fd = s->wakefd;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->wakefd, &ev) == -1) {
 		err_set(err, "server: epoll: %s", strerror(errno));
@@ -614,18 +539,7 @@ server_start(int fd, const struct server_opts *opts,
 		err_set(err, "server: could not start any worker thread");
 		goto fail;
 	}
-	if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
-		err_set(err, "server: cannot start the acceptor thread");
-		goto fail_workers;
-	}
 	return s;
-fail_workers:
-	pthread_mutex_lock(&s->lock);
-	s->stopping = 1;
-	pthread_cond_broadcast(&s->work);
-	while (s->threads > 0)
-		pthread_cond_wait(&s->gone, &s->lock);
-	pthread_mutex_unlock(&s->lock);
 fail:
 	if (s->epfd != -1)
 		close(s->epfd);
@@ -633,7 +547,6 @@ fail:
 		close(s->wakefd);
 	close(fd);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->gone);
 	free(s);
 	return NULL;
@@ -649,16 +562,15 @@ server_close(struct server *s)
 	}
 	s->stopping = 1;
 	s->closed = 1;
-	pthread_mutex_unlock(&s->lock);
-	wake(s);
-	pthread_join(s->acceptor, NULL);
-	/* No new connections from here on: connecting gets a refusal. */
+	/*
+	 * No new connections from here on: connecting gets a refusal.
+	 * Workers accept only with the lock held, and not once stopping.
+	 */
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
 	close(s->listen_fd);
-
-	pthread_mutex_lock(&s->lock);
-	/* Idle workers leave; busy ones finish, and take what is queued. */
-	pthread_cond_broadcast(&s->work);
 	pthread_mutex_unlock(&s->lock);
+	/* Idle workers leave; busy ones finish first. */
+	wake(s);
 }
 
 long
@@ -702,13 +614,11 @@ server_free(struct server *s)
 	pthread_mutex_lock(&s->lock);
 	while (s->threads > 0)
 		pthread_cond_wait(&s->gone, &s->lock);
-	fdq_close_all(&s->queue);
 	pthread_mutex_unlock(&s->lock);
 
 	close(s->epfd);
 	close(s->wakefd);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->work);
 	pthread_cond_destroy(&s->gone);
 	free(s);
 }

@@ -1,19 +1,21 @@
 /*
- * The FastCGI side of llmgw: the listening socket, an acceptor thread and
- * a pool of worker threads.
+ * The FastCGI side of llmgw: the listening socket and a pool of worker
+ * threads.
  *
- * The acceptor waits (epoll) on the listening socket and on idle
- * keep-alive connections, and queues each connection that has a request
- * coming.  Workers take connections from the queue and serve them with
- * libfcgi, one request at a time each, so a slow stream holds one worker
- * and nothing else.  The pool starts with "min_threads" workers, grows
- * by one whenever a connection is queued with no worker idle (up to
- * "max_threads"), and a worker that has been idle for "idle_ms" exits
- * while more than "min_threads" remain.
+ * Idle workers wait in one epoll set, which holds the listening socket
+ * and the idle keep-alive connections, and the worker the kernel wakes
+ * serves the connection itself with libfcgi (no thread in between to
+ * hand it over), one request at a time, so a slow stream holds one worker
+ * and nothing else.  Every entry is one-shot: an event goes to one worker
+ * only, and is armed again when that worker is done with it.  The pool
+ * starts with "min_threads" workers, grows by one whenever a worker takes
+ * a connection and leaves none idle (up to "max_threads"), and a worker
+ * that has been idle for "idle_ms" exits while more than "min_threads"
+ * remain.
  *
  * A connection the web server wants kept open (FCGI_KEEP_CONN: nginx
- * fastcgi_keep_conn, mod_proxy_fcgi enablereuse) goes back to the
- * acceptor between requests instead of pinning a worker.
+ * fastcgi_keep_conn, mod_proxy_fcgi enablereuse) goes back to the epoll
+ * set between requests instead of pinning a worker.
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -55,7 +57,7 @@ int	 server_listen(const char *addr, long mode, struct err *);
  */
 int	 server_inherited(void);
 
-/* Start the acceptor and the first workers on "fd", which it takes. */
+/* Start the first workers on "fd", which the server takes. */
 struct server	*server_start(int fd, const struct server_opts *,
 		    const struct server_ops *, struct err *);
 
