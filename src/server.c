@@ -25,6 +25,7 @@
 #include "server.h"
 
 #define LISTEN_BACKLOG	4096
+#define ACCEPT_BURST	1024	/* taken from the backlog at once */
 #define DRAIN_MAX	(1024 * 1024)	/* body left unread that we take */
 
 /*
@@ -214,6 +215,7 @@ wake(struct server *s)
 }
 
 static void	*worker_main(void *);
+static int	 park_locked(struct server *, int);
 
 /* With the lock held: start one more worker. */
 static int
@@ -251,24 +253,37 @@ arm_listener_locked(struct server *s)
 		    strerror(errno));
 }
 
+static int
+accept_one(struct server *s)
+{
+	int	 fd;
+
+	do {
+		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	} while (fd == -1 && (errno == EINTR || errno == ECONNABORTED));
+	return fd;
+}
+
 /*
  * With the lock held (so that server_close() cannot close the socket
- * under us): accept one connection, and arm the listener again, which
- * wakes another idle worker if more are waiting.  Returns the connection
- * or -1.  Out of fds or memory, it waits 100 ms for requests to finish
- * before the listener is armed again.
+ * under us): accept a connection for this worker.  The rest of a burst
+ * is taken from the backlog at once too, into the epoll set, with
+ * workers started for it: a backlog left full while workers start one by
+ * one makes a web server's connect() fail (EAGAIN on a unix socket, which
+ * nginx answers with 502).  Then the listener is armed again.  Returns
+ * the connection or -1.  Out of fds or memory, it waits 100 ms for
+ * requests to finish before the listener is armed again.
  */
 static int
 accept_locked(struct server *s)
 {
 	struct timespec	 pause = {0, 100 * 1000000L};
-	int		 fd;
+	long		 extra = 0, want;
+	int		 fd, more;
 
 	if (s->stopping)
 		return -1;
-	do {
-		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	} while (fd == -1 && (errno == EINTR || errno == ECONNABORTED));
+	fd = accept_one(s);
 	if (fd == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
 		log_error("server: accept: %s; pausing 100 ms",
 		    strerror(errno));
@@ -278,6 +293,18 @@ accept_locked(struct server *s)
 		if (s->stopping)
 			return -1;
 	}
+	while (fd != -1 && extra < ACCEPT_BURST &&
+	    (more = accept_one(s)) != -1) {
+		if (park_locked(s, more) == -1) {
+			close(more);
+			continue;
+		}
+		extra++;
+	}
+	for (want = extra - s->idle; want > 0 &&
+	    s->threads < s->opts.max_threads; want--)
+		if (spawn_locked(s) == -1)
+			break;
 	arm_listener_locked(s);
 	return fd;
 }
