@@ -62,8 +62,9 @@ struct server {
 						 * accept() on listen_fd */
 	pthread_cond_t		 gone;		/* a worker exited */
 	struct slot		*slots;		/* every worker's */
-	long			 threads;
-	long			 idle;
+	long			 threads;	/* running or starting */
+	long			 idle;		/* waiting in epfd */
+	long			 starting;	/* started, not waiting yet */
 	int			 stopping;
 	int			 closed;	/* the listener is gone */
 };
@@ -215,28 +216,60 @@ wake(struct server *s)
 }
 
 static void	*worker_main(void *);
-static int	 park_locked(struct server *, int);
+static int	 park_locked(struct server *, int, int);
 
-/* With the lock held: start one more worker. */
-static int
-spawn_locked(struct server *s)
+/*
+ * With the lock held: count in enough workers that "waiters" wait in the
+ * epoll set or are on their way there, within max_threads.  A worker just
+ * started counts as waiting, or every connection taken before it arrives
+ * would start another.  Returns how many to start_workers() once the lock
+ * is released: making a thread takes a while, and nobody should wait on
+ * the lock for it.
+ */
+static long
+want_waiters_locked(struct server *s, long waiters)
+{
+	long	 more;
+
+	more = waiters - s->idle - s->starting;
+	if (more > s->opts.max_threads - s->threads)
+		more = s->opts.max_threads - s->threads;
+	if (more <= 0)
+		return 0;
+	s->threads += more;
+	s->starting += more;
+	return more;
+}
+
+/*
+ * Without the lock: start the "n" workers want_waiters_locked() counted.
+ * Returns how many started.
+ */
+static long
+start_workers(struct server *s, long n)
 {
 	pthread_attr_t	 attr;
 	pthread_t	 t;
-	int		 rc;
+	long		 started = 0;
+	int		 rc = 0;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
-	rc = pthread_create(&t, &attr, worker_main, s);
+	for (; n > 0; n--, started++)
+		if ((rc = pthread_create(&t, &attr, worker_main, s)) != 0)
+			break;
 	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		log_error("server: cannot start worker thread %ld: %s",
-		    s->threads + 1, strerror(rc));
-		return -1;
-	}
-	s->threads++;
-	return 0;
+	if (n == 0)
+		return started;
+	log_error("server: cannot start %ld worker thread%s: %s", n,
+	    n == 1 ? "" : "s", strerror(rc));
+	pthread_mutex_lock(&s->lock);
+	s->threads -= n;
+	s->starting -= n;
+	pthread_cond_broadcast(&s->gone);
+	pthread_mutex_unlock(&s->lock);
+	return started;
 }
 
 /* With the lock held: arm the listening socket for the next connection. */
@@ -267,18 +300,19 @@ accept_one(struct server *s)
 /*
  * With the lock held (so that server_close() cannot close the socket
  * under us): accept a connection for this worker.  The rest of a burst
- * is taken from the backlog at once too, into the epoll set, with
- * workers started for it: a backlog left full while workers start one by
+ * is taken from the backlog at once too, into the epoll set, and the
+ * caller starts workers for it: a backlog left full while workers start one by
  * one makes a web server's connect() fail (EAGAIN on a unix socket, which
  * nginx answers with 502).  Then the listener is armed again.  Returns
- * the connection or -1.  Out of fds or memory, it waits 100 ms for
- * requests to finish before the listener is armed again.
+ * the connection or -1, and in "parked" how many more went into the set.
+ * Out of fds or memory, it waits 100 ms for requests to finish before the
+ * listener is armed again.
  */
 static int
-accept_locked(struct server *s)
+accept_locked(struct server *s, long *parked)
 {
 	struct timespec	 pause = {0, 100 * 1000000L};
-	long		 extra = 0, want;
+	long		 extra = 0;
 	int		 fd, more;
 
 	if (s->stopping)
@@ -295,29 +329,26 @@ accept_locked(struct server *s)
 	}
 	while (fd != -1 && extra < ACCEPT_BURST &&
 	    (more = accept_one(s)) != -1) {
-		if (park_locked(s, more) == -1) {
+		if (park_locked(s, more, 0) == -1) {
 			close(more);
 			continue;
 		}
 		extra++;
 	}
-	for (want = extra - s->idle; want > 0 &&
-	    s->threads < s->opts.max_threads; want--)
-		if (spawn_locked(s) == -1)
-			break;
 	arm_listener_locked(s);
+	*parked = extra;
 	return fd;
 }
 
 /*
- * With the lock held: a worker hands back a kept connection, watched in
- * the epoll set until a request comes.  One-shot: the event that hands
- * the connection to a worker also disarms it, so a connection parked
- * before is re-armed, and only a new one added (closing it takes it out).
- * 0, or -1 if it cannot be.
+ * With the lock held: a connection waits in the epoll set until a request
+ * comes.  One-shot: the event that hands the connection to a worker also
+ * disarms it, so a connection that came from the set ("watched") is armed
+ * again, and only one accepted by a worker added (closing it takes it
+ * out).  0, or -1 if it cannot be.
  */
 static int
-park_locked(struct server *s, int fd)
+park_locked(struct server *s, int fd, int watched)
 {
 	struct epoll_event	 ev;
 
@@ -326,10 +357,8 @@ park_locked(struct server *s, int fd)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.fd = fd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
-		return 0;
-	return errno == ENOENT ? epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) :
-	    -1;
+	return epoll_ctl(s->epfd, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd,
+	    &ev);
 }
 
 /*
@@ -411,13 +440,16 @@ serve_connection(struct server *s, void *worker, int fd)
 
 /*
  * With the lock held: wait in the epoll set, idle, for a connection with
- * a request coming.  Returns its fd; -1 to leave (stopping, or idle too
- * long with more than min_threads left).
+ * a request coming.  Returns its fd, with "watched" set if it came from
+ * the set, and in "start" the workers to start_workers() so that every
+ * connection waiting in the set, and the next one, finds one.  Returns -1
+ * to leave (stopping, or idle too long with more than min_threads left).
  */
 static int
-next_connection_locked(struct server *s)
+next_connection_locked(struct server *s, int *watched, long *start)
 {
 	struct epoll_event	 ev;
+	long			 parked = 0;
 	int			 n, fd, timeout;
 
 	for (;;) {
@@ -448,17 +480,16 @@ next_connection_locked(struct server *s)
 		fd = ev.data.fd;
 		if (fd == s->wakefd)
 			continue;
+		*watched = fd != s->listen_fd;
 		if (fd == s->listen_fd) {
-			if ((fd = accept_locked(s)) == -1)
+			if ((fd = accept_locked(s, &parked)) == -1)
 				continue;
 		} else if ((ev.events & EPOLLIN) == 0) {
 			/* A parked connection's goodbye. */
 			close(fd);
 			continue;
 		}
-		/* Someone must be left waiting for the next one. */
-		if (s->idle == 0 && s->threads < s->opts.max_threads)
-			spawn_locked(s);
+		*start = want_waiters_locked(s, parked + 1);
 		return fd;
 	}
 }
@@ -470,27 +501,32 @@ worker_main(void *arg)
 	struct slot	 slot;
 	struct err	 err;
 	void		*worker;
-	int		 fd, keep;
+	long		 start = 0;
+	int		 fd, keep, watched = 0;
 
 	worker = s->ops.worker_new(s->ops.arg, &err);
 	if (worker == NULL)
 		log_error("server: worker: %s", err.msg);
 	pthread_mutex_lock(&s->lock);
+	s->starting--;
 	slot.fd = -1;
 	slot.prev = NULL;
 	if ((slot.next = s->slots) != NULL)
 		s->slots->prev = &slot;
 	s->slots = &slot;
-	while (worker != NULL && (fd = next_connection_locked(s)) != -1) {
+	while (worker != NULL &&
+	    (fd = next_connection_locked(s, &watched, &start)) != -1) {
 		slot.fd = fd;
 		pthread_mutex_unlock(&s->lock);
+		if (start > 0)
+			start_workers(s, start);
 
 		keep = serve_connection(s, worker, fd);
 
 		/* Out of the slot before close: the number may be reused. */
 		pthread_mutex_lock(&s->lock);
 		slot.fd = -1;
-		if (keep == 0 || (keep == 1 && park_locked(s, fd) == -1))
+		if (keep == 0 || (keep == 1 && park_locked(s, fd, watched) == -1))
 			close(fd);
 	}
 	if (slot.prev != NULL)
@@ -516,7 +552,7 @@ server_start(int fd, const struct server_opts *opts,
 {
 	struct server		*s;
 	struct epoll_event	 ev;
-	long			 i;
+	long			 n;
 	int			 flags;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -558,11 +594,9 @@ server_start(int fd, const struct server_opts *opts,
 		goto fail;
 	}
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->opts.min_threads; i++)
-		if (spawn_locked(s) == -1)
-			break;
+	n = want_waiters_locked(s, s->opts.min_threads);
 	pthread_mutex_unlock(&s->lock);
-	if (i == 0) {
+	if (start_workers(s, n) == 0) {
 		err_set(err, "server: could not start any worker thread");
 		goto fail;
 	}

@@ -8,10 +8,11 @@
  * hand it over), one request at a time, so a slow stream holds one worker
  * and nothing else.  Every entry is one-shot: an event goes to one worker
  * only, and is armed again when that worker is done with it.  The pool
- * starts with "min_threads" workers, grows by one whenever a worker takes
- * a connection and leaves none idle (up to "max_threads"), and a worker
- * that has been idle for "idle_ms" exits while more than "min_threads"
- * remain.
+ * starts with "min_threads" workers and grows with the connections that
+ * wait (up to "max_threads"): a worker that takes one makes sure another
+ * waits, or is starting, for each connection a burst left in the set and
+ * for the next.  A worker that has been idle for "idle_ms" exits while
+ * more than "min_threads" remain.
  *
  * A connection the web server wants kept open (FCGI_KEEP_CONN: nginx
  * fastcgi_keep_conn, mod_proxy_fcgi enablereuse) goes back to the epoll

@@ -3,6 +3,7 @@
 // always leaves one worker watching while others are busy.  Behind nginx
 // with fastcgi_keep_conn, so kept connections are re-armed too.
 'use strict';
+const fs = require('fs');
 const path = require('path');
 const t = require('../lib/tap');
 const {request, sse, sleep, waitFor} = require('../lib/http');
@@ -33,6 +34,23 @@ t.main(async () => {
     t.ok(done.every(s => s.status === 200 && s.done && !s.error), 'every stream complete');
     const shrunk = await waitFor(async () => (await threads()) <= 2, 10000, 200);
     t.ok(shrunk, 'back to the one of "threads = 1" (and the scrape\'s) once idle');
+  });
+
+  await t.test('a burst starts one worker per connection, not more', async () => {
+    // The worker that accepts takes the rest of the burst from the
+    // backlog and starts workers for it; workers on their way must count,
+    // or each connection they find would start yet another.
+    const osThreads = () => +/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
+    await waitFor(async () => (await threads()) <= 2, 10000, 200);
+    const before = osThreads();
+    let peak = before;
+    const watch = setInterval(() => { peak = Math.max(peak, osThreads()); }, 5);
+    const n = 100;
+    const streams = await Promise.all(Array.from({length: n}, () =>
+      sse(srv.url('/chat/stream'), {message: '[[tokens:5]] [[delay:100]]'}, {headers: auth})));
+    clearInterval(watch);
+    t.ok(streams.every(s => s.status === 200 && s.done && !s.error), `${n} streams at once, all complete`);
+    t.ok(peak - before <= n + 4, `at most one more thread per stream, and a few (${peak - before} more for ${n})`);
   });
 
   await t.test('a long stream does not leave new requests unwatched', async () => {
