@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,8 @@ struct upstream {
 /*
  * One transfer, on the stack of the worker that waits for it.  The loop
  * thread owns the fields marked (loop); the worker reads res only once
- * "done" is set.  The loop never touches a call after setting "done".
+ * "done" is set.  The loop never touches a call after setting "done",
+ * but to wake its worker, which takes that wake-up before it leaves.
  */
 struct call {
 	struct upstream_loop		*loop;
@@ -88,13 +90,35 @@ struct call {
 							 * is woken for the end */
 
 	pthread_mutex_t			 lock;		/* guards what follows */
-	pthread_cond_t			 cond;
+	sem_t				 wake;		/* posted for a sleeper */
+	int				 sleeping;	/* worker waits on wake */
 	struct buf			 inbox;		/* 2xx body for the worker */
 	int				 paused;	/* inbox full: loop paused */
 	int				 stopped;	/* worker asked to stop */
 	int				 done;
 	CURLcode			 rc;
 };
+
+/*
+ * With the call's lock held: whether its worker sleeps and is to be woken,
+ * with call_wake() once the lock is released.  Woken under the lock, it
+ * would only wait again for the lock (a futex and a context switch more).
+ */
+static int
+take_sleeper_locked(struct call *c)
+{
+	int	 sleeping = c->sleeping;
+
+	c->sleeping = 0;
+	return sleeping;
+}
+
+static void
+call_wake(struct call *c, int sleeping)
+{
+	if (sleeping && sem_post(&c->wake) == -1)
+		log_error("upstream: wake a worker: %s", strerror(errno));
+}
 
 static void
 loop_wake(struct upstream_loop *l)
@@ -245,6 +269,7 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	struct call		*c = arg;
 	struct upstream_result	*r = c->res;
 	size_t			 len = size * n;
+	int			 sleeping = 0;
 
 	c->t_last = clock_mono_ms();
 	if (r->status < 200 || r->status > 299) {
@@ -263,8 +288,9 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	if (c->inbox.len > 0 && c->inbox.len + len > INBOX_MAX) {
 		/* The worker is behind (a slow client): hold the transfer. */
 		c->paused = 1;
-		pthread_cond_signal(&c->cond);
+		sleeping = take_sleeper_locked(c);
 		pthread_mutex_unlock(&c->lock);
+		call_wake(c, sleeping);
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (buf_add(&c->inbox, p, len) == -1) {
@@ -274,8 +300,9 @@ on_write(char *p, size_t size, size_t n, void *arg)
 	/* A stream's bytes go on at once; a whole body waits for its end
 	 * (one wake-up, not one per read), unless it grows large. */
 	if (!c->whole || c->inbox.len >= INBOX_MAX / 2)
-		pthread_cond_signal(&c->cond);
+		sleeping = take_sleeper_locked(c);
 	pthread_mutex_unlock(&c->lock);
+	call_wake(c, sleeping);
 	return len;
 }
 
@@ -324,6 +351,7 @@ static void
 finish(struct upstream_loop *l, struct call *c, CURLcode rc)
 {
 	struct call	**pp;
+	int		 sleeping;
 
 	curl_multi_remove_handle(l->multi, c->up->curl);
 	if (c->prev != NULL)
@@ -347,8 +375,9 @@ finish(struct upstream_loop *l, struct call *c, CURLcode rc)
 	pthread_mutex_lock(&c->lock);
 	c->rc = rc;
 	c->done = 1;
-	pthread_cond_signal(&c->cond);
+	sleeping = take_sleeper_locked(c);
 	pthread_mutex_unlock(&c->lock);
+	call_wake(c, sleeping);
 	/* From here on the call belongs to its worker again. */
 }
 
@@ -697,6 +726,32 @@ outcome_of(CURLcode rc, const struct call *c)
 }
 
 /*
+ * Worker thread, with the call's lock held: sleep until the loop wakes us
+ * or "until".  A wake-up the loop has promised (it cleared "sleeping") is
+ * taken even after a time-out: it must not end a later sleep, nor come
+ * once the call is gone.
+ */
+static void
+sleep_on(struct call *c, const struct timespec *until)
+{
+	int	 rc;
+
+	c->sleeping = 1;
+	pthread_mutex_unlock(&c->lock);
+	while ((rc = sem_timedwait(&c->wake, until)) == -1 && errno == EINTR)
+		;
+	pthread_mutex_lock(&c->lock);
+	if (c->sleeping)
+		c->sleeping = 0;
+	else if (rc == -1) {
+		pthread_mutex_unlock(&c->lock);
+		while (sem_wait(&c->wake) == -1 && errno == EINTR)
+			;
+		pthread_mutex_lock(&c->lock);
+	}
+}
+
+/*
  * Worker thread: wait for the transfer, feeding the sink as bytes come.
  * Returns when the loop has finished the call.
  */
@@ -718,7 +773,7 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 			until.tv_sec += TICK_MS / 1000 + until.tv_nsec /
 			    1000000000L;
 			until.tv_nsec %= 1000000000L;
-			pthread_cond_timedwait(&c->cond, &c->lock, &until);
+			sleep_on(c, &until);
 		}
 		/* Swap buffers: the loop keeps filling while we write. */
 		buf_reset(&take);
@@ -779,7 +834,13 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	c.res = res;
 	c.whole = !stream;
 	pthread_mutex_init(&c.lock, NULL);
-	pthread_cond_init(&c.cond, NULL);
+	if (sem_init(&c.wake, 0, 0) == -1) {
+		pthread_mutex_destroy(&c.lock);
+		curl_slist_free_all(headers);
+		snprintf(res->detail, sizeof(res->detail), "semaphore: %s",
+		    strerror(errno));
+		return -1;
+	}
 	buf_init(&c.inbox, 0);
 
 	u->errbuf[0] = '\0';
@@ -821,7 +882,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	curl_slist_free_all(headers);
 	buf_free(&c.inbox);
 	pthread_mutex_destroy(&c.lock);
-	pthread_cond_destroy(&c.cond);
+	sem_destroy(&c.wake);
 
 	res->outcome = outcome_of(c.rc, &c);
 	if (res->outcome == UP_DONE)
