@@ -268,8 +268,11 @@ read_body(struct chat *ch)
 			fail(ch, 500, NULL, "out of memory");
 			return -1;
 		}
+		/* The first read has the connection's own timeout, which is
+		 * body_timeout (llmgw.c), and needs no system call to set. */
 		left = deadline - clock_mono_ms();
-		if (left <= 0 || conn_read_timeout(rq->conn, left) == -1 ||
+		if (left <= 0 || (b->len > 0 &&
+		    conn_read_timeout(rq->conn, left) == -1) ||
 		    (n = conn_read(rq->conn, p, room)) == -1) {
 			if (left <= 0)
 				errno = EAGAIN;

@@ -129,22 +129,25 @@ fcgi_flush(struct conn *c)
 
 /*
  * On the socket to the web server, for a body that comes slowly.  A read
- * of bytes libfcgi holds already needs none, and a timeout never set
- * needs no clearing: most bodies come with the request's parameters, and
- * this spares a system call or two per request.
+ * of bytes libfcgi holds already needs none, and the connection's own
+ * timeout needs no restoring if it was never shortened: most bodies come
+ * with the request's parameters, and this spares a system call or two
+ * per request.
  */
 static int
 fcgi_read_timeout(struct conn *c, long ms)
 {
 	FCGX_Request	*r = c->impl;
 	struct timeval	 tv;
+	long		 set;
 
 	if (ms > 0 && r->in->stop > r->in->rdNext)
 		return 0;
 	if (ms == 0 && !c->read_timeout_set)
 		return 0;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	set = ms > 0 ? ms : c->read_timeout_ms;
+	tv.tv_sec = set / 1000;
+	tv.tv_usec = (set % 1000) * 1000;
 	if (setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
 	    sizeof(tv)) == -1)
 		return -1;
@@ -169,11 +172,12 @@ static const struct conn_ops fcgi_ops = {
 };
 
 void
-conn_init_fcgi(struct conn *c, struct FCGX_Request *req)
+conn_init_fcgi(struct conn *c, struct FCGX_Request *req, long read_timeout_ms)
 {
 	memset(c, 0, sizeof(*c));
 	c->ops = &fcgi_ops;
 	c->impl = req;
+	c->read_timeout_ms = read_timeout_ms;
 }
 
 /* Plain CGI: one request per process, unbuffered output. */

@@ -25,8 +25,9 @@ struct conn_ops {
 	int		 (*write)(struct conn *, const char *, size_t);
 	/* Push queued bytes to the web server now: 0 or -1. */
 	int		 (*flush)(struct conn *);
-	/* How long a read may wait, in ms (0: forever): 0, or -1 on
-	 * error.  Plain CGI leaves it to the web server. */
+	/* How long the next reads may wait, in ms, when that is less
+	 * than the connection's own timeout (0: back to that): 0, or -1
+	 * on error.  Plain CGI leaves it to the web server. */
 	int		 (*read_timeout)(struct conn *, long ms);
 	/* How many CGI variables the request carries. */
 	size_t		 (*nparams)(struct conn *);
@@ -39,7 +40,10 @@ struct conn {
 	int			 unread;	/* body left unread: the
 						 * connection cannot be kept */
 	size_t			 written;	/* bytes accepted so far */
-	int			 read_timeout_set;	/* on the socket now */
+	long			 read_timeout_ms;	/* the connection's own,
+							 * for every read */
+	int			 read_timeout_set;	/* a shorter one is on
+							 * the socket now */
 };
 
 const char	*conn_param(struct conn *, const char *name);
@@ -52,8 +56,13 @@ size_t		 conn_nparams(struct conn *);
 
 struct FCGX_Request;
 
-/* A conn over an accepted libfcgi request; "req" is borrowed. */
-void		 conn_init_fcgi(struct conn *, struct FCGX_Request *req);
+/*
+ * A conn over an accepted libfcgi request; "req" is borrowed.  Reads on
+ * its socket wait at most "read_timeout_ms" (SO_RCVTIMEO, set when the
+ * connection was accepted; 0: none).
+ */
+void		 conn_init_fcgi(struct conn *, struct FCGX_Request *req,
+		    long read_timeout_ms);
 
 /* A conn over the CGI environment, stdin and stdout. */
 void		 conn_init_cgi(struct conn *);

@@ -130,6 +130,9 @@ pool_opts(const struct conf *c, struct server_opts *opts)
 	opts->min_threads = c->threads;
 	opts->max_threads = c->max_threads;
 	opts->idle_ms = c->thread_idle_ms;
+	/* No read from the web server waits for ever; a request body's
+	 * reads after the first are cut to what is left of it. */
+	opts->read_timeout_ms = c->body_timeout_ms;
 }
 
 /* SIGHUP: a good new configuration replaces the old; a bad one is refused. */

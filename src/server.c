@@ -289,11 +289,19 @@ arm_listener_locked(struct server *s)
 static int
 accept_one(struct server *s)
 {
-	int	 fd;
+	struct timeval	 tv;
+	int		 fd;
 
 	do {
 		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	} while (fd == -1 && (errno == EINTR || errno == ECONNABORTED));
+	if (fd == -1 || s->opts.read_timeout_ms <= 0)
+		return fd;
+	tv.tv_sec = s->opts.read_timeout_ms / 1000;
+	tv.tv_usec = s->opts.read_timeout_ms % 1000 * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+		log_error("server: a connection's read timeout: %s",
+		    strerror(errno));
 	return fd;
 }
 
@@ -409,7 +417,7 @@ drain(FCGX_Request *req, const struct conn *conn)
  * already closed it.
  */
 static int
-serve_connection(struct server *s, void *worker, int fd)
+serve_connection(struct server *s, void *worker, int fd, long read_timeout_ms)
 {
 	FCGX_Request	 req;
 	struct conn	 conn;
@@ -430,7 +438,7 @@ serve_connection(struct server *s, void *worker, int fd)
 		FCGX_Free(&req, 0);
 		return -1;
 	}
-	conn_init_fcgi(&conn, &req);
+	conn_init_fcgi(&conn, &req, read_timeout_ms);
 	s->ops.serve(worker, &conn);
 	drain(&req, &conn);
 	keep = end_request(&req, &conn);
@@ -501,7 +509,7 @@ worker_main(void *arg)
 	struct slot	 slot;
 	struct err	 err;
 	void		*worker;
-	long		 start = 0;
+	long		 start = 0, read_timeout_ms;
 	int		 fd, keep, watched = 0;
 
 	worker = s->ops.worker_new(s->ops.arg, &err);
@@ -517,11 +525,12 @@ worker_main(void *arg)
 	while (worker != NULL &&
 	    (fd = next_connection_locked(s, &watched, &start)) != -1) {
 		slot.fd = fd;
+		read_timeout_ms = s->opts.read_timeout_ms;
 		pthread_mutex_unlock(&s->lock);
 		if (start > 0)
 			start_workers(s, start);
 
-		keep = serve_connection(s, worker, fd);
+		keep = serve_connection(s, worker, fd, read_timeout_ms);
 
 		/* Out of the slot before close: the number may be reused. */
 		pthread_mutex_lock(&s->lock);

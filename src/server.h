@@ -39,6 +39,8 @@ struct server_opts {
 	long	 min_threads;
 	long	 max_threads;
 	long	 idle_ms;
+	long	 read_timeout_ms;	/* every read from the web server
+					 * (SO_RCVTIMEO); 0: none */
 };
 
 /* Set up libfcgi; once, before anything else here.  0 or -1 with "err". */

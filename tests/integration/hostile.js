@@ -65,6 +65,24 @@ t.main(async () => {
     clear(r, 408, /did not arrive/, 'Content-Length 100, 11 bytes, then silence');
   });
 
+  await t.test('parameters that stop coming', async () => {
+    // A FastCGI begin record, then a params record that promises 100
+    // bytes and sends 10: the connection is dropped after body_timeout,
+    // not held (with its worker) for ever.
+    const start = Date.now();
+    const closed = await new Promise((resolve) => {
+      const c = net.connect({path: sock});
+      const timer = setTimeout(() => { c.destroy(); resolve(false); }, 10000 * SLOW);
+      c.on('error', () => {});
+      c.on('close', () => { clearTimeout(timer); resolve(true); });
+      c.write(Buffer.from([1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]));
+      c.write(Buffer.concat([Buffer.from([1, 4, 0, 1, 0, 100, 0, 0]), Buffer.from('\x0e\x04REQUEST_')]));
+    });
+    const ms = Date.now() - start;
+    t.ok(closed && ms >= 900 && ms < 5000 * SLOW, `closed by llmgw after ${ms} ms (body_timeout 1s)`);
+    t.is((await good()).status, 200, 'and serving');
+  });
+
   await t.test('sizes', async () => {
     let r = await fcgiRequest(addr, cgi({CONTENT_LENGTH: '99999999999999999999'}), '{}');
     clear(r, 413, /larger than 65536 bytes/, 'a huge Content-Length');
