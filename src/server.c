@@ -86,6 +86,13 @@ server_init(struct err *err)
 	 * then a plain shutdown and close.
 	 */
 	OS_LibShutdown();
+	/*
+	 * FCGX_Init() also put an empty handler on SIGPIPE, over our
+	 * SIG_IGN.  A caught signal is delivered, and returned from, on
+	 * every write to a web server that has hung up: lighttpd closes its
+	 * connection once it has the body, before our end-of-request record.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }
 

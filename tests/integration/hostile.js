@@ -165,6 +165,11 @@ t.main(async () => {
 
   await t.test('still the same process, still serving', async () => {
     t.ok(!g.exited, 'llmgw never exited');
+    // lighttpd hangs up once it has the body, before the end record:
+    // SIGPIPE must be ignored, not caught by libfcgi's empty handler.
+    const sig = (name) => BigInt('0x' + new RegExp(`^${name}:\\s*([0-9a-f]+)`, 'm')
+      .exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1]);
+    t.ok((sig('SigIgn') & (1n << 12n)) !== 0n, 'SIGPIPE is ignored');
     const r = await good();
     t.is(r.status, 200, 'a normal request after all of it');
     const u = await request(`${srv.base}/api/v1/chat`, {method: 'POST',
