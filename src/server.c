@@ -316,9 +316,9 @@ accept_one(struct server *s)
  * With the lock held (so that server_close() cannot close the socket
  * under us): accept a connection for this worker.  The rest of a burst
  * is taken from the backlog at once too, into the epoll set, and the
- * caller starts workers for it: a backlog left full while workers start one by
- * one makes a web server's connect() fail (EAGAIN on a unix socket, which
- * nginx answers with 502).  Then the listener is armed again.  Returns
+ * caller starts workers for it: a backlog left full while workers start
+ * one by one makes a web server's connect() fail (EAGAIN on a unix
+ * socket, which nginx answers with 502).  Then the listener is armed again.  Returns
  * the connection or -1, and in "parked" how many more went into the set.
  * Out of fds or memory, it waits 100 ms for requests to finish before the
  * listener is armed again.
@@ -542,7 +542,8 @@ worker_main(void *arg)
 		/* Out of the slot before close: the number may be reused. */
 		pthread_mutex_lock(&s->lock);
 		slot.fd = -1;
-		if (keep == 0 || (keep == 1 && park_locked(s, fd, watched) == -1))
+		if (keep == 0 ||
+		    (keep == 1 && park_locked(s, fd, watched) == -1))
 			close(fd);
 	}
 	if (slot.prev != NULL)
