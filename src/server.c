@@ -519,6 +519,8 @@ worker_main(void *arg)
 	long		 start = 0, read_timeout_ms;
 	int		 fd, keep, watched = 0;
 
+	/* What top -H and ps -L show; a name this short cannot fail. */
+	(void)pthread_setname_np(pthread_self(), "llmgw-worker");
 	worker = s->ops.worker_new(s->ops.arg, &err);
 	if (worker == NULL)
 		log_error("server: worker: %s", err.msg);

@@ -483,6 +483,7 @@ loop_main(void *arg)
 	int			 i, nev, running, wait, flags, stopping;
 	int			 aborting;
 
+	(void)pthread_setname_np(pthread_self(), "llmgw-upstream");
 	for (;;) {
 		wait = SCAN_MS;
 		if (l->timer_at >= 0) {

@@ -173,6 +173,7 @@ writer_main(void *arg)
 	struct buf	 batch;
 	size_t		 rows;
 
+	(void)pthread_setname_np(pthread_self(), "llmgw-usage");
 	buf_init(&batch, 0);
 	pthread_mutex_lock(&u->lock);
 	for (;;) {

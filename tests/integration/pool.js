@@ -53,6 +53,15 @@ t.main(async () => {
     t.ok(peak - before <= n + 4, `at most one more thread per stream, and a few (${peak - before} more for ${n})`);
   });
 
+  await t.test('threads are named for top -H and ps -L', async () => {
+    const dir = `/proc/${g.pid}/task`;
+    const names = new Set(fs.readdirSync(dir).map(tid => {
+      try { return fs.readFileSync(`${dir}/${tid}/comm`, 'utf8').trim(); } catch (e) { return ''; }
+    }));
+    t.ok(['llmgw-worker', 'llmgw-upstream', 'llmgw-usage'].every(n => names.has(n)),
+      `llmgw-worker, llmgw-upstream and llmgw-usage among ${[...names].sort().join(', ')}`);
+  });
+
   await t.test('a long stream does not leave new requests unwatched', async () => {
     // One worker holds a stream; the pool shrinks around it, but keeps
     // one worker waiting, so a request is served before the stream ends.
