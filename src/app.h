@@ -36,7 +36,9 @@ struct app {
 	struct gen		*gen;		/* current; see app_hold() */
 	struct upstream_loop	*loop;		/* every upstream transfer */
 	struct metrics		*metrics;
-	struct server		*server;	/* NULL until it runs, and in CGI */
+	/* NULL until it runs, and in CGI; atomic: workers read it (for
+	 * /metrics) while server_start() has yet to return it. */
+	struct server		*_Atomic server;
 	const char		*conf_path;	/* for reloads; borrowed */
 	int			 conf_required;
 	long			 threads;	/* --threads, or 0 */
