@@ -2,7 +2,9 @@
 # Run every test of llmgw on a machine that may be brand new: install the
 # Debian packages it needs, build with ASan and UBSan, run "make check"
 # (unit tests and integration tests against real servers), check the
-# release tarball (tests/dist.sh), run each fuzz target for 60 s, run the suite again under valgrind memcheck, and print
+# release tarball (tests/dist.sh), run each fuzz target for 60 s, run the
+# threaded tests again under ThreadSanitizer and the suite again under
+# valgrind memcheck, and print
 # one last line "N passed, N failed" counting every test point of all.
 #
 # usage: tests/run-all.sh        (as root, or with sudo available)
@@ -73,6 +75,46 @@ count_results
 [ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=$((failed + 1))
 passed=$((passed + fuzz_passed + dist_passed))
 failed=$((failed + fuzz_failed + dist_failed))
+
+# The tests that work llmgw's threads hardest (the worker pool, the
+# upstream loop and its wake-ups, group commit, the usage writer) again,
+# built with ThreadSanitizer.  A kernel whose address layout TSan cannot
+# use gets the tests run without address randomisation; if even that
+# fails, the pass is skipped, and says so.
+echo "== the threaded tests again under ThreadSanitizer"
+tsan_tests="tests/unit/test_group tests/unit/test_usage tests/unit/test_spool
+    tests/integration/pool.js tests/integration/chat.js
+    tests/integration/stream.js tests/integration/ops.js
+    tests/integration/faults.js tests/integration/deploy_nginx.js
+    tests/integration/hostile.js tests/integration/spool.js"
+tsan_flags="-g -O1 -fsanitize=thread"
+tsan_run=
+printf 'int main(void){return 0;}\n' > tsan-probe.c
+if ! cc $tsan_flags -o tsan-probe tsan-probe.c 2>/dev/null; then
+	tsan_run=none
+elif ! ./tsan-probe 2>/dev/null; then
+	tsan_run="setarch $(uname -m) -R"
+	$tsan_run ./tsan-probe 2>/dev/null || tsan_run=none
+fi
+rm -f tsan-probe tsan-probe.c
+if [ "$tsan_run" = none ]; then
+	echo "ThreadSanitizer does not run here: pass skipped"
+	skipped=$((skipped + 1))
+elif ./configure --enable-werror -q CFLAGS="$tsan_flags" \
+    LDFLAGS="-fsanitize=thread" && make clean >/dev/null &&
+    make -j2 >/dev/null; then
+	# shellcheck disable=SC2086
+	LLMGW_SLOW=2 $tsan_run make -j2 check TESTS="$tsan_tests" \
+	    > check-tsan.out 2>&1
+	ts_rc=$?
+	grep -E '^(FAIL|ERROR)' test-suite.log 2>/dev/null | head -50
+	grep -E '^# (TOTAL|PASS|SKIP|FAIL|ERROR)' test-suite.log 2>/dev/null
+	count_results
+	[ $ts_rc -eq 0 ] || failed=$((failed + 1))
+else
+	echo "the ThreadSanitizer build failed"
+	failed=$((failed + 1))
+fi
 
 # The same suite again, built without sanitizers, with every C program
 # (unit tests, llmgw, llmgw-spoold, llmgw-admin) under valgrind memcheck.

@@ -5,8 +5,9 @@ const http = require('http');
 const net = require('net');
 
 // Under valgrind (LLMGW_VALGRIND=1) everything llmgw does takes several
-// times longer: deadlines and timeouts stretch by this much.
-const SLOW = process.env.LLMGW_VALGRIND ? 5 : 1;
+// times longer, under ThreadSanitizer (LLMGW_SLOW=2) about twice as long:
+// deadlines and timeouts stretch by this much.
+const SLOW = process.env.LLMGW_VALGRIND ? 5 : +(process.env.LLMGW_SLOW || 1);
 
 function request(url, {method = 'GET', headers = {}, body, timeout = 30000} = {}) {
   return new Promise((resolve, reject) => {

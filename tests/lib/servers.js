@@ -99,11 +99,12 @@ function sanitizerEnv(dir) {
   return {
     ASAN_OPTIONS: `log_path=${dir}/asan:detect_leaks=1:detect_stack_use_after_return=1`,
     UBSAN_OPTIONS: `log_path=${dir}/ubsan:print_stacktrace=1:halt_on_error=1`,
+    TSAN_OPTIONS: `log_path=${dir}/tsan:second_deadlock_stack=1`,
   };
 }
 
 function sanitizerReports(dir) {
-  return fs.readdirSync(dir).filter(f => /^(asan|ubsan)\./.test(f))
+  return fs.readdirSync(dir).filter(f => /^(asan|ubsan|tsan)\./.test(f))
     .map(f => `${f}:\n${fs.readFileSync(path.join(dir, f), 'utf8').slice(0, 4000)}`);
 }
 
