@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -715,6 +716,8 @@ conf_check(struct conf *c, const unsigned long *seen, struct err *err)
 	return 0;
 }
 
+static atomic_ulong	 serials;	/* configurations built so far */
+
 /*
  * The defaults, then the file's lines (read by "reader"), then the secret
  * file and the environment, then the checks across keys.
@@ -734,6 +737,7 @@ conf_build(int (*reader)(struct conf *, const void *, unsigned long *,
 		err_set(err, "out of memory");
 		return NULL;
 	}
+	c->serial = atomic_fetch_add(&serials, 1) + 1;
 	for (i = 0; i < NKEYS; i++) {
 		k = &conf_keys_table[i];
 		if (k->def != NULL && conf_set(c, k, k->def, err) == -1) {

@@ -12,6 +12,10 @@
 struct err;
 
 struct conf {
+	/* Told apart from every other configuration this process loads,
+	 * even one at the same address: for what is built from one. */
+	unsigned long	 serial;
+
 	/* Upstream: the Anthropic Messages API. */
 	char	*upstream_url;
 	char	*api_key;		/* secret; never logged */

@@ -60,6 +60,10 @@ struct upstream {
 	struct upstream_loop	*loop;
 	CURL			*curl;
 	char			 errbuf[CURL_ERROR_SIZE];
+	/* The usual request headers, [0] for a whole body and [1] for a
+	 * stream, built once for the configuration "headers_serial". */
+	struct curl_slist	*headers[2];
+	unsigned long		 headers_serial;
 };
 
 /*
@@ -153,6 +157,8 @@ upstream_free(struct upstream *u)
 	if (u == NULL)
 		return;
 	curl_easy_cleanup(u->curl);
+	curl_slist_free_all(u->headers[0]);
+	curl_slist_free_all(u->headers[1]);
 	free(u);
 }
 
@@ -812,6 +818,31 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 	buf_free(&take);
 }
 
+/*
+ * The request's headers: the worker's kept list when the client sets no
+ * anthropic-version or -beta of its own (nearly always), built once per
+ * configuration, or else a list for this request, which "own" says to
+ * free.  NULL if out of memory.
+ */
+static struct curl_slist *
+headers_for(struct upstream *u, const struct conf *conf, int stream,
+    const char *ver, const char *beta, int *own)
+{
+	struct curl_slist	**kept = &u->headers[stream != 0];
+
+	if ((*own = ver != NULL || beta != NULL))
+		return make_headers(conf, stream, ver, beta);
+	if (u->headers_serial != conf->serial) {
+		curl_slist_free_all(u->headers[0]);
+		curl_slist_free_all(u->headers[1]);
+		u->headers[0] = u->headers[1] = NULL;
+		u->headers_serial = conf->serial;
+	}
+	if (*kept == NULL)
+		*kept = make_headers(conf, stream, NULL, NULL);
+	return *kept;
+}
+
 int
 upstream_post(struct upstream *u, const struct conf *conf, const char *body,
     size_t len, int stream, const char *version, const char *beta,
@@ -821,9 +852,11 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	struct curl_slist	*headers;
 	struct call		 c;
 	CURL			*h = u->curl;
+	int			 own;
 
 	result_clear(res);
-	if ((headers = make_headers(conf, stream, version, beta)) == NULL) {
+	if ((headers = headers_for(u, conf, stream, version, beta, &own)) ==
+	    NULL) {
 		str_copy(res->detail, sizeof(res->detail),
 		    "out of memory building request headers");
 		return -1;
@@ -837,7 +870,8 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	pthread_mutex_init(&c.lock, NULL);
 	if (sem_init(&c.wake, 0, 0) == -1) {
 		pthread_mutex_destroy(&c.lock);
-		curl_slist_free_all(headers);
+		if (own)
+			curl_slist_free_all(headers);
 		snprintf(res->detail, sizeof(res->detail), "semaphore: %s",
 		    strerror(errno));
 		return -1;
@@ -880,7 +914,8 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, NULL);
-	curl_slist_free_all(headers);
+	if (own)
+		curl_slist_free_all(headers);
 	buf_free(&c.inbox);
 	pthread_mutex_destroy(&c.lock);
 	sem_destroy(&c.wake);
