@@ -46,6 +46,7 @@ worker_new(struct app *app, struct err *err)
 	buf_init(&w->upbody, 0);
 	buf_init(&w->reply, 0);
 	buf_init(&w->out, 0);
+	buf_init(&w->recjson, 0);
 	return w;
 }
 
@@ -60,6 +61,7 @@ worker_free(struct worker *w)
 	buf_free(&w->upbody);
 	buf_free(&w->reply);
 	buf_free(&w->out);
+	buf_free(&w->recjson);
 	free(w);
 }
 
@@ -77,7 +79,8 @@ req_error(struct req_ctx *rq, int status, const char *extra,
 static void
 worker_trim(struct worker *w)
 {
-	struct buf	*bufs[] = { &w->body, &w->upbody, &w->reply, &w->out };
+	struct buf	*bufs[] = { &w->body, &w->upbody, &w->reply, &w->out,
+	    &w->recjson };
 	size_t		 i;
 
 	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
@@ -232,23 +235,22 @@ void
 req_spool(struct req_ctx *rq)
 {
 	struct record	*r = &rq->w->rec;
-	struct buf	 b;
+	struct buf	*b = &rq->w->recjson;
 	struct err	 err;
 	char		 what[ERR_MAX + 16];
 
 	r->end_ms = clock_wall_ms();
-	buf_init(&b, 0);
-	if (record_to_json(r, &b) == -1) {
+	buf_reset(b);
+	if (record_to_json(r, b) == -1) {
 		log_error("request %s: out of memory writing its record",
 		    r->request_id);
-	} else if (spool_put(rq->gen->spool, b.data, b.len, &err) ==
+	} else if (spool_put(rq->gen->spool, b->data, b->len, &err) ==
 	    -1) {
 		metrics_spool_failure(rq->app->metrics);
 		/* Not in the spool: then whole, in the log. */
 		snprintf(what, sizeof(what), "%s; record", err.msg);
-		log_error_blob(what, b.data, b.len);
+		log_error_blob(what, b->data, b->len);
 	}
-	buf_free(&b);
 	metrics_record(rq->app->metrics, r);
 }
 

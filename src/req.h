@@ -29,6 +29,7 @@ struct worker {
 	struct buf		 upbody;	/* what we send upstream */
 	struct buf		 reply;		/* a whole upstream reply */
 	struct buf		 out;		/* output being built */
+	struct buf		 recjson;	/* the record, serialized */
 	struct record		 rec;		/* this request's record */
 	int			 have_rec;
 	struct reservation	 resv;		/* budget held; settled after */

@@ -24,6 +24,9 @@
 
 /* A worker's inbox: the loop pauses a transfer rather than grow it more. */
 #define INBOX_MAX	(256 * 1024)
+/* A worker's inbox and take buffers are kept between calls up to this. */
+#define BUF_KEEP	(64 * 1024)
+
 /*
  * libcurl's receive buffer per transfer.  SSE events are small; a large
  * buffer only costs memory per open stream.
@@ -64,6 +67,10 @@ struct upstream {
 	 * stream, built once for the configuration "headers_serial". */
 	struct curl_slist	*headers[2];
 	unsigned long		 headers_serial;
+	/* A call's inbox and the buffer its worker takes it into, kept
+	 * between calls while they are small. */
+	struct buf		 inbox;
+	struct buf		 take;
 };
 
 /*
@@ -143,6 +150,8 @@ upstream_new(struct upstream_loop *loop, struct err *err)
 		return NULL;
 	}
 	u->loop = loop;
+	buf_init(&u->inbox, 0);
+	buf_init(&u->take, 0);
 	if ((u->curl = curl_easy_init()) == NULL) {
 		err_set(err, "upstream: curl_easy_init failed");
 		free(u);
@@ -159,6 +168,8 @@ upstream_free(struct upstream *u)
 	curl_easy_cleanup(u->curl);
 	curl_slist_free_all(u->headers[0]);
 	curl_slist_free_all(u->headers[1]);
+	buf_free(&u->inbox);
+	buf_free(&u->take);
 	free(u);
 }
 
@@ -759,18 +770,16 @@ sleep_on(struct call *c, const struct timespec *until)
 }
 
 /*
- * Worker thread: wait for the transfer, feeding the sink as bytes come.
- * Returns when the loop has finished the call.
+ * Worker thread: wait for the transfer, feeding the sink as bytes come,
+ * through "take".  Returns when the loop has finished the call.
  */
 static void
-wait_for(struct call *c, const struct upstream_sink *sink)
+wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
 {
-	struct buf	 take;
 	struct timespec	 until;
 	long long	 next_tick = clock_mono_ms() + TICK_MS;
 	int		 done, paused, asked_stop = 0;
 
-	buf_init(&take, 0);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (c->inbox.len == 0 && !c->done &&
@@ -783,11 +792,11 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 			sleep_on(c, &until);
 		}
 		/* Swap buffers: the loop keeps filling while we write. */
-		buf_reset(&take);
+		buf_reset(take);
 		{
-			struct buf t = take;
+			struct buf t = *take;
 
-			take = c->inbox;
+			*take = c->inbox;
 			c->inbox = t;
 		}
 		paused = c->paused;
@@ -795,8 +804,8 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 		done = c->done;
 		pthread_mutex_unlock(&c->lock);
 
-		if (take.len > 0 && !asked_stop &&
-		    sink->on_data(sink->arg, take.data, take.len) == -1) {
+		if (take->len > 0 && !asked_stop &&
+		    sink->on_data(sink->arg, take->data, take->len) == -1) {
 			kick(c, 1);
 			asked_stop = 1;
 		}
@@ -815,7 +824,16 @@ wait_for(struct call *c, const struct upstream_sink *sink)
 			break;
 	}
 	pthread_mutex_unlock(&c->lock);
-	buf_free(&take);
+}
+
+/* Between calls: a buffer that grew large (a long reply) is let go. */
+static void
+keep_small(struct buf *b)
+{
+	if (b->cap > BUF_KEEP)
+		buf_free(b);
+	else
+		buf_reset(b);
 }
 
 /*
@@ -876,7 +894,8 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 		    strerror(errno));
 		return -1;
 	}
-	buf_init(&c.inbox, 0);
+	c.inbox = u->inbox;
+	buf_reset(&c.inbox);
 
 	u->errbuf[0] = '\0';
 	curl_easy_reset(h);
@@ -909,14 +928,16 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 		l->adds = &c;
 		pthread_mutex_unlock(&l->lock);
 		loop_wake(l);
-		wait_for(&c, sink);
+		wait_for(&c, sink, &u->take);
 	}
 
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, NULL);
 	if (own)
 		curl_slist_free_all(headers);
-	buf_free(&c.inbox);
+	u->inbox = c.inbox;
+	keep_small(&u->inbox);
+	keep_small(&u->take);
 	pthread_mutex_destroy(&c.lock);
 	sem_destroy(&c.wake);
 
