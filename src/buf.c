@@ -33,6 +33,15 @@ buf_reset(struct buf *b)
 		b->data[0] = '\0';
 }
 
+void
+buf_trim(struct buf *b, size_t keep)
+{
+	if (b->cap > keep)
+		buf_free(b);
+	else
+		buf_reset(b);
+}
+
 /* Make room for "n" more bytes plus the trailing NUL. */
 static int
 buf_reserve(struct buf *b, size_t n)

@@ -19,6 +19,8 @@ struct buf {
 void	 buf_init(struct buf *, size_t max);
 void	 buf_free(struct buf *);		/* leaves an empty buffer */
 void	 buf_reset(struct buf *);		/* len = 0, memory kept */
+/* Between uses: reset, and let the memory go if it grew past "keep". */
+void	 buf_trim(struct buf *, size_t keep);
 
 /*
  * Appenders return 0, or -1 when the cap would be exceeded or memory ran

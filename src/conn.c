@@ -138,21 +138,26 @@ static int
 fcgi_read_timeout(struct conn *c, long ms)
 {
 	FCGX_Request	*r = c->impl;
-	struct timeval	 tv;
-	long		 set;
 
 	if (ms > 0 && r->in->stop > r->in->rdNext)
 		return 0;
 	if (ms == 0 && !c->read_timeout_set)
 		return 0;
-	set = ms > 0 ? ms : c->read_timeout_ms;
-	tv.tv_sec = set / 1000;
-	tv.tv_usec = (set % 1000) * 1000;
-	if (setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-	    sizeof(tv)) == -1)
+	if (conn_socket_read_timeout(r->ipcFd,
+	    ms > 0 ? ms : c->read_timeout_ms) == -1)
 		return -1;
 	c->read_timeout_set = ms > 0;
 	return 0;
+}
+
+int
+conn_socket_read_timeout(int fd, long ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = ms % 1000 * 1000;
+	return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 static size_t

@@ -54,6 +54,9 @@ int		 conn_flush(struct conn *);
 int		 conn_read_timeout(struct conn *, long ms);
 size_t		 conn_nparams(struct conn *);
 
+/* SO_RCVTIMEO on socket "fd", in ms (0: none): 0, or -1 with errno. */
+int		 conn_socket_read_timeout(int fd, long ms);
+
 struct FCGX_Request;
 
 /*

@@ -83,12 +83,8 @@ worker_trim(struct worker *w)
 	    &w->recjson };
 	size_t		 i;
 
-	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
-		if (bufs[i]->cap > WORKER_BUF_KEEP)
-			buf_free(bufs[i]);
-		else
-			buf_reset(bufs[i]);
-	}
+	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+		buf_trim(bufs[i], WORKER_BUF_KEEP);
 }
 
 /* A value for a key=value log line: quoted when it must be. */

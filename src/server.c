@@ -296,17 +296,13 @@ arm_listener_locked(struct server *s)
 static int
 accept_one(struct server *s)
 {
-	struct timeval	 tv;
-	int		 fd;
+	int	 fd;
 
 	do {
 		fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	} while (fd == -1 && (errno == EINTR || errno == ECONNABORTED));
-	if (fd == -1 || s->opts.read_timeout_ms <= 0)
-		return fd;
-	tv.tv_sec = s->opts.read_timeout_ms / 1000;
-	tv.tv_usec = s->opts.read_timeout_ms % 1000 * 1000;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+	if (fd != -1 && s->opts.read_timeout_ms > 0 &&
+	    conn_socket_read_timeout(fd, s->opts.read_timeout_ms) == -1)
 		log_error("server: a connection's read timeout: %s",
 		    strerror(errno));
 	return fd;
@@ -318,10 +314,10 @@ accept_one(struct server *s)
  * is taken from the backlog at once too, into the epoll set, and the
  * caller starts workers for it: a backlog left full while workers start
  * one by one makes a web server's connect() fail (EAGAIN on a unix
- * socket, which nginx answers with 502).  Then the listener is armed again.  Returns
- * the connection or -1, and in "parked" how many more went into the set.
- * Out of fds or memory, it waits 100 ms for requests to finish before the
- * listener is armed again.
+ * socket, which nginx answers with 502).  Then the listener is armed
+ * again.  Returns the connection or -1, and in "parked" how many more
+ * went into the set.  Out of fds or memory, it waits 100 ms for requests
+ * to finish before the listener is armed again.
  */
 static int
 accept_locked(struct server *s, long *parked)

@@ -826,16 +826,6 @@ wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Between calls: a buffer that grew large (a long reply) is let go. */
-static void
-keep_small(struct buf *b)
-{
-	if (b->cap > BUF_KEEP)
-		buf_free(b);
-	else
-		buf_reset(b);
-}
-
 /*
  * The request's headers: the worker's kept list when the client sets no
  * anthropic-version or -beta of its own (nearly always), built once per
@@ -894,8 +884,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 		    strerror(errno));
 		return -1;
 	}
-	c.inbox = u->inbox;
-	buf_reset(&c.inbox);
+	c.inbox = u->inbox;	/* empty: trimmed after the last call */
 
 	u->errbuf[0] = '\0';
 	curl_easy_reset(h);
@@ -936,8 +925,8 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	if (own)
 		curl_slist_free_all(headers);
 	u->inbox = c.inbox;
-	keep_small(&u->inbox);
-	keep_small(&u->take);
+	buf_trim(&u->inbox, BUF_KEEP);
+	buf_trim(&u->take, BUF_KEEP);
 	pthread_mutex_destroy(&c.lock);
 	sem_destroy(&c.wake);
 

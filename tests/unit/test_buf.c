@@ -35,6 +35,15 @@ main(void)
 	is_int(b.len, 0, "reset empties");
 	buf_free(&b);
 
+	buf_init(&b, 0);
+	buf_adds(&b, "small");
+	buf_trim(&b, 1024);
+	ok(b.len == 0 && b.data != NULL, "trim keeps a small buffer's memory");
+	for (i = 0; i < 2000; i++)
+		buf_addc(&b, 'x');
+	buf_trim(&b, 1024);
+	ok(b.len == 0 && b.data == NULL, "and lets a large one's go");
+
 	ok(str_copy(small, sizeof(small), "abc") == 0, "copy that fits");
 	is_str(small, "abc", "copied whole");
 	ok(str_copy(small, sizeof(small), "abcdef") == 1, "copy that is cut");
