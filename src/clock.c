@@ -24,3 +24,13 @@ clock_mono_ms(void)
 {
 	return ms_of(CLOCK_MONOTONIC);
 }
+
+struct timespec
+clock_mono_timespec(int64_t ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	return ts;
+}

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "db.h"
 #include "dbpool.h"
 #include "err.h"
@@ -18,6 +19,7 @@
 #include "usage.h"
 
 #define QUEUE_MAX	4096	/* rows waiting; past it, callers wait */
+#define COMMIT_GAP_MS	10	/* under load, a commit at most this often */
 
 struct usage {
 	struct dbpool	*db;
@@ -31,6 +33,7 @@ struct usage {
 	unsigned long	 handled;	/* ... and written or given up on */
 	int		 waiting;	/* the writer waits for rows */
 	int		 stop;
+	int64_t		 committed_ms;	/* when the last commit began */
 };
 
 static const char insert_sql[] =
@@ -163,6 +166,25 @@ write_batch(struct usage *u, const char *data, size_t len)
 }
 
 /*
+ * Whether rows should gather longer: under load, until COMMIT_GAP_MS after
+ * the last commit began, since a commit costs per transaction (locks, WAL
+ * frames), not per row.  Rows after a pause are written at once.  With
+ * the lock held; waits unlocked, on "more" (rung only to stop).
+ */
+static int
+gathered_too_briefly(struct usage *u)
+{
+	struct timespec	 until;
+	int64_t		 at = u->committed_ms + COMMIT_GAP_MS;
+
+	if (u->stop || clock_mono_ms() >= at)
+		return 0;
+	until = clock_mono_timespec(at);
+	pthread_cond_timedwait(&u->more, &u->lock, &until);
+	return 1;
+}
+
+/*
  * The writer: whatever rows wait, in one transaction, then again.  While
  * it commits, the next batch gathers.
  */
@@ -184,6 +206,9 @@ writer_main(void *arg)
 		}
 		if (u->queue.len == 0)
 			break;		/* stopping, all written */
+		if (gathered_too_briefly(u))
+			continue;
+		u->committed_ms = clock_mono_ms();
 		buf_reset(&batch);
 		{
 			struct buf t = batch;
@@ -210,6 +235,7 @@ struct usage *
 usage_open(struct dbpool *db, struct metrics *metrics, struct err *err)
 {
 	struct usage	*u;
+	pthread_condattr_t attr;
 	int		 rc;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
@@ -220,7 +246,10 @@ usage_open(struct dbpool *db, struct metrics *metrics, struct err *err)
 	u->metrics = metrics;
 	buf_init(&u->queue, 0);
 	pthread_mutex_init(&u->lock, NULL);
-	pthread_cond_init(&u->more, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&u->more, &attr);
+	pthread_condattr_destroy(&attr);
 	pthread_cond_init(&u->taken, NULL);
 	if ((rc = pthread_create(&u->writer, NULL, writer_main, u)) != 0) {
 		err_set(err, "usage: cannot start its writer: %s",

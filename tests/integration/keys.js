@@ -99,7 +99,10 @@ t.main(async () => {
     const refused = rs.filter(r => r.status === 429).length;
     await waitFor(() => sql(db, `SELECT count(*) AS n FROM reservations WHERE key_id = '${id}'`)[0].n === 0, 10000);
     const settled = sql(db, `SELECT coalesce(sum(tokens), 0) AS n FROM budget_use WHERE key_id = '${id}'`)[0].n;
-    const used = sql(db, `SELECT coalesce(sum(input_tokens + output_tokens), 0) AS n FROM usage WHERE key_id = '${id}'`)[0].n;
+    // Usage rows are written a moment after their requests, many at once.
+    const usedNow = () => sql(db, `SELECT coalesce(sum(input_tokens + output_tokens), 0) AS n FROM usage WHERE key_id = '${id}'`)[0].n;
+    await waitFor(() => usedNow() === settled, 5000);
+    const used = usedNow();
     t.diag(`budget ${budget}: ${ok} requests served, ${refused} refused (429), settled ${settled} tokens, ` +
       `usage rows ${used} tokens, over ${srv.pids().length} processes`);
     t.is(ok + refused, 200, 'every request was served or refused with 429');
