@@ -32,6 +32,7 @@ struct batch {
 
 struct group {
 	group_write_fn	 write;
+	group_quiet_fn	 quiet;
 	void		*arg;
 	pthread_mutex_t	 lock;
 	int		 writing;	/* a thread writes, or is about to */
@@ -40,13 +41,14 @@ struct group {
 };
 
 struct group *
-group_new(group_write_fn write, void *arg)
+group_new(group_write_fn write, group_quiet_fn quiet, void *arg)
 {
 	struct group	*g;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
 	g->write = write;
+	g->quiet = quiet;
 	g->arg = arg;
 	pthread_mutex_init(&g->lock, NULL);
 	buf_init(&g->gathering.data, 0);
@@ -87,6 +89,11 @@ write_batch(struct group *g, struct waiter *self)
 	rc = g->write(g->arg, b.data.data, b.data.len, &err);
 
 	pthread_mutex_lock(&g->lock);
+	if (g->gathering.waiters == NULL && g->quiet != NULL) {
+		pthread_mutex_unlock(&g->lock);
+		g->quiet(g->arg);	/* "writing" is still ours */
+		pthread_mutex_lock(&g->lock);
+	}
 	if ((lead = g->gathering.waiters) != NULL)
 		lead->lead = 1;		/* "writing" passes to it */
 	else

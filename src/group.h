@@ -21,8 +21,14 @@ struct group;
 typedef int	(*group_write_fn)(void *arg, const char *data, size_t len,
 		    struct err *);
 
-/* NULL if out of memory. */
-struct group	*group_new(group_write_fn, void *arg);
+/*
+ * Called, with the turn to write still held, when a write ends and no
+ * item waits for the next: the moment to finish what writes left open.
+ */
+typedef void	(*group_quiet_fn)(void *arg);
+
+/* "quiet" may be NULL.  NULL if out of memory. */
+struct group	*group_new(group_write_fn, group_quiet_fn quiet, void *arg);
 void		 group_free(struct group *);	/* NULL is fine */
 
 /*

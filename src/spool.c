@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,10 @@
 #include "str.h"
 
 #define SPOOL_RECORD_MAX	(64L * 1024 * 1024)	/* one file, read back */
+#define SEGMENT_BYTES		(1024L * 1024)	/* a segment this big moves */
+#define SEGMENT_MS		1000		/* ... and one this old */
+#define SEGMENT_LINGER_MS	20	/* ... and one no write added to since */
+#define SEGMENT_SUFFIX		".seg"
 
 static const char *const subdirs[SPOOL_NDIRS] = { "tmp", "new", "cur",
 	"failed" };
@@ -35,6 +40,18 @@ struct spool {
 	pthread_mutex_t		 errlock;
 	char			 last_error[256];
 	struct group		*group;	/* the records of new/ files */
+	struct segment {	/* the group's writer and the closer, in turn */
+		pthread_mutex_t	 lock;
+		pthread_cond_t	 quiet;	/* went quiet, or stop */
+		int		 fd;		/* -1: none open */
+		char		 id[REQID_LEN + 1];
+		off_t		 len;		/* bytes of whole records */
+		int64_t		 opened_ms;
+		int64_t		 quiet_ms;	/* 0: a write may follow */
+		pthread_t	 closer;
+		int		 closer_runs;
+		int		 stop;
+	}			 seg;
 };
 
 const char *
@@ -141,12 +158,15 @@ unhold(struct spool *s)
 }
 
 static int	write_batch(void *, const char *, size_t, struct err *);
+static void	quiet(void *);
+static void	seg_finish(struct spool *);
 
 struct spool *
 spool_open(const char *dir, int sync)
 {
-	struct spool	*s;
-	int		 i;
+	struct spool		*s;
+	pthread_condattr_t	 attr;
+	int			 i;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -155,11 +175,17 @@ spool_open(const char *dir, int sync)
 		return NULL;
 	}
 	s->sync = sync;
+	s->seg.fd = -1;
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		s->fds[i] = -1;
 	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->seg.lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->seg.quiet, &attr);
+	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&s->errlock, NULL);
-	if ((s->group = group_new(write_batch, s)) == NULL) {
+	if ((s->group = group_new(write_batch, quiet, s)) == NULL) {
 		spool_close(s);
 		return NULL;
 	}
@@ -173,9 +199,18 @@ spool_close(struct spool *s)
 
 	if (s == NULL)
 		return;
+	pthread_mutex_lock(&s->seg.lock);
+	s->seg.stop = 1;
+	pthread_cond_signal(&s->seg.quiet);
+	pthread_mutex_unlock(&s->seg.lock);
+	if (s->seg.closer_runs)
+		pthread_join(s->seg.closer, NULL);
+	seg_finish(s);
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		if (s->fds[i] != -1)
 			close(s->fds[i]);
+	pthread_mutex_destroy(&s->seg.lock);
+	pthread_cond_destroy(&s->seg.quiet);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->errlock);
 	group_free(s->group);
@@ -348,15 +383,161 @@ fail:
 	return -1;
 }
 
-/* The group's writes: a file of records in new/, under a new name. */
+/*
+ * The group's writes go into a segment, tmp/<id>.seg: appended to and
+ * synced a write at a time, under an exclusive flock while it is open.
+ * It moves into new/ as <id> when it holds SEGMENT_BYTES or is SEGMENT_MS
+ * old, or SEGMENT_LINGER_MS after a write that left no record waiting for
+ * the next, if no write came since.  Under load, writes share a file: no
+ * inode, link and directory sync for each (on ext4 without a journal,
+ * finding a free inode among those freed lately costs more than the
+ * write).  A writer that dies leaves its segment unlocked in tmp/, for
+ * spool_recover() to move into new/.  With s->seg.lock held, all.
+ */
+static int
+seg_open(struct spool *s, struct err *err)
+{
+	char	 name[REQID_LEN + sizeof(SEGMENT_SUFFIX)];
+	int	 fd;
+
+	reqid_new(s->seg.id);
+	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, s->seg.id);
+	if ((fd = openat(s->fds[SPOOL_TMP], name, O_WRONLY | O_CREAT | O_EXCL |
+	    O_APPEND | O_CLOEXEC, 0640)) == -1) {
+		err_set(err, "spool: create %s/tmp/%s: %s", s->dir, name,
+		    strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		err_set(err, "spool: lock %s/tmp/%s: %s", s->dir, name,
+		    strerror(errno));
+		close(fd);
+		unlinkat(s->fds[SPOOL_TMP], name, 0);
+		return -1;
+	}
+	s->seg.fd = fd;
+	s->seg.len = 0;
+	s->seg.opened_ms = clock_mono_ms();
+	return 0;
+}
+
+/*
+ * Move the open segment into new/ and close it.  If it cannot move, it
+ * stays in tmp/, closed, and so unlocked: the consumer moves it.
+ */
+static void
+seg_finish(struct spool *s)
+{
+	char		 name[REQID_LEN + sizeof(SEGMENT_SUFFIX)];
+	struct err	 err;
+
+	if (s->seg.fd == -1)
+		return;
+	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, s->seg.id);
+	if (hold(s, &err) == 0) {
+		if (s->seg.len == 0)
+			unlinkat(s->fds[SPOOL_TMP], name, 0);
+		else if (rename_new(s->fds[SPOOL_TMP], name, s->fds[SPOOL_NEW],
+		    s->seg.id) == -1) {
+			err_set(&err, "spool: move tmp/%s to new/ in %s: %s",
+			    name, s->dir, strerror(errno));
+			note_failure(s, &err);
+		} else if (s->sync && fsync(s->fds[SPOOL_NEW]) == -1) {
+			err_set(&err, "spool: fsync %s/new: %s", s->dir,
+			    strerror(errno));
+			note_failure(s, &err);
+		}
+		unhold(s);
+	} else
+		note_failure(s, &err);
+	close(s->seg.fd);
+	s->seg.fd = -1;
+}
+
+/* The closer: finishes a segment left quiet for SEGMENT_LINGER_MS. */
+static void *
+closer_main(void *arg)
+{
+	struct spool	*s = arg;
+	struct timespec	 until;
+	int64_t		 at;
+
+	(void)pthread_setname_np(pthread_self(), "llmgw-spool");
+	pthread_mutex_lock(&s->seg.lock);
+	while (!s->seg.stop) {
+		if (s->seg.quiet_ms == 0) {
+			pthread_cond_wait(&s->seg.quiet, &s->seg.lock);
+			continue;
+		}
+		at = s->seg.quiet_ms + SEGMENT_LINGER_MS;
+		if (clock_mono_ms() >= at) {
+			seg_finish(s);
+			s->seg.quiet_ms = 0;
+			continue;
+		}
+		until = clock_mono_timespec(at);
+		pthread_cond_timedwait(&s->seg.quiet, &s->seg.lock, &until);
+	}
+	pthread_mutex_unlock(&s->seg.lock);
+	return NULL;
+}
+
+/* A write left nothing waiting: the closer finishes the segment if none
+ * follows soon.  Without a closer, it is finished now. */
+static void
+quiet(void *arg)
+{
+	struct spool	*s = arg;
+
+	pthread_mutex_lock(&s->seg.lock);
+	if (!s->seg.closer_runs && pthread_create(&s->seg.closer, NULL,
+	    closer_main, s) == 0)
+		s->seg.closer_runs = 1;
+	if (!s->seg.closer_runs)
+		seg_finish(s);
+	else if (s->seg.fd != -1) {
+		s->seg.quiet_ms = clock_mono_ms();
+		pthread_cond_signal(&s->seg.quiet);
+	}
+	pthread_mutex_unlock(&s->seg.lock);
+}
+
 static int
 write_batch(void *arg, const char *data, size_t len, struct err *err)
 {
 	struct spool	*s = arg;
-	char		 name[REQID_LEN + 1];
+	int		 rc = 0;
 
-	reqid_new(name);
-	return put_file(s, SPOOL_NEW, name, data, len, 0, err);
+	pthread_mutex_lock(&s->seg.lock);	/* before hold(): the order */
+	s->seg.quiet_ms = 0;
+	if (hold(s, err) == -1) {
+		pthread_mutex_unlock(&s->seg.lock);
+		return -1;
+	}
+	if (s->seg.fd == -1 && seg_open(s, err) == -1) {
+		unhold(s);
+		pthread_mutex_unlock(&s->seg.lock);
+		return -1;
+	}
+	if (write_all(s->seg.fd, data, len) == -1 ||
+	    (s->sync && fdatasync(s->seg.fd) == -1)) {
+		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
+		    s->dir, s->seg.id, strerror(errno));
+		rc = -1;
+		/* No part of them may stay: cut back to the whole records,
+		 * or leave the file to recovery, which does. */
+		if (ftruncate(s->seg.fd, s->seg.len) == -1) {
+			close(s->seg.fd);
+			s->seg.fd = -1;
+		}
+	} else
+		s->seg.len += (off_t)len;
+	unhold(s);
+	if (rc == -1 || s->seg.len >= SEGMENT_BYTES ||
+	    clock_mono_ms() - s->seg.opened_ms >= SEGMENT_MS)
+		seg_finish(s);
+	pthread_mutex_unlock(&s->seg.lock);
+	return rc;
 }
 
 /*
@@ -737,19 +918,25 @@ spool_item_free(struct spool_item *it)
 	it->len = 0;
 }
 
-/* Age in ms of a file's last status change (a rename sets it). */
+/* Age in ms of a file's last change: its data, or its status (a rename
+ * sets that). */
+static int64_t
+stat_age_ms(const struct stat *st, int use_mtime)
+{
+	const struct timespec	*t = use_mtime ? &st->st_mtim : &st->st_ctim;
+
+	return clock_wall_ms() - ((int64_t)t->tv_sec * 1000 +
+	    t->tv_nsec / 1000000);
+}
+
 static int64_t
 age_ms(int dirfd, const char *name, int use_mtime)
 {
 	struct stat	 st;
-	int64_t		 t;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return -1;
-	t = use_mtime ? (int64_t)st.st_mtim.tv_sec * 1000 +
-	    st.st_mtim.tv_nsec / 1000000 : (int64_t)st.st_ctim.tv_sec * 1000 +
-	    st.st_ctim.tv_nsec / 1000000;
-	return clock_wall_ms() - t;
+	return stat_age_ms(&st, use_mtime);
 }
 
 long
@@ -789,6 +976,118 @@ spool_reclaim(struct spool *s, long min_age_ms, struct err *err)
 	return done;
 }
 
+static int
+is_segment(const char *name)
+{
+	size_t	 n = strlen(name), k = strlen(SEGMENT_SUFFIX);
+
+	return n > k && strcmp(name + n - k, SEGMENT_SUFFIX) == 0;
+}
+
+/*
+ * The length of the whole lines of the file "fd" of "size" bytes: up to
+ * its last newline, read backwards a block at a time.  -1 on error.
+ */
+static off_t
+whole_lines(int fd, off_t size)
+{
+	char	 block[8192];
+	off_t	 at = size;
+	ssize_t	 r, i;
+
+	while (at > 0) {
+		r = at < (off_t)sizeof(block) ? (ssize_t)at :
+		    (ssize_t)sizeof(block);
+		if (pread(fd, block, (size_t)r, at - r) != r)
+			return -1;
+		for (i = r - 1; i >= 0; i--)
+			if (block[i] == '\n')
+				return at - r + i + 1;
+		at -= r;
+	}
+	return 0;
+}
+
+/*
+ * One segment its writer left: cut to its whole records, synced, and moved
+ * into new/ (or removed, if none is whole).  0 if done, 1 if it is not
+ * left (locked, or too young), -1 with "err" set.
+ */
+static int
+recover_segment(struct spool *s, const char *name, long min_age_ms,
+    struct err *err)
+{
+	char		 id[SPOOL_NAME_MAX];
+	struct stat	 st;
+	off_t		 keep;
+	int		 fd, rc = -1;
+
+	if ((fd = openat(s->fds[SPOOL_TMP], name, O_RDWR | O_CLOEXEC)) ==
+	    -1) {
+		if (errno == ENOENT)
+			return 1;	/* moved meanwhile */
+		err_set(err, "spool: open %s/tmp/%s: %s", s->dir, name,
+		    strerror(errno));
+		return -1;
+	}
+	/* Its writer holds the lock while it lives; a brand new file may not
+	 * be locked yet, hence the age. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
+	    stat_age_ms(&st, 1) < min_age_ms) {
+		close(fd);
+		return 1;
+	}
+	snprintf(id, sizeof(id), "%.*s", (int)(strlen(name) -
+	    strlen(SEGMENT_SUFFIX)), name);
+	if ((keep = whole_lines(fd, st.st_size)) == -1 ||
+	    (keep < st.st_size && ftruncate(fd, keep) == -1) ||
+	    (s->sync && keep > 0 && fsync(fd) == -1)) {
+		err_set(err, "spool: recover %s/tmp/%s: %s", s->dir, name,
+		    strerror(errno));
+		goto out;
+	}
+	if (keep == 0) {
+		if (unlinkat(s->fds[SPOOL_TMP], name, 0) == -1)
+			err_set(err, "spool: remove %s/tmp/%s: %s", s->dir,
+			    name, strerror(errno));
+		else
+			rc = 1;		/* no record in it */
+		goto out;
+	}
+	if (rename_new(s->fds[SPOOL_TMP], name, s->fds[SPOOL_NEW], id) == -1 ||
+	    (s->sync && fsync(s->fds[SPOOL_NEW]) == -1)) {
+		err_set(err, "spool: move tmp/%s to new/ in %s: %s", name,
+		    s->dir, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+long
+spool_recover(struct spool *s, long min_age_ms, struct err *err)
+{
+	char	**names;
+	long	 n, i, done = 0;
+	int	 rc = 0;
+
+	if ((n = spool_list(s, SPOOL_TMP, &names, (size_t)LONG_MAX, err)) ==
+	    -1)
+		return -1;
+	if (hold(s, err) == 0) {
+		for (i = 0; i < n && rc != -1; i++)
+			if (is_segment(names[i]) && (rc = recover_segment(s,
+			    names[i], min_age_ms, err)) == 0)
+				done++;
+		unhold(s);
+	} else
+		rc = -1;
+	spool_names_free(names, n);
+	return rc == -1 ? -1 : done;
+}
+
 long
 spool_clean_tmp(struct spool *s, long min_age_ms, struct err *err)
 {
@@ -800,7 +1099,8 @@ spool_clean_tmp(struct spool *s, long min_age_ms, struct err *err)
 		return -1;
 	if (hold(s, err) == 0) {
 		for (i = 0; i < n; i++)
-			if (age_ms(s->fds[SPOOL_TMP], names[i], 1) >=
+			if (!is_segment(names[i]) &&
+			    age_ms(s->fds[SPOOL_TMP], names[i], 1) >=
 			    min_age_ms &&
 			    unlinkat(s->fds[SPOOL_TMP], names[i], 0) == 0)
 				done++;

@@ -3,20 +3,23 @@
  * llmgw-spoold, maildir style, so that none is lost and none is seen half
  * written.
  *
- *   tmp/     records being written (a crash leaves them here; they are
- *            removed after a while)
+ *   tmp/     records being written: a responder's segment, <id>.seg, or
+ *            a consumer's file <name>.<pid> (a crash leaves them here:
+ *            segments are recovered, other files removed after a while)
  *   new/     complete records, waiting: <id>, or <id>,a<N> after N
  *            failed delivery attempts
  *   cur/     records a consumer has claimed: <name>,c<pid>.<start>, the
  *            claimant's pid and start time, so a dead claimant is known
  *   failed/  records given up on, each with <name>.reason beside it
  *
- * A writer creates tmp/<id>.<pid>, writes and fsyncs it, renames it into
- * new/ (never over an existing file) and fsyncs new/; on Linux the file
- * is made without a name and linked into new/ instead.  A file holds one
- * record, or several, one JSON object per line, written together.  A consumer claims a
- * record by renaming it into cur/: rename is atomic, so of several
- * consumers exactly one wins.  Nothing is deleted undelivered.
+ * The responder appends records to a segment (spool_put()), which is
+ * renamed into new/ whole.  A consumer writing a record by name creates
+ * tmp/<name>.<pid>, writes and fsyncs it, renames it into new/ (never
+ * over an existing file) and fsyncs new/; on Linux the file is made
+ * without a name and linked into new/ instead.  A file holds one record,
+ * or several, one JSON object per line.  A consumer claims a record by
+ * renaming it into cur/: rename is atomic, so of several consumers
+ * exactly one wins.  Nothing is deleted undelivered.
  */
 #ifndef SPOOL_H
 #define SPOOL_H
@@ -47,12 +50,15 @@ struct spool	*spool_open(const char *dir, int sync);
 void		 spool_close(struct spool *);	/* NULL is fine */
 
 /*
- * Write one record, "len" bytes of JSON on one line, into new/.
- * Thread-safe; records that come while a file is being written go
- * together into the next (group commit), so a file holds one or more
- * records, one per line, under a new time-ordered name.  Returns once the
- * record is in new/ (and synced, if the spool syncs): 0, or -1 with "err"
- * set (counted; see spool_failures()), in which case it may not be.
+ * Write one record, "len" bytes of JSON on one line.  Thread-safe;
+ * records that come while a write is under way go together into the next
+ * (group commit), appended to the open segment, tmp/<id>.seg, which moves
+ * into new/ as <id> 20 ms after a write that no other followed, or once
+ * it is 1 s old or holds 1 MB (so a file holds one or more records, one
+ * per line, under a time-ordered name).  Returns once the record is in
+ * the segment (and synced, if the spool syncs): 0, or -1 with "err" set
+ * (counted; see spool_failures()), in which case it may not be.  Not
+ * across fork(): the segment's closer is a thread.
  */
 int	 spool_put(struct spool *, const char *data, size_t len,
 	    struct err *);
@@ -121,7 +127,17 @@ void	 spool_item_free(struct spool_item *);
  * -1 with "err" set.
  */
 long	 spool_reclaim(struct spool *, long min_age_ms, struct err *);
-/* Remove tmp/ files older than "min_age_ms": writers that crashed. */
+/*
+ * Move the segments writers left in tmp/ (see spool_put()), unlocked and
+ * last written at least "min_age_ms" ago, into new/: their whole records,
+ * a record cut short by a crash dropped.  Returns how many, or -1 with
+ * "err" set.
+ */
+long	 spool_recover(struct spool *, long min_age_ms, struct err *);
+/*
+ * Remove tmp/ files older than "min_age_ms", segments aside: writers of
+ * single files that crashed.
+ */
 long	 spool_clean_tmp(struct spool *, long min_age_ms, struct err *);
 
 struct spool_stat {

@@ -43,6 +43,7 @@
 
 #define MAX_SINKS	8
 #define TMP_MAX_AGE	(3600L * 1000)	/* a writer that died an hour ago */
+#define SEGMENT_MIN_AGE	1000L	/* ms: a newer segment may not be locked yet */
 
 /* A spool file in hand: one record, or several written together. */
 struct claim {
@@ -613,6 +614,11 @@ housekeeping(struct spoold *d)
 		log_error("%s", err.msg);
 	else if (n > 0)
 		log_info("reclaimed %ld records from consumers that died", n);
+	if ((n = spool_recover(d->spool, SEGMENT_MIN_AGE, &err)) == -1)
+		log_error("%s", err.msg);
+	else if (n > 0)
+		log_info("recovered %ld spool segments from writers that died",
+		    n);
 	if (spool_clean_tmp(d->spool, TMP_MAX_AGE, &err) == -1)
 		log_error("%s", err.msg);
 }

@@ -313,8 +313,17 @@ module.exports = {spoolRecords, stopSpawner, heavy, VALGRIND, llmgwCopy, fillSni
 
 // The records waiting in a spool's new/: a file holds one or more, a JSON
 // object per line (records written together share a file).  A file being
-// written, or damaged, is skipped.
+// written, or damaged, is skipped.  Records reach new/ a moment after
+// their last write (a segment in tmp/ lingers 20 ms for more): wait, up
+// to 3 s, until tmp/ holds no segment.
 function spoolRecords(spool) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 300; i++) {
+    let segs = [];
+    try { segs = fs.readdirSync(path.join(spool, 'tmp')).filter(f => f.endsWith('.seg')); } catch (e) { break; }
+    if (segs.length === 0) break;
+    Atomics.wait(pause, 0, 0, 10);
+  }
   let names = [];
   try { names = fs.readdirSync(path.join(spool, 'new')).filter(f => !f.startsWith('.')); } catch (e) { return []; }
   return names.flatMap(f => {

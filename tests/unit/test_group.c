@@ -14,6 +14,7 @@
 /* What the writes saw: how many, and the items in each. */
 static pthread_mutex_t	 seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static int		 writes, items, most;
+static int		 busy, quiets, overlaps;	/* writes and quiets */
 
 /*
  * Items are single letters.  The first write dawdles so that the others
@@ -26,6 +27,7 @@ write_items(void *arg, const char *data, size_t len, struct err *err)
 
 	(void)arg;
 	pthread_mutex_lock(&seen_lock);
+	overlaps += busy++ > 0;
 	first = writes++ == 0;
 	items += (int)len;
 	if ((int)len > most)
@@ -33,11 +35,25 @@ write_items(void *arg, const char *data, size_t len, struct err *err)
 	pthread_mutex_unlock(&seen_lock);
 	if (first)
 		usleep(100 * 1000);
+	pthread_mutex_lock(&seen_lock);
+	busy--;
+	pthread_mutex_unlock(&seen_lock);
 	if (memchr(data, 'x', len) != NULL) {
 		err_set(err, "a write with x in it: %.*s", (int)len, data);
 		return -1;
 	}
 	return 0;
+}
+
+/* Nothing waits: counted, and never while a write is under way. */
+static void
+quiet(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&seen_lock);
+	overlaps += busy > 0;
+	quiets++;
+	pthread_mutex_unlock(&seen_lock);
 }
 
 static void
@@ -80,7 +96,7 @@ main(void)
 	struct err	 err;
 	int		 i, failed = 0;
 
-	g = group_new(write_items, NULL);
+	g = group_new(write_items, quiet, NULL);
 	ok(g != NULL, "a group");
 	iov[0].iov_base = (void *)"a";
 	iov[0].iov_len = 1;
@@ -88,9 +104,10 @@ main(void)
 	iov[1].iov_len = 1;
 	ok(group_add(g, iov, 2, &err) == 0 && writes == 1 && items == 2,
 	    "alone: written at once, its pieces together");
+	is_int(quiets, 1, "and then nothing waits: quiet");
 
 	/* One write under way: the rest gather and go in the next. */
-	writes = items = most = 0;
+	writes = items = most = quiets = 0;
 	for (i = 0; i < THREADS; i++) {
 		a[i].g = g;
 		a[i].item = (char)('c' + i);
@@ -106,6 +123,9 @@ main(void)
 	is_int(items, THREADS, "each once");
 	ok(writes < THREADS && most > 1, "together: %d writes, up to %d items "
 	    "in one", writes, most);
+	ok(quiets >= 1 && quiets < writes, "quiet only when nothing waits "
+	    "(%d times in %d writes)", quiets, writes);
+	is_int(overlaps, 0, "one write or quiet at a time");
 
 	/* A write that fails fails every item in it, with its reason. */
 	writes = 0;

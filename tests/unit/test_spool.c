@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +35,20 @@ count(struct spool *s, enum spool_dir d)
 	long		 n = spool_list(s, d, &names, 100000, &err);
 
 	spool_names_free(names, n);
+	return n;
+}
+
+/*
+ * Wait (up to 2 s) until no segment is open in tmp/: a segment moves into
+ * new/ a moment after the last write.  Returns how many are left.
+ */
+static long
+settle(struct spool *s)
+{
+	long	 n, tries;
+
+	for (tries = 0; (n = count(s, SPOOL_TMP)) > 0 && tries < 200; tries++)
+		usleep(10 * 1000);
 	return n;
 }
 
@@ -102,6 +117,8 @@ group_commit(struct spool *s)
 		failed += w[i].failed;
 	}
 	is_int(failed, 0, "%d writers at once: no write failed", WRITERS);
+	is_int(settle(s), 0, "once the writers stop, no segment is left in "
+	    "tmp/");
 	n = spool_list(s, SPOOL_NEW, &names, 100000, &err);
 	for (k = 0; k < n; k++) {
 		if (strlen(names[k]) != 32)
@@ -127,6 +144,101 @@ group_commit(struct spool *s)
 	    records, files);
 }
 
+/* Writes a moment apart, each alone, still share a segment. */
+static void
+linger(struct spool *s)
+{
+	struct spool_item	 it;
+	struct err		 err;
+	char			**names;
+	long			 n;
+	int			 i, failed = 0;
+
+	for (i = 0; i < 3; i++) {
+		failed += spool_put(s, "{}", 2, &err) == -1;
+		usleep(5 * 1000);
+	}
+	is_int(failed, 0, "three records, 5 ms apart");
+	is_int(settle(s), 0, "then the segment moves on");
+	n = spool_list(s, SPOOL_NEW, &names, 100, &err);
+	ok(n == 1 && spool_claim(s, names[0], &it, &err) == 0 &&
+	    it.len == 9, "one file, with the three");
+	if (n == 1 && it.data != NULL) {
+		spool_done(s, &it, &err);
+		spool_item_free(&it);
+	}
+	spool_names_free(names, n);
+}
+
+/* Write tmp/<name> with "data", last changed long ago. */
+static void
+old_tmp_file(const char *name, const char *data)
+{
+	struct timespec	 old[2] = { { 1000, 0 }, { 1000, 0 } };
+	char		 path[512];
+	FILE		*fp;
+
+	snprintf(path, sizeof(path), "%s/tmp/%s", dir, name);
+	if ((fp = fopen(path, "w")) == NULL || fputs(data, fp) == EOF ||
+	    fclose(fp) == EOF)
+		diag("cannot write %s", path);
+	utimensat(AT_FDCWD, path, old, 0);
+}
+
+static void
+read_new(const char *name, char *out, size_t size)
+{
+	char	 path[512];
+	FILE	*fp;
+	size_t	 n = 0;
+
+	snprintf(path, sizeof(path), "%s/new/%s", dir, name);
+	if ((fp = fopen(path, "r")) != NULL) {
+		n = fread(out, 1, size - 1, fp);
+		fclose(fp);
+		unlink(path);
+	}
+	out[n] = '\0';
+}
+
+/* Segments their writers left behind move into new/, whole records only. */
+static void
+recovery(struct spool *s)
+{
+	struct err	 err;
+	char		 path[512], got[128];
+	int		 fd;
+
+	old_tmp_file("0008.seg", "{\"a\":1}\n{\"b\":2}\n{\"c\"");
+	snprintf(path, sizeof(path), "%s/tmp/0008.seg", dir);
+	fd = open(path, O_RDONLY);
+	ok(fd != -1 && flock(fd, LOCK_EX) == 0, "a segment, locked by its "
+	    "writer");
+	is_int(spool_recover(s, 0, &err), 0, "a locked segment is its "
+	    "writer's: left alone");
+	close(fd);
+	utimensat(AT_FDCWD, path, NULL, 0);
+	is_int(spool_recover(s, 60000, &err), 0, "unlocked, but written "
+	    "just now: left alone too");
+	old_tmp_file("0008.seg", "{\"a\":1}\n{\"b\":2}\n{\"c\"");
+	is_int(spool_recover(s, 1000, &err), 1, "its writer gone: recovered");
+	ok(!exists("tmp", "0008.seg"), "out of tmp/");
+	read_new("0008", got, sizeof(got));
+	is_str(got, "{\"a\":1}\n{\"b\":2}\n", "into new/ as 0008, the "
+	    "record cut short dropped");
+	old_tmp_file("0009.seg", "{\"half");
+	is_int(spool_recover(s, 1000, &err), 0, "a segment without a whole "
+	    "record: nothing to recover");
+	ok(!exists("tmp", "0009.seg") && !exists("new", "0009"), "and it is "
+	    "removed");
+	old_tmp_file("0010.seg", "{}\n");
+	is_int(spool_clean_tmp(s, 0, &err), 0, "cleaning tmp/ leaves segments "
+	    "to recovery");
+	is_int(spool_recover(s, 1000, &err), 1, "which moves them");
+	read_new("0010", got, sizeof(got));
+	is_str(got, "{}\n", "whole");
+}
+
 int
 main(void)
 {
@@ -143,10 +255,11 @@ main(void)
 	s = spool_open(dir, 1);
 	ok(spool_put(s, "{\"a\":1}", 7, &err) == 0,
 	    "put a record, making the folders");
+	ok(count(s, SPOOL_TMP) == 1, "it is in a segment in tmp/ at first");
+	ok(settle(s) == 0, "nothing left in tmp/ a moment later");
 	n = spool_list(s, SPOOL_NEW, &names, 10, &err);
 	ok(n == 1 && strlen(names[0]) == 32, "it is in new/, named by time: %s",
 	    n == 1 ? names[0] : "?");
-	ok(count(s, SPOOL_TMP) == 0, "nothing left in tmp/");
 	if (n == 1) {
 		ok(spool_claim(s, names[0], &it, &err) == 0 && it.len == 8 &&
 		    memcmp(it.data, "{\"a\":1}\n", 8) == 0,
@@ -155,6 +268,7 @@ main(void)
 		spool_item_free(&it);
 	}
 	spool_names_free(names, n);
+	linger(s);
 	/* new/ turned into a file: the write fails, and says why. */
 	snprintf(path, sizeof(path), "%s/new", dir);
 	rmdir(path);
@@ -250,7 +364,8 @@ main(void)
 				}
 			spool_names_free(names, m);
 			spool_close(c);
-			spool_close(s);		/* the parent's, inherited */
+			/* Not the parent's spool: its closer thread is not
+			 * in this process. */
 			_exit(got > 255 ? 255 : (int)got);
 		}
 	}
@@ -263,6 +378,7 @@ main(void)
 	is_int(count(s, SPOOL_NEW) + count(s, SPOOL_CUR), 0, "none left");
 
 	group_commit(s);
+	recovery(s);
 
 	/* A consumer taking a file apart writes records under names. */
 	ok(spool_put_name(s, "0007.1", "{}", 2, 2, NULL, &err) == 0 &&
