@@ -58,8 +58,8 @@ t.main(async () => {
     const names = new Set(fs.readdirSync(dir).map(tid => {
       try { return fs.readFileSync(`${dir}/${tid}/comm`, 'utf8').trim(); } catch (e) { return ''; }
     }));
-    t.ok(['llmgw-worker', 'llmgw-upstream', 'llmgw-usage'].every(n => names.has(n)),
-      `llmgw-worker, llmgw-upstream and llmgw-usage among ${[...names].sort().join(', ')}`);
+    t.ok(['llmgw-worker', 'llmgw-upstream', 'llmgw-usage', 'llmgw-spool'].every(n => names.has(n)),
+      `llmgw-worker, llmgw-upstream, llmgw-usage and llmgw-spool among ${[...names].sort().join(', ')}`);
   });
 
   await t.test('a long stream does not leave new requests unwatched', async () => {
