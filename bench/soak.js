@@ -12,7 +12,7 @@ const os = require('os');
 const path = require('path');
 const t = require('../tests/lib/tap');
 const {request, sse, sleep} = require('../tests/lib/http');
-const {setup, startSpoold, llmgwPids} = require('../tests/lib/servers');
+const {setup, startSpoold, llmgwPids, sql} = require('../tests/lib/servers');
 
 const minutes = +(process.argv[2] || 30);
 const concurrency = +(process.argv[3] || 16);
@@ -45,9 +45,12 @@ t.main(async () => {
   const {dir, url, auth, env, db} = await setup('soak', {conf: {idle_timeout: '1s', retries: 1,
     retry_base: '50ms', spool_rescan: '1s'}});
   const spoold = startSpoold({dir, env});
+  // Each request named, so that its spool record can be found at the end.
+  let seq = 0;
+  const named = () => ({...auth, 'x-request-id': `soak-${seq++}`});
   const c = {
-    chat: (message) => request(url('/chat'), {method: 'POST', headers: auth, body: {message}}),
-    stream: (message, o = {}) => sse(url('/chat/stream'), {message}, {headers: auth, ...o}),
+    chat: (message) => request(url('/chat'), {method: 'POST', headers: named(), body: {message}}),
+    stream: (message, o = {}) => sse(url('/chat/stream'), {message}, {headers: named(), ...o}),
   };
   await c.chat('warm up');
   const pid = llmgwPids(dir)[0];
@@ -71,13 +74,23 @@ t.main(async () => {
   await Promise.all(Array.from({length: concurrency}, worker));
   clearInterval(ticker);
   await sleep(3000);			// let the spool drain, threads idle out
+  // Every request leaves one record, delivered once into request_log.
+  const spool = path.join(dir, 'spool');
+  const waiting = () => ['new', 'cur', 'tmp'].reduce((n, d) => {
+    try { return n + fs.readdirSync(path.join(spool, d)).filter(f => !f.startsWith('.')).length; } catch (e) { return n; }
+  }, 0);
+  for (let i = 0; i < 300 && waiting() > 0; i++) await sleep(100);
+  const rows = sql(db, "SELECT request_id, count(*) AS n FROM request_log WHERE request_id LIKE 'soak-%' GROUP BY request_id");
+  const lost = seq - rows.length, duplicated = rows.filter(r => r.n > 1).length;
+  unexpected += lost + duplicated;
   samples.push({t: Math.round((Date.now() - t0) / 1000), ...sample(pid, db)});
   const first = samples[0], mid = samples[Math.min(2, samples.length - 1)], last = samples[samples.length - 1];
   const lines = [
     `llmgw soak: ${minutes} min, ${concurrency} clients, ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} x ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.release()}`,
     `requests: ${served} (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')})`,
-    `unexpected outcomes: ${unexpected}`,
+    `records delivered by llmgw-spoold: ${rows.length} of ${seq} requests, ${lost} lost, ${duplicated} duplicated`,
+    `unexpected outcomes (lost and duplicated records among them): ${unexpected}`,
     '',
     'sample        start      at 1 min   end',
     ...['rss_kb', 'fds', 'threads', 'wal_bytes'].map(k =>

@@ -19,7 +19,7 @@ t.main(async () => {
   const spool = path.join(dir, 'spool');
   const spooldEnv = {...env, ...sanitizerEnv(dir)};
   let spoold = startSpoold({dir, env: spooldEnv, log: 'spoold-0.log'});
-  let generation = 0, heldAtKill = 0;
+  let generation = 0, heldAtKill = 0, segsAtKill = 0;
 
   const total = 1000, concurrency = 16;
   const completed = [], broken = [];
@@ -46,7 +46,13 @@ t.main(async () => {
       if (done) break;
       if (!responderKilled && round === 2) {
         const pids = srv.pids();
-        if (pids.length) { process.kill(pids[0], 'SIGKILL'); responderKilled = true; t.diag(`killed llmgw ${pids[0]}`); }
+        if (pids.length) {
+          process.kill(pids[0], 'SIGKILL');
+          responderKilled = true;
+          await sleep(20);	// the kernel closes its files, and so its locks
+          segsAtKill = files(path.join(spool, 'tmp')).filter(f => f.endsWith('.seg')).length;
+          t.diag(`killed llmgw ${pids[0]}, which left ${segsAtKill} open spool segments`);
+        }
         continue;
       }
       if (round < 8) {
@@ -78,8 +84,9 @@ t.main(async () => {
   t.ok(completed.length >= total * 0.8, `most requests completed (${completed.length} of ${total})`);
 
   const drained = await waitFor(() => files(path.join(spool, 'new')).length === 0 &&
-    files(path.join(spool, 'cur')).length === 0, 30000, 100);
-  t.ok(drained, 'the spool drains: new/ and cur/ empty');
+    files(path.join(spool, 'cur')).length === 0 &&
+    !files(path.join(spool, 'tmp')).some(f => f.endsWith('.seg')), 30000, 100);
+  t.ok(drained, 'the spool drains: new/ and cur/ empty, no segment in tmp/');
   const rows = sql(db, "SELECT request_id, count(*) AS n FROM request_log WHERE request_id LIKE 'crash-%' GROUP BY request_id");
   const count = new Map(rows.map(r => [r.request_id, r.n]));
   const lost = completed.filter(id => !count.has(id));
@@ -94,5 +101,10 @@ t.main(async () => {
     .map(f => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
   const reclaimed = [...logs.matchAll(/reclaimed (\d+) records/g)].reduce((a, m) => a + +m[1], 0);
   t.ok(reclaimed > 0, `records reclaimed from killed consumers: ${reclaimed}`);
+  // What the killed responder had written into its open segment was
+  // acknowledged; the consumer moved it into new/ (counted in "lost" above).
+  const recovered = [...logs.matchAll(/recovered (\d+) spool segments/g)].reduce((a, m) => a + +m[1], 0);
+  t.ok(recovered >= segsAtKill, `segments the killed responder left: ${segsAtKill}, recovered: ${recovered}`);
+  t.is(files(path.join(spool, 'tmp')).filter(f => f.endsWith('.seg')), [], 'no segment left in tmp/');
   t.is(await spoold.stop(), 0, 'the last consumer stops with 0');
 });
