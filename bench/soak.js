@@ -80,8 +80,8 @@ t.main(async () => {
     try { return n + fs.readdirSync(path.join(spool, d)).filter(f => !f.startsWith('.')).length; } catch (e) { return n; }
   }, 0);
   for (let i = 0; i < 300 && waiting() > 0; i++) await sleep(100);
-  const rows = sql(db, "SELECT request_id, count(*) AS n FROM request_log WHERE request_id LIKE 'soak-%' GROUP BY request_id");
-  const lost = seq - rows.length, duplicated = rows.filter(r => r.n > 1).length;
+  const got = sql(db, "SELECT count(*) AS ids, coalesce(sum(n > 1), 0) AS dups FROM (SELECT count(*) AS n FROM request_log WHERE request_id LIKE 'soak-%' GROUP BY request_id)")[0];
+  const lost = seq - got.ids, duplicated = got.dups;
   unexpected += lost + duplicated;
   samples.push({t: Math.round((Date.now() - t0) / 1000), ...sample(pid, db)});
   const first = samples[0], mid = samples[Math.min(2, samples.length - 1)], last = samples[samples.length - 1];
@@ -89,7 +89,7 @@ t.main(async () => {
     `llmgw soak: ${minutes} min, ${concurrency} clients, ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} x ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.release()}`,
     `requests: ${served} (${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')})`,
-    `records delivered by llmgw-spoold: ${rows.length} of ${seq} requests, ${lost} lost, ${duplicated} duplicated`,
+    `records delivered by llmgw-spoold: ${got.ids} of ${seq} requests, ${lost} lost, ${duplicated} duplicated`,
     `unexpected outcomes (lost and duplicated records among them): ${unexpected}`,
     '',
     'sample        start      at 1 min   end',
