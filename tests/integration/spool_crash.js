@@ -102,9 +102,11 @@ t.main(async () => {
   const reclaimed = [...logs.matchAll(/reclaimed (\d+) records/g)].reduce((a, m) => a + +m[1], 0);
   t.ok(reclaimed > 0, `records reclaimed from killed consumers: ${reclaimed}`);
   // What the killed responder had written into its open segment was
-  // acknowledged; the consumer moved it into new/ (counted in "lost" above).
+  // acknowledged; the consumer moved it into new/, or "lost" above would
+  // say so.  (A count, not a test: a respawned responder's segment may be
+  // among those seen.)
   const recovered = [...logs.matchAll(/recovered (\d+) spool segments/g)].reduce((a, m) => a + +m[1], 0);
-  t.ok(recovered >= segsAtKill, `segments the killed responder left: ${segsAtKill}, recovered: ${recovered}`);
+  t.diag(`segments seen after the responder was killed: ${segsAtKill}, recovered by the consumer: ${recovered}`);
   t.is(files(path.join(spool, 'tmp')).filter(f => f.endsWith('.seg')), [], 'no segment left in tmp/');
   t.is(await spoold.stop(), 0, 'the last consumer stops with 0');
 });
