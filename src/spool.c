@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,6 +483,22 @@ closer_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Start the closer, with every signal blocked: they are for the thread
+ * that waits for them (plain CGI's, too, which starts it).
+ */
+static void
+start_closer(struct spool *s)
+{
+	sigset_t	 all, was;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &was);
+	if (pthread_create(&s->seg.closer, NULL, closer_main, s) == 0)
+		s->seg.closer_runs = 1;
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+}
+
 /* A write left nothing waiting: the closer finishes the segment if none
  * follows soon.  Without a closer, it is finished now. */
 static void
@@ -490,9 +507,8 @@ quiet(void *arg)
 	struct spool	*s = arg;
 
 	pthread_mutex_lock(&s->seg.lock);
-	if (!s->seg.closer_runs && pthread_create(&s->seg.closer, NULL,
-	    closer_main, s) == 0)
-		s->seg.closer_runs = 1;
+	if (!s->seg.closer_runs)
+		start_closer(s);
 	if (!s->seg.closer_runs)
 		seg_finish(s);
 	else if (s->seg.fd != -1) {
