@@ -21,6 +21,7 @@ void	 buf_free(struct buf *);		/* leaves an empty buffer */
 void	 buf_reset(struct buf *);		/* len = 0, memory kept */
 /* Between uses: reset, and let the memory go if it grew past "keep". */
 void	 buf_trim(struct buf *, size_t keep);
+#define BUF_KEEP	(64 * 1024)	/* what a buffer reused per request keeps */
 
 /*
  * Appenders return 0, or -1 when the cap would be exceeded or memory ran

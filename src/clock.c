@@ -26,11 +26,16 @@ clock_mono_ms(void)
 }
 
 struct timespec
-clock_mono_timespec(int64_t ms)
+clock_after_ms(clockid_t clock, int64_t ms)
 {
 	struct timespec	 ts;
 
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	clock_gettime(clock, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	return ts;
 }

@@ -13,8 +13,8 @@ int64_t	 clock_wall_ms(void);
 /* From an arbitrary start (CLOCK_MONOTONIC): for durations and deadlines. */
 int64_t	 clock_mono_ms(void);
 
-/* A clock_mono_ms() time as a timespec, for pthread_cond_timedwait() on a
- * condition that uses CLOCK_MONOTONIC. */
-struct timespec	 clock_mono_timespec(int64_t ms);
+/* "ms" from now on "clock", for the timed waits that take an absolute
+ * time (pthread_cond_timedwait(), sem_timedwait()). */
+struct timespec	 clock_after_ms(clockid_t clock, int64_t ms);
 
 #endif /* CLOCK_H */

@@ -23,8 +23,6 @@
 #include "usage.h"
 #include "str.h"
 
-/* Buffers that grew past this are freed after the request. */
-#define WORKER_BUF_KEEP		(64 * 1024)
 #define SSE_EVENT_MAX		(1024 * 1024)
 
 struct worker *
@@ -84,7 +82,7 @@ worker_trim(struct worker *w)
 	size_t		 i;
 
 	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
-		buf_trim(bufs[i], WORKER_BUF_KEEP);
+		buf_trim(bufs[i], BUF_KEEP);
 }
 
 /* A value for a key=value log line: quoted when it must be. */

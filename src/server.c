@@ -19,6 +19,7 @@
 #include <fcgiapp.h>
 #include <fcgios.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "err.h"
 #include "log.h"
@@ -655,13 +656,7 @@ server_drain(struct server *s, long timeout_ms)
 	struct timespec	 until;
 	long		 left;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	until = clock_after_ms(CLOCK_REALTIME, timeout_ms);
 	pthread_mutex_lock(&s->lock);
 	while (s->threads > 0 &&
 	    pthread_cond_timedwait(&s->gone, &s->lock, &until) == 0)

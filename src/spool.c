@@ -461,7 +461,7 @@ closer_main(void *arg)
 {
 	struct spool	*s = arg;
 	struct timespec	 until;
-	int64_t		 at;
+	int64_t		 left;
 
 	(void)pthread_setname_np(pthread_self(), "llmgw-spool");
 	pthread_mutex_lock(&s->seg.lock);
@@ -470,13 +470,13 @@ closer_main(void *arg)
 			pthread_cond_wait(&s->seg.quiet, &s->seg.lock);
 			continue;
 		}
-		at = s->seg.quiet_ms + SEGMENT_LINGER_MS;
-		if (clock_mono_ms() >= at) {
+		left = s->seg.quiet_ms + SEGMENT_LINGER_MS - clock_mono_ms();
+		if (left <= 0) {
 			seg_finish(s);
 			s->seg.quiet_ms = 0;
 			continue;
 		}
-		until = clock_mono_timespec(at);
+		until = clock_after_ms(CLOCK_MONOTONIC, left);
 		pthread_cond_timedwait(&s->seg.quiet, &s->seg.lock, &until);
 	}
 	pthread_mutex_unlock(&s->seg.lock);
@@ -934,15 +934,19 @@ spool_item_free(struct spool_item *it)
 	it->len = 0;
 }
 
+static int64_t
+unix_ms(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000 + t->tv_nsec / 1000000;
+}
+
 /* Age in ms of a file's last change: its data, or its status (a rename
  * sets that). */
 static int64_t
 stat_age_ms(const struct stat *st, int use_mtime)
 {
-	const struct timespec	*t = use_mtime ? &st->st_mtim : &st->st_ctim;
-
-	return clock_wall_ms() - ((int64_t)t->tv_sec * 1000 +
-	    t->tv_nsec / 1000000);
+	return clock_wall_ms() - unix_ms(use_mtime ? &st->st_mtim :
+	    &st->st_ctim);
 }
 
 static int64_t
@@ -1146,8 +1150,7 @@ spool_stat(struct spool *s, struct spool_stat *st, struct err *err)
 				if (fstatat(s->fds[d], names[i], &sb,
 				    AT_SYMLINK_NOFOLLOW) == -1)
 					continue;
-				t = (int64_t)sb.st_mtim.tv_sec * 1000 +
-				    sb.st_mtim.tv_nsec / 1000000;
+				t = unix_ms(&sb.st_mtim);
 				if (st->oldest_ms[d] == 0 ||
 				    t < st->oldest_ms[d])
 					st->oldest_ms[d] = t;

@@ -24,8 +24,6 @@
 
 /* A worker's inbox: the loop pauses a transfer rather than grow it more. */
 #define INBOX_MAX	(256 * 1024)
-/* A worker's inbox and take buffers are kept between calls up to this. */
-#define BUF_KEEP	(64 * 1024)
 
 /*
  * libcurl's receive buffer per transfer.  SSE events are small; a large
@@ -784,11 +782,7 @@ wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
 	for (;;) {
 		while (c->inbox.len == 0 && !c->done &&
 		    clock_mono_ms() < next_tick) {
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += TICK_MS % 1000 * 1000000L;
-			until.tv_sec += TICK_MS / 1000 + until.tv_nsec /
-			    1000000000L;
-			until.tv_nsec %= 1000000000L;
+			until = clock_after_ms(CLOCK_REALTIME, TICK_MS);
 			sleep_on(c, &until);
 		}
 		/* Swap buffers: the loop keeps filling while we write. */

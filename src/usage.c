@@ -175,11 +175,12 @@ static int
 gathered_too_briefly(struct usage *u)
 {
 	struct timespec	 until;
-	int64_t		 at = u->committed_ms + COMMIT_GAP_MS;
+	int64_t		 left;
 
-	if (u->stop || clock_mono_ms() >= at)
+	left = u->committed_ms + COMMIT_GAP_MS - clock_mono_ms();
+	if (u->stop || left <= 0)
 		return 0;
-	until = clock_mono_timespec(at);
+	until = clock_after_ms(CLOCK_MONOTONIC, left);
 	pthread_cond_timedwait(&u->more, &u->lock, &until);
 	return 1;
 }
