@@ -51,6 +51,7 @@ struct spool {
 		int64_t		 quiet_ms;	/* 0: a write may follow */
 		pthread_t	 closer;
 		int		 closer_runs;
+		int		 closer_idle;	/* waits untimed: signal it */
 		int		 stop;
 	}			 seg;
 };
@@ -467,7 +468,9 @@ closer_main(void *arg)
 	pthread_mutex_lock(&s->seg.lock);
 	while (!s->seg.stop) {
 		if (s->seg.quiet_ms == 0) {
+			s->seg.closer_idle = 1;
 			pthread_cond_wait(&s->seg.quiet, &s->seg.lock);
+			s->seg.closer_idle = 0;
 			continue;
 		}
 		left = s->seg.quiet_ms + SEGMENT_LINGER_MS - clock_mono_ms();
@@ -512,8 +515,11 @@ quiet(void *arg)
 	if (!s->seg.closer_runs)
 		seg_finish(s);
 	else if (s->seg.fd != -1) {
+		/* A closer already waiting for a time sees the new one when
+		 * it wakes: waking it now would cost a switch per write. */
 		s->seg.quiet_ms = clock_mono_ms();
-		pthread_cond_signal(&s->seg.quiet);
+		if (s->seg.closer_idle)
+			pthread_cond_signal(&s->seg.quiet);
 	}
 	pthread_mutex_unlock(&s->seg.lock);
 }
