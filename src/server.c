@@ -59,8 +59,10 @@ struct server {
 	int			 wakefd;	/* eventfd: set when stopping,
 						 * wakes every worker */
 
-	pthread_mutex_t		 lock;		/* guards what follows, and
-						 * accept() on listen_fd */
+	pthread_mutex_t		 accept_lock;	/* accept() on listen_fd, and
+						 * its close */
+	int			 listen_closed;	/* under accept_lock */
+	pthread_mutex_t		 lock;		/* guards what follows */
 	pthread_cond_t		 gone;		/* a worker exited */
 	struct slot		*slots;		/* every worker's */
 	long			 threads;	/* running or starting */
@@ -280,9 +282,9 @@ start_workers(struct server *s, long n)
 	return started;
 }
 
-/* With the lock held: arm the listening socket for the next connection. */
+/* With accept_lock held: arm the listener for the next connection. */
 static void
-arm_listener_locked(struct server *s)
+arm_listener(struct server *s)
 {
 	struct epoll_event	 ev;
 
@@ -310,44 +312,48 @@ accept_one(struct server *s)
 }
 
 /*
- * With the lock held (so that server_close() cannot close the socket
- * under us): accept a connection for this worker.  The rest of a burst
- * is taken from the backlog at once too, into the epoll set, and the
- * caller starts workers for it: a backlog left full while workers start
- * one by one makes a web server's connect() fail (EAGAIN on a unix
+ * Accept a connection for this worker, under accept_lock (so that
+ * server_close() cannot close the socket under us) and not the server's
+ * lock, which workers ending their requests need meanwhile.  The rest of
+ * a burst is taken from the backlog at once too, into the epoll set, and
+ * the caller starts workers for it: a backlog left full while workers
+ * start one by one makes a web server's connect() fail (EAGAIN on a unix
  * socket, which nginx answers with 502).  Then the listener is armed
  * again.  Returns the connection or -1, and in "parked" how many more
  * went into the set.  Out of fds or memory, it waits 100 ms for requests
  * to finish before the listener is armed again.
  */
 static int
-accept_locked(struct server *s, long *parked)
+accept_burst(struct server *s, long *parked)
 {
 	struct timespec	 pause = {0, 100 * 1000000L};
+	struct epoll_event ev;
 	long		 extra = 0;
-	int		 fd, more;
+	int		 fd = -1, more;
 
-	if (s->stopping)
-		return -1;
+	pthread_mutex_lock(&s->accept_lock);
+	if (s->listen_closed)
+		goto out;
 	fd = accept_one(s);
 	if (fd == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
 		log_error("server: accept: %s; pausing 100 ms",
 		    strerror(errno));
-		pthread_mutex_unlock(&s->lock);
 		nanosleep(&pause, NULL);
-		pthread_mutex_lock(&s->lock);
-		if (s->stopping)
-			return -1;
 	}
 	while (fd != -1 && extra < ACCEPT_BURST &&
 	    (more = accept_one(s)) != -1) {
-		if (park_locked(s, more, 0) == -1) {
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+		ev.data.fd = more;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, more, &ev) == -1) {
 			close(more);
 			continue;
 		}
 		extra++;
 	}
-	arm_listener_locked(s);
+	arm_listener(s);
+out:
+	pthread_mutex_unlock(&s->accept_lock);
 	*parked = extra;
 	return fd;
 }
@@ -494,7 +500,14 @@ next_connection_locked(struct server *s, int *watched, long *start)
 			continue;
 		*watched = fd != s->listen_fd;
 		if (fd == s->listen_fd) {
-			if ((fd = accept_locked(s, &parked)) == -1)
+			pthread_mutex_unlock(&s->lock);
+			fd = accept_burst(s, &parked);
+			pthread_mutex_lock(&s->lock);
+			if (fd != -1 && s->stopping) {
+				close(fd);
+				fd = -1;
+			}
+			if (fd == -1)
 				continue;
 		} else if ((ev.events & EPOLLIN) == 0) {
 			/* A parked connection's goodbye. */
@@ -580,6 +593,7 @@ server_start(int fd, const struct server_opts *opts,
 	s->ops = *ops;
 	s->listen_fd = fd;
 	s->epfd = s->wakefd = -1;
+	pthread_mutex_init(&s->accept_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->gone, NULL);
 
@@ -623,6 +637,7 @@ fail:
 	if (s->wakefd != -1)
 		close(s->wakefd);
 	close(fd);
+	pthread_mutex_destroy(&s->accept_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->gone);
 	free(s);
@@ -639,13 +654,16 @@ server_close(struct server *s)
 	}
 	s->stopping = 1;
 	s->closed = 1;
+	pthread_mutex_unlock(&s->lock);
 	/*
 	 * No new connections from here on: connecting gets a refusal.
-	 * Workers accept only with the lock held, and not once stopping.
+	 * Workers accept only with accept_lock held, and not once closed.
 	 */
+	pthread_mutex_lock(&s->accept_lock);
+	s->listen_closed = 1;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
 	close(s->listen_fd);
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&s->accept_lock);
 	/* Idle workers leave; busy ones finish first. */
 	wake(s);
 }
@@ -689,6 +707,7 @@ server_free(struct server *s)
 
 	close(s->epfd);
 	close(s->wakefd);
+	pthread_mutex_destroy(&s->accept_lock);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->gone);
 	free(s);
