@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,7 @@ struct server {
 	pthread_mutex_t		 accept_lock;	/* accept() on listen_fd, and
 						 * its close */
 	int			 listen_closed;	/* under accept_lock */
+	atomic_int		 closing;	/* a burst stops parking */
 	pthread_mutex_t		 lock;		/* guards what follows */
 	pthread_cond_t		 gone;		/* a worker exited */
 	struct slot		*slots;		/* every worker's */
@@ -342,6 +344,10 @@ accept_burst(struct server *s, long *parked)
 	}
 	while (fd != -1 && extra < ACCEPT_BURST &&
 	    (more = accept_one(s)) != -1) {
+		if (atomic_load(&s->closing)) {
+			close(more);	/* refused, as the rest will be */
+			break;
+		}
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 		ev.data.fd = more;
@@ -654,6 +660,7 @@ server_close(struct server *s)
 	}
 	s->stopping = 1;
 	s->closed = 1;
+	atomic_store(&s->closing, 1);
 	pthread_mutex_unlock(&s->lock);
 	/*
 	 * No new connections from here on: connecting gets a refusal.
