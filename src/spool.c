@@ -12,12 +12,12 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "err.h"
-#include "group.h"
 #include "proc.h"
 #include "reqid.h"
 #include "spool.h"
@@ -27,6 +27,7 @@
 #define SEGMENT_BYTES		(1024L * 1024)	/* a segment this big moves */
 #define SEGMENT_MS		1000		/* ... and one this old */
 #define SEGMENT_LINGER_MS	20	/* ... and one no write added to since */
+#define SEGMENT_SYNC_MS		10	/* a write is synced this soon */
 #define SEGMENT_SUFFIX		".seg"
 
 static const char *const subdirs[SPOOL_NDIRS] = { "tmp", "new", "cur",
@@ -40,15 +41,19 @@ struct spool {
 	atomic_ulong		 failures;
 	pthread_mutex_t		 errlock;
 	char			 last_error[256];
-	struct group		*group;	/* the records of new/ files */
-	struct segment {	/* the group's writer and the closer, in turn */
-		pthread_mutex_t	 lock;
-		pthread_cond_t	 quiet;	/* went quiet, or stop */
+	struct segment {	/* the writers' and the closer's */
+		pthread_mutex_t	 lock;	/* guards what follows; writers
+					 * hold it for one write */
+		pthread_cond_t	 wake;	/* for the closer: a write after
+					 * idling, or stop */
 		int		 fd;		/* -1: none open */
 		char		 id[REQID_LEN + 1];
 		off_t		 len;		/* bytes of whole records */
+		int		 broken;	/* a failed write left a part */
 		int64_t		 opened_ms;
-		int64_t		 quiet_ms;	/* 0: a write may follow */
+		int64_t		 last_ms;	/* the last write */
+		int64_t		 dirty_ms;	/* the first write not synced;
+						 * 0: none */
 		pthread_t	 closer;
 		int		 closer_runs;
 		int		 closer_idle;	/* waits untimed: signal it */
@@ -159,9 +164,17 @@ unhold(struct spool *s)
 	pthread_rwlock_unlock(&s->lock);
 }
 
-static int	write_batch(void *, const char *, size_t, struct err *);
-static void	quiet(void *);
-static void	seg_finish(struct spool *);
+/* A segment taken from the writers, to be finished without the lock. */
+struct retired {
+	int	 fd;
+	char	 id[REQID_LEN + 1];
+	off_t	 len;
+	int	 dirty;		/* not synced since the last write */
+	int	 broken;	/* may end in a cut record: left to recovery */
+};
+
+static void	seg_detach(struct spool *, struct retired *);
+static void	seg_retire(struct spool *, const struct retired *);
 
 struct spool *
 spool_open(const char *dir, int sync)
@@ -184,57 +197,74 @@ spool_open(const char *dir, int sync)
 	pthread_mutex_init(&s->seg.lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->seg.quiet, &attr);
+	pthread_cond_init(&s->seg.wake, &attr);
 	pthread_condattr_destroy(&attr);
 	pthread_mutex_init(&s->errlock, NULL);
-	if ((s->group = group_new(write_batch, quiet, s)) == NULL) {
-		spool_close(s);
-		return NULL;
-	}
 	return s;
 }
 
 void
 spool_close(struct spool *s)
 {
-	int	 i;
+	struct retired	 r;
+	int		 i;
 
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->seg.lock);
 	s->seg.stop = 1;
-	pthread_cond_signal(&s->seg.quiet);
+	pthread_cond_signal(&s->seg.wake);
 	pthread_mutex_unlock(&s->seg.lock);
 	if (s->seg.closer_runs)
 		pthread_join(s->seg.closer, NULL);
-	seg_finish(s);
+	if (s->seg.fd != -1) {
+		seg_detach(s, &r);
+		seg_retire(s, &r);
+	}
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		if (s->fds[i] != -1)
 			close(s->fds[i]);
 	pthread_mutex_destroy(&s->seg.lock);
-	pthread_cond_destroy(&s->seg.quiet);
+	pthread_cond_destroy(&s->seg.wake);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->errlock);
-	group_free(s->group);
 	free(s->dir);
 	free(s);
+}
+
+/* Write all of "iov", or fail: 0, or -1 with errno. */
+static int
+writev_all(int fd, struct iovec *iov, int n)
+{
+	ssize_t	 w;
+
+	while (n > 0) {
+		if ((w = writev(fd, iov, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 static int
 write_all(int fd, const char *p, size_t n)
 {
-	ssize_t	 w;
+	struct iovec	 iov;
 
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	iov.iov_base = (void *)p;
+	iov.iov_len = n;
+	return writev_all(fd, &iov, 1);
 }
 
 /* rename that never replaces: renameat2, or link and unlink without it. */
@@ -386,15 +416,21 @@ fail:
 }
 
 /*
- * The group's writes go into a segment, tmp/<id>.seg: appended to and
- * synced a write at a time, under an exclusive flock while it is open.
- * It moves into new/ as <id> when it holds SEGMENT_BYTES or is SEGMENT_MS
- * old, or SEGMENT_LINGER_MS after a write that left no record waiting for
- * the next, if no write came since.  Under load, writes share a file: no
- * inode, link and directory sync for each (on ext4 without a journal,
- * finding a free inode among those freed lately costs more than the
- * write).  A writer that dies leaves its segment unlocked in tmp/, for
- * spool_recover() to move into new/.  With s->seg.lock held, all.
+ * Records go into a segment, tmp/<id>.seg, under an exclusive flock while
+ * it is open: each writer appends its record itself, with one write(2),
+ * so a record is in the file (and survives a crash of llmgw) before its
+ * request ends, and nobody waits for a disk.  The closer thread does the
+ * rest: it syncs the segment SEGMENT_SYNC_MS after the first write not yet
+ * synced (so a power loss loses at most the records of those last
+ * milliseconds, as SQLite's synchronous=NORMAL does for the usage rows),
+ * and moves it into new/ as <id> when it holds SEGMENT_BYTES, is
+ * SEGMENT_MS old, or no write came for SEGMENT_LINGER_MS.  Under load,
+ * writes share a file: no inode, link and directory sync for each (on
+ * ext4 without a journal, finding a free inode among those freed lately
+ * costs more than the write).  A writer that dies leaves its segment
+ * unlocked in tmp/, for spool_recover() to move into new/.
+ *
+ * With s->seg.lock held: seg_open(), seg_detach().
  */
 static int
 seg_open(struct spool *s, struct err *err)
@@ -419,28 +455,50 @@ seg_open(struct spool *s, struct err *err)
 	}
 	s->seg.fd = fd;
 	s->seg.len = 0;
-	s->seg.opened_ms = clock_mono_ms();
+	s->seg.broken = 0;
+	s->seg.opened_ms = s->seg.last_ms = clock_mono_ms();
+	s->seg.dirty_ms = 0;
 	return 0;
 }
 
+static void
+seg_detach(struct spool *s, struct retired *r)
+{
+	r->fd = s->seg.fd;
+	memcpy(r->id, s->seg.id, sizeof(r->id));
+	r->len = s->seg.len;
+	r->dirty = s->seg.dirty_ms != 0;
+	r->broken = s->seg.broken;
+	s->seg.fd = -1;
+	s->seg.dirty_ms = 0;
+}
+
 /*
- * Move the open segment into new/ and close it.  If it cannot move, it
- * stays in tmp/, closed, and so unlocked: the consumer moves it.
+ * Sync a detached segment and move it into new/, then close it.  If it
+ * cannot move (or is broken), it stays in tmp/, closed, and so unlocked:
+ * the consumer moves its whole records.
  */
 static void
-seg_finish(struct spool *s)
+seg_retire(struct spool *s, const struct retired *r)
 {
 	char		 name[REQID_LEN + sizeof(SEGMENT_SUFFIX)];
 	struct err	 err;
 
-	if (s->seg.fd == -1)
+	if (r->fd == -1)
 		return;
-	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, s->seg.id);
-	if (hold(s, &err) == 0) {
-		if (s->seg.len == 0)
+	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, r->id);
+	if (s->sync && r->dirty && !r->broken && fdatasync(r->fd) == -1) {
+		err_set(&err, "spool: fdatasync %s/tmp/%s: %s", s->dir, name,
+		    strerror(errno));
+		note_failure(s, &err);
+	}
+	if (r->broken)
+		;
+	else if (hold(s, &err) == 0) {
+		if (r->len == 0)
 			unlinkat(s->fds[SPOOL_TMP], name, 0);
 		else if (rename_new(s->fds[SPOOL_TMP], name, s->fds[SPOOL_NEW],
-		    s->seg.id) == -1) {
+		    r->id) == -1) {
 			err_set(&err, "spool: move tmp/%s to new/ in %s: %s",
 			    name, s->dir, strerror(errno));
 			note_failure(s, &err);
@@ -452,35 +510,78 @@ seg_finish(struct spool *s)
 		unhold(s);
 	} else
 		note_failure(s, &err);
-	close(s->seg.fd);
-	s->seg.fd = -1;
+	close(r->fd);
 }
 
-/* The closer: finishes a segment left quiet for SEGMENT_LINGER_MS. */
+/* With the lock held: when the open segment is to move into new/. */
+static int64_t
+seg_due_ms(const struct spool *s)
+{
+	int64_t	 due = s->seg.last_ms + SEGMENT_LINGER_MS;
+
+	if (s->seg.broken || s->seg.len >= SEGMENT_BYTES)
+		return 0;
+	if (s->seg.opened_ms + SEGMENT_MS < due)
+		due = s->seg.opened_ms + SEGMENT_MS;
+	return due;
+}
+
+/* The closer, without the lock: sync the open segment's "fd". */
+static void
+closer_sync(struct spool *s, int fd)
+{
+	struct err	 err;
+
+	if (fdatasync(fd) == -1) {
+		err_set(&err, "spool: fdatasync %s/tmp/%s" SEGMENT_SUFFIX ": %s",
+		    s->dir, s->seg.id, strerror(errno));
+		note_failure(s, &err);
+	}
+}
+
+/* The closer: syncs the open segment, and moves it on when it is due. */
 static void *
 closer_main(void *arg)
 {
 	struct spool	*s = arg;
+	struct retired	 r;
 	struct timespec	 until;
-	int64_t		 left;
+	int64_t		 now, next;
+	int		 fd;
 
 	(void)pthread_setname_np(pthread_self(), "llmgw-spool");
 	pthread_mutex_lock(&s->seg.lock);
 	while (!s->seg.stop) {
-		if (s->seg.quiet_ms == 0) {
+		if (s->seg.fd == -1) {
 			s->seg.closer_idle = 1;
-			pthread_cond_wait(&s->seg.quiet, &s->seg.lock);
+			pthread_cond_wait(&s->seg.wake, &s->seg.lock);
 			s->seg.closer_idle = 0;
 			continue;
 		}
-		left = s->seg.quiet_ms + SEGMENT_LINGER_MS - clock_mono_ms();
-		if (left <= 0) {
-			seg_finish(s);
-			s->seg.quiet_ms = 0;
+		now = clock_mono_ms();
+		if ((next = seg_due_ms(s)) <= now) {
+			seg_detach(s, &r);
+			pthread_mutex_unlock(&s->seg.lock);
+			seg_retire(s, &r);
+			pthread_mutex_lock(&s->seg.lock);
 			continue;
 		}
-		until = clock_after_ms(CLOCK_MONOTONIC, left);
-		pthread_cond_timedwait(&s->seg.quiet, &s->seg.lock, &until);
+		if (s->sync && s->seg.dirty_ms != 0) {
+			if (s->seg.dirty_ms + SEGMENT_SYNC_MS <= now) {
+				/* Only this thread closes the segment: its fd
+				 * stays ours while writers go on. */
+				fd = s->seg.fd;
+				s->seg.dirty_ms = 0;
+				pthread_mutex_unlock(&s->seg.lock);
+				closer_sync(s, fd);
+				pthread_mutex_lock(&s->seg.lock);
+				continue;
+			}
+			if (s->seg.dirty_ms + SEGMENT_SYNC_MS < next)
+				next = s->seg.dirty_ms + SEGMENT_SYNC_MS;
+		}
+		until = clock_after_ms(CLOCK_MONOTONIC, next - now);
+		pthread_cond_timedwait(&s->seg.wake, &s->seg.lock, &until);
 	}
 	pthread_mutex_unlock(&s->seg.lock);
 	return NULL;
@@ -502,75 +603,12 @@ start_closer(struct spool *s)
 	pthread_sigmask(SIG_SETMASK, &was, NULL);
 }
 
-/* A write left nothing waiting: the closer finishes the segment if none
- * follows soon.  Without a closer, it is finished now. */
-static void
-quiet(void *arg)
-{
-	struct spool	*s = arg;
-
-	pthread_mutex_lock(&s->seg.lock);
-	if (!s->seg.closer_runs)
-		start_closer(s);
-	if (!s->seg.closer_runs)
-		seg_finish(s);
-	else if (s->seg.fd != -1) {
-		/* A closer already waiting for a time sees the new one when
-		 * it wakes: waking it now would cost a switch per write. */
-		s->seg.quiet_ms = clock_mono_ms();
-		if (s->seg.closer_idle)
-			pthread_cond_signal(&s->seg.quiet);
-	}
-	pthread_mutex_unlock(&s->seg.lock);
-}
-
-static int
-write_batch(void *arg, const char *data, size_t len, struct err *err)
-{
-	struct spool	*s = arg;
-	int		 rc = 0;
-
-	pthread_mutex_lock(&s->seg.lock);	/* before hold(): the order */
-	s->seg.quiet_ms = 0;
-	if (hold(s, err) == -1) {
-		pthread_mutex_unlock(&s->seg.lock);
-		return -1;
-	}
-	if (s->seg.fd == -1 && seg_open(s, err) == -1) {
-		unhold(s);
-		pthread_mutex_unlock(&s->seg.lock);
-		return -1;
-	}
-	if (write_all(s->seg.fd, data, len) == -1 ||
-	    (s->sync && fdatasync(s->seg.fd) == -1)) {
-		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
-		    s->dir, s->seg.id, strerror(errno));
-		rc = -1;
-		/* No part of them may stay: cut back to the whole records,
-		 * or leave the file to recovery, which does. */
-		if (ftruncate(s->seg.fd, s->seg.len) == -1) {
-			close(s->seg.fd);
-			s->seg.fd = -1;
-		}
-	} else
-		s->seg.len += (off_t)len;
-	unhold(s);
-	if (rc == -1 || s->seg.len >= SEGMENT_BYTES ||
-	    clock_mono_ms() - s->seg.opened_ms >= SEGMENT_MS)
-		seg_finish(s);
-	pthread_mutex_unlock(&s->seg.lock);
-	return rc;
-}
-
-/*
- * Records that come while a file is being written go together into the
- * next: a file costs two fsyncs however many records it holds.
- */
 int
 spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 {
 	struct iovec	 iov[2];
-	int		 n = 1;
+	struct retired	 r;
+	int		 n = 1, rc = 0;
 
 	iov[0].iov_base = (void *)data;
 	iov[0].iov_len = len;
@@ -579,11 +617,46 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 		iov[1].iov_len = 1;
 		n = 2;
 	}
-	if (group_add(s->group, iov, n, err) == -1) {
+	pthread_mutex_lock(&s->seg.lock);	/* before hold(): the order */
+	if (!s->seg.closer_runs)
+		start_closer(s);
+	if (hold(s, err) == -1) {
+		pthread_mutex_unlock(&s->seg.lock);
 		note_failure(s, err);
 		return -1;
 	}
-	return 0;
+	if (s->seg.fd == -1 && seg_open(s, err) == -1) {
+		rc = -1;
+		goto out;
+	}
+	if (writev_all(s->seg.fd, iov, n) == -1) {
+		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
+		    s->dir, s->seg.id, strerror(errno));
+		rc = -1;
+		/* No part of it may stay: cut back to the whole records, or
+		 * leave the file to recovery, which does. */
+		if (ftruncate(s->seg.fd, s->seg.len) == -1)
+			s->seg.broken = 1;
+	} else {
+		s->seg.len += (off_t)(len + (n == 2));
+		s->seg.last_ms = clock_mono_ms();
+		if (s->seg.dirty_ms == 0)
+			s->seg.dirty_ms = s->seg.last_ms;
+	}
+	/* A closer waiting for a time sees this when it wakes: waking it
+	 * for every write would cost a switch each. */
+	if (s->seg.closer_idle)
+		pthread_cond_signal(&s->seg.wake);
+out:
+	unhold(s);
+	r.fd = -1;
+	if (!s->seg.closer_runs && s->seg.fd != -1)
+		seg_detach(s, &r);	/* no closer: finished now */
+	pthread_mutex_unlock(&s->seg.lock);
+	seg_retire(s, &r);
+	if (rc == -1)
+		note_failure(s, err);
+	return rc;
 }
 
 /*

@@ -50,15 +50,17 @@ struct spool	*spool_open(const char *dir, int sync);
 void		 spool_close(struct spool *);	/* NULL is fine */
 
 /*
- * Write one record, "len" bytes of JSON on one line.  Thread-safe;
- * records that come while a write is under way go together into the next
- * (group commit), appended to the open segment, tmp/<id>.seg, which moves
- * into new/ as <id> 20 ms after a write that no other followed, or once
- * it is 1 s old or holds 1 MB (so a file holds one or more records, one
- * per line, under a time-ordered name).  Returns once the record is in
- * the segment (and synced, if the spool syncs): 0, or -1 with "err" set
- * (counted; see spool_failures()), in which case it may not be.  Not
- * across fork(): the segment's closer is a thread.
+ * Write one record, "len" bytes of JSON on one line.  Thread-safe: each
+ * record is appended, with one write(2), to the open segment,
+ * tmp/<id>.seg, which the closer thread syncs (if the spool syncs) 10 ms
+ * after the first write it has not synced, and moves into new/ as <id>
+ * 20 ms after a write that no other followed, or once it is 1 s old or
+ * holds 1 MB (so a file holds one or more records, one per line, under a
+ * time-ordered name).  Returns once the record is in the segment, so a
+ * crash of the process cannot lose it (a power loss, only if it was
+ * written in the last 10 ms): 0, or -1 with "err" set (counted; see
+ * spool_failures()), in which case it is not there.  A failed sync is
+ * counted too.  Not across fork(): the closer is a thread.
  */
 int	 spool_put(struct spool *, const char *data, size_t len,
 	    struct err *);

@@ -92,10 +92,10 @@ write_many(void *arg)
 
 /*
  * Writers at once: each record is in new/ exactly once, one per line,
- * and records share files (group commit).
+ * and records share files (one segment).
  */
 static void
-group_commit(struct spool *s)
+writers_at_once(struct spool *s)
 {
 	struct writer	 w[WRITERS];
 	pthread_t	 t[WRITERS];
@@ -170,6 +170,43 @@ linger(struct spool *s)
 		spool_item_free(&it);
 	}
 	spool_names_free(names, n);
+}
+
+/*
+ * A record is in its segment when spool_put() returns, before any sync or
+ * move: a writer killed right after it (no spool_close(), no closer to
+ * finish the segment) loses nothing, and recovery moves the record.
+ */
+static void
+crash_after_put(struct spool *s)
+{
+	struct spool_item	 it;
+	struct err		 err;
+	char			**names;
+	long			 n;
+	pid_t			 pid;
+	int			 status, found = 0;
+
+	if ((pid = fork()) == 0) {
+		struct spool	*child = spool_open(dir, 1);
+
+		_exit(spool_put(child, "{\"crash\":1}", 11, &err) == 0 ?
+		    0 : 1);
+	}
+	ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "a writer puts a record and dies at "
+	    "once");
+	is_int(count(s, SPOOL_TMP), 1, "its segment is left in tmp/");
+	is_int(spool_recover(s, 0, &err), 1, "recovery moves it");
+	n = spool_list(s, SPOOL_NEW, &names, 100, &err);
+	if (n == 1 && spool_claim(s, names[0], &it, &err) == 0) {
+		found = it.len == 12 && memcmp(it.data, "{\"crash\":1}\n",
+		    12) == 0;
+		spool_done(s, &it, &err);
+		spool_item_free(&it);
+	}
+	spool_names_free(names, n);
+	ok(found, "with the record, whole");
 }
 
 /* Write tmp/<name> with "data", last changed long ago. */
@@ -378,8 +415,9 @@ main(void)
 	is_int(won, 204, "200 records + 4 others claimed exactly once in all");
 	is_int(count(s, SPOOL_NEW) + count(s, SPOOL_CUR), 0, "none left");
 
-	group_commit(s);
+	writers_at_once(s);
 	recovery(s);
+	crash_after_put(s);
 
 	/* A consumer taking a file apart writes records under names. */
 	ok(spool_put_name(s, "0007.1", "{}", 2, 2, NULL, &err) == 0 &&
