@@ -670,8 +670,9 @@ stream_done(struct chat *ch)
 		    "\"output_tokens\":%ld}\n\n", ch->st.usage.input_tokens,
 		    ch->st.usage.output_tokens);
 	buf_adds(out, "data: [DONE]\n\n");
-	if (conn_write(ch->rq->conn, out->data, out->len) == 0)
-		conn_flush(ch->rq->conn);
+	/* Not flushed: it goes out with the end of the request, after the
+	 * record is written, in one write. */
+	conn_write(ch->rq->conn, out->data, out->len);
 }
 
 /* The headers of the upstream's answer that a passthrough client sees. */

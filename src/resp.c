@@ -65,7 +65,7 @@ resp_body(struct conn *c, int status, const char *ctype, const char *reqid,
 		return -1;
 	if (!head_only && conn_write(c, body, len) == -1)
 		return -1;
-	return conn_flush(c);
+	return 0;
 }
 
 int

@@ -22,7 +22,11 @@ const char	*resp_reason(int status);
 int	 resp_head(struct conn *, int status, const char *ctype,
 	    const char *reqid, const char *extra, long long clen);
 
-/* A whole response with a body of "len" bytes.  "head_only" for HEAD. */
+/*
+ * A whole response with a body of "len" bytes.  "head_only" for HEAD.
+ * Queued, not flushed: it goes to the web server with the end of the
+ * request, in one write (unless it is larger than libfcgi's buffer).
+ */
 int	 resp_body(struct conn *, int status, const char *ctype,
 	    const char *reqid, const char *extra, const char *body,
 	    size_t len, int head_only);
