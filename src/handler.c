@@ -45,6 +45,7 @@ worker_new(struct app *app, struct err *err)
 	buf_init(&w->reply, 0);
 	buf_init(&w->out, 0);
 	buf_init(&w->recjson, 0);
+	buf_init(&w->line, 2000);	/* as log lines are cut */
 	return w;
 }
 
@@ -60,6 +61,7 @@ worker_free(struct worker *w)
 	buf_free(&w->reply);
 	buf_free(&w->out);
 	buf_free(&w->recjson);
+	buf_free(&w->line);
 	free(w);
 }
 
@@ -78,7 +80,7 @@ static void
 worker_trim(struct worker *w)
 {
 	struct buf	*bufs[] = { &w->body, &w->upbody, &w->reply, &w->out,
-	    &w->recjson };
+	    &w->recjson, &w->line };
 	size_t		 i;
 
 	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
@@ -113,23 +115,23 @@ static void
 access_line(struct req_ctx *rq, const char *path)
 {
 	const struct record	*r = rq->w->have_rec ? &rq->w->rec : NULL;
-	struct buf		 b;
+	struct buf		*b = &rq->w->line;
 
-	buf_init(&b, 2000);
-	buf_addf(&b, "id=%s method=", rq->id);
-	logfmt_value(&b, rq->method);
-	buf_adds(&b, " path=");
-	logfmt_value(&b, path);
-	buf_addf(&b, " status=%d total_ms=%lld", rq->status != 0 ?
+	buf_reset(b);
+	buf_addf(b, "id=%s method=", rq->id);
+	logfmt_value(b, rq->method);
+	buf_adds(b, " path=");
+	logfmt_value(b, path);
+	buf_addf(b, " status=%d total_ms=%lld", rq->status != 0 ?
 	    rq->status : 499, (long long)(clock_mono_ms() - rq->t0_ms));
 	if (r != NULL) {
-		buf_addf(&b, " key=%s", r->key[0] != '\0' ? r->key : "-");
+		buf_addf(b, " key=%s", r->key[0] != '\0' ? r->key : "-");
 		if (r->model[0] != '\0') {
-			buf_adds(&b, " model=");
-			logfmt_value(&b, r->model);
+			buf_adds(b, " model=");
+			logfmt_value(b, r->model);
 		}
 		if (r->upstream)
-			buf_addf(&b, " input_tokens=%ld output_tokens=%ld "
+			buf_addf(b, " input_tokens=%ld output_tokens=%ld "
 			    "cache_creation_input_tokens=%ld "
 			    "cache_read_input_tokens=%ld ttft_ms=%ld "
 			    "disconnected=%d partial=%d retries=%d "
@@ -141,9 +143,8 @@ access_line(struct req_ctx *rq, const char *path)
 			    r->upstream_status, r->upstream_request_id[0] !=
 			    '\0' ? r->upstream_request_id : "-");
 	}
-	if (b.len > 0)
-		log_access("%s", b.data);
-	buf_free(&b);
+	if (b->len > 0)
+		log_access("%s", b->data);
 }
 
 void

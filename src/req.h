@@ -30,6 +30,7 @@ struct worker {
 	struct buf		 reply;		/* a whole upstream reply */
 	struct buf		 out;		/* output being built */
 	struct buf		 recjson;	/* the record, serialized */
+	struct buf		 line;		/* the access-log line */
 	struct record		 rec;		/* this request's record */
 	int			 have_rec;
 	struct reservation	 resv;		/* budget held; settled after */

@@ -620,14 +620,16 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 	pthread_mutex_lock(&s->seg.lock);	/* before hold(): the order */
 	if (!s->seg.closer_runs)
 		start_closer(s);
-	if (hold(s, err) == -1) {
-		pthread_mutex_unlock(&s->seg.lock);
-		note_failure(s, err);
-		return -1;
-	}
-	if (s->seg.fd == -1 && seg_open(s, err) == -1) {
-		rc = -1;
-		goto out;
+	/* Only a new segment needs the folders: a write goes to its fd. */
+	if (s->seg.fd == -1) {
+		if (hold(s, err) == -1) {
+			rc = -1;
+			goto out;
+		}
+		rc = seg_open(s, err);
+		unhold(s);
+		if (rc == -1)
+			goto out;
 	}
 	if (writev_all(s->seg.fd, iov, n) == -1) {
 		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
@@ -648,7 +650,6 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 	if (s->seg.closer_idle)
 		pthread_cond_signal(&s->seg.wake);
 out:
-	unhold(s);
 	r.fd = -1;
 	if (!s->seg.closer_runs && s->seg.fd != -1)
 		seg_detach(s, &r);	/* no closer: finished now */
