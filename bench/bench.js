@@ -117,7 +117,7 @@ async function startTargets(stub) {
       targets.push({name: 'llmgw + lighttpd', llmgw: true, dir,
         chat: {url: srv.url('/chat'), body: chatBody, token: TOKEN},
         stream: (text) => ({url: srv.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
-        llmgwPids: () => llmgwPids(dir), pids: () => [srv.proc.pid, ...llmgwPids(dir)]});
+        llmgwPids: () => llmgwPids(dir), webPids: () => [srv.proc.pid]});
     }
   }
 
@@ -142,13 +142,14 @@ async function startTargets(stub) {
     else targets.push({name, llmgw: true, dir,
       chat: {url: ng.url('/chat'), body: chatBody, token: TOKEN},
       stream: (text) => ({url: ng.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
-      llmgwPids: () => [g.pid], pids: () => [...family(ng.proc.pid), g.pid]});
+      llmgwPids: () => [g.pid], webPids: () => family(ng.proc.pid)});
   }
 
   // The FastAPI reference under uvicorn, with 1 and 2 workers.
   const haveFastapi = (await run('/usr/bin/python3', ['-c', 'import fastapi, uvicorn, httpx'])).err === null &&
     fs.existsSync(path.join(FASTAPI_DIR, 'fastapi_seed_app.py'));
-  for (const workers of [1, 2]) {
+  // (The smoke run only the one the targets are stated against.)
+  for (const workers of SMOKE ? [2] : [1, 2]) {
     const name = `FastAPI, ${workers} worker${workers > 1 ? 's' : ''}`;
     if (!haveFastapi) {
       skipped.push(`${name}: needs python3-fastapi python3-uvicorn python3-httpx and ${FASTAPI_DIR}`);
@@ -197,6 +198,8 @@ async function startTargets(stub) {
 }
 
 const f1 = (x) => (x === null || x === undefined || Number.isNaN(x)) ? '-' : (+x).toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
+// CPU per 1,000 requests: three decimals, so that 15 and 25 us differ.
+const f3 = (x) => (x === null || x === undefined || Number.isNaN(x)) ? '-' : (+x).toFixed(3);
 const ratio = (a, b) => (a && b) ? (a / b).toFixed(2) : '-';
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
@@ -206,37 +209,68 @@ const median = (xs) => {
   return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
 };
 
+// The serving processes of a target: for llmgw, the web server's and
+// llmgw's, counted apart as well.
+const servingPids = (x) => x.llmgw ? [...x.webPids(), ...x.llmgwPids()] : x.pids();
+
 async function chatOnce(x) {
-  await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});	// warm
-  const pids = x.pids();
-  const c0 = ticks(pids);
+  if (!SMOKE)		// warm: connections, pages, the pool
+    await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});
+  const web = x.llmgw ? x.webPids() : [], gw = x.llmgw ? x.llmgwPids() : [];
+  const pids = servingPids(x);
+  const c0 = ticks(pids), w0 = ticks(web), g0 = ticks(gw);
   const r = await wrk(x.dir, x.chat.url, x.chat.body, x.chat.token);
-  const cpu = (ticks(pids) - c0) / HZ;
-  return {...r, cpu_per_1k: r.requests ? cpu / r.requests * 1000 : null};
+  const per1k = (t0, t1) => r.requests ? (t1 - t0) / HZ / r.requests * 1000 : null;
+  return {...r, cpu_per_1k: per1k(c0, ticks(pids)),
+    web_per_1k: x.llmgw ? per1k(w0, ticks(web)) : null, llmgw_per_1k: x.llmgw ? per1k(g0, ticks(gw)) : null};
 }
 
-async function benchChat(targets) {
+// libcurl alone making the upstream calls of /chat (bench/curl_floor.c):
+// CPU per transfer, in the same units as the table, once per round.
+async function curlFloorOnce(stub) {
+  const bin = path.join(SRC, 'bench', 'curl_floor');
+  if (!fs.existsSync(bin)) return null;
+  const r = await run(bin, [`${stub.url}/v1/messages`, String(CONNECTIONS), String(CHAT_SECONDS)]);
+  try {
+    const o = JSON.parse(r.stdout);
+    return o.transfers > 0 && o.failed === 0 ? {cpu_per_1k: o.cpu_us / 1000, rps: o.per_second} : null;
+  } catch (e) { return null; }
+}
+
+async function benchChat(targets, stub) {
   say(`/chat: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s each; CPU of the serving processes per 1000 requests`);
   if (CHAT_ROUNDS > 1)
     say(`${CHAT_ROUNDS} rounds, each target once per round (each round starting one later); medians, and the CPU range`);
+  say('(for llmgw also split: the web server\'s part, llmgw\'s part)');
   say(`${pad('', 24)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('CPU s/1k', 10)}` +
-    `${lpad('errors', 8)}${CHAT_ROUNDS > 1 ? lpad('CPU range', 14) : ''}`);
+    `${lpad('errors', 8)}${CHAT_ROUNDS > 1 ? lpad('CPU range', 14) : ''}${lpad('web', 8)}${lpad('llmgw', 8)}`);
   for (const x of targets) x.chatRuns = [];
-  for (let round = 0; round < CHAT_ROUNDS; round++)
+  const floors = [];
+  for (let round = 0; round < CHAT_ROUNDS; round++) {
     for (let i = 0; i < targets.length; i++) {
       const x = targets[(i + round) % targets.length];
       x.chatRuns.push(await chatOnce(x));
     }
+    const fl = await curlFloorOnce(stub);
+    if (fl) floors.push(fl);
+  }
   for (const x of targets) {
     const runs = x.chatRuns, med = (k) => median(runs.map(z => z[k]));
     const cpus = runs.map(z => z.cpu_per_1k).filter(c => c !== null);
     x.chatResult = {rps: med('rps'), p50: med('p50'), p99: med('p99'), cpu_per_1k: med('cpu_per_1k'),
+      web_per_1k: med('web_per_1k'), llmgw_per_1k: med('llmgw_per_1k'),
       bad: runs.reduce((a, z) => a + z.bad, 0), errors: runs.map(z => z.errors).filter(Boolean).join('; ')};
     const c = x.chatResult;
     say(`${pad(x.name, 24)}${lpad(f1(c.rps), 9)}${lpad(f1(c.p50), 9)}${lpad(f1(c.p99), 9)}` +
-      `${lpad(f1(c.cpu_per_1k), 10)}${lpad(c.bad + (c.errors ? '+' : ''), 8)}` +
-      (CHAT_ROUNDS > 1 && cpus.length ? lpad(`${f1(Math.min(...cpus))}-${f1(Math.max(...cpus))}`, 14) : ''));
+      `${lpad(f3(c.cpu_per_1k), 10)}${lpad(c.bad + (c.errors ? '+' : ''), 8)}` +
+      (CHAT_ROUNDS > 1 ? lpad(cpus.length ? `${f3(Math.min(...cpus))}-${f3(Math.max(...cpus))}` : '', 14) : '') +
+      (x.llmgw ? `${lpad(f3(c.web_per_1k), 8)}${lpad(f3(c.llmgw_per_1k), 8)}` : ''));
   }
+  const floor = floors.length ? {cpu_per_1k: median(floors.map(z => z.cpu_per_1k)), rps: median(floors.map(z => z.rps))} : null;
+  if (floor)
+    say(`${pad('libcurl alone (floor)', 24)}${lpad(f1(floor.rps), 9)}${lpad('', 18)}${lpad(f3(floor.cpu_per_1k), 10)}` +
+      '   the upstream calls of /chat and nothing else, 50 in flight (bench/curl_floor.c)');
+  return floor;
 }
 
 // A ratio of CPU per request in each round (targets measured minutes
@@ -298,8 +332,8 @@ async function benchStreams(stub, targets) {
     // first opens connections and pages in code, for every target alike);
     // the targets take turns, so that the machine's slow moments fall on
     // each alike.
-    const rounds = n === 1 ? (SMOKE ? 20 : ONE_ROUNDS) : 1;
-    const warmup = n === 1 ? 10 : 0;
+    const rounds = n === 1 ? (SMOKE ? 10 : ONE_ROUNDS) : 1;
+    const warmup = n === 1 ? (SMOKE ? 3 : 10) : 0;
     const text = n === 1 ? ONE_STREAM : STREAM;
     say();
     say(n === 1 ? `one stream at a time, ${rounds} to each (after ${warmup} not counted), the targets in turn, ` +
@@ -329,7 +363,7 @@ async function benchStreams(stub, targets) {
   }
 }
 
-function ratios(targets) {
+function ratios(targets, floor) {
   const by = (name) => targets.find(x => x.name === name);
   const fa = by('FastAPI, 2 workers'), px = by('nginx proxy (no logic)');
   say();
@@ -346,6 +380,9 @@ function ratios(targets) {
     if (px) {
       say(`  CPU/request vs proxy:    ${ratio(c.cpu_per_1k, px.chatResult.cpu_per_1k)}    (target <= 2)` +
         roundRatios(x, px));
+      say(`    of which the web server ${ratio(c.web_per_1k, px.chatResult.cpu_per_1k)}, llmgw ` +
+        `${ratio(c.llmgw_per_1k, px.chatResult.cpu_per_1k)}` +
+        (floor ? `; libcurl alone, making the same upstream calls, ${ratio(floor.cpu_per_1k, px.chatResult.cpu_per_1k)}` : ''));
       say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
     }
     for (const n of [1, ...LEVELS]) {
@@ -381,10 +418,10 @@ t.main(async () => {
   say(`stub upstream: tests/stub/upstream.js, 20 tokens per reply`);
   for (const s of skipped) say(`not measured: ${s}`);
   say();
-  await benchChat(targets);
+  const floor = await benchChat(targets, stub);
   say();
   await benchStreams(stub, targets);
-  ratios(targets);
+  ratios(targets, floor);
   const failures = targets.filter(x => x.llmgw).flatMap(x => Object.values(x.streams || {}).map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
   if (SAVE) {

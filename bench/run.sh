@@ -19,6 +19,10 @@ if [ ! -x src/llmgw ] || ldd src/llmgw | grep -q libasan; then
 	make -s clean
 	make -s -j"$(nproc)"
 fi
+# The floor of the upstream side: libcurl alone (bench/curl_floor.c).
+cc -O2 -o bench/curl_floor bench/curl_floor.c \
+    $(pkg-config --cflags --libs libcurl) || {
+	echo "bench: cannot build bench/curl_floor"; exit 1; }
 # 5,000 streams hold 10,000 descriptors in llmgw and as many in the web
 # server: raise the soft limit to the hard one.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

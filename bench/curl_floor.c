@@ -1,0 +1,121 @@
+/*
+ * The floor of llmgw's upstream side: the same POST to the stub's
+ * /v1/messages that a /chat request makes, "inflight" at a time on one
+ * libcurl multi handle (as llmgw's loop thread drives them), for "secs"
+ * seconds, and nothing else: no FastCGI, no JSON, no records.  Prints one
+ * line of JSON: the transfers done, the failed ones, and the CPU (user and
+ * system) this process used per transfer, in microseconds.
+ *
+ * usage: curl_floor url inflight secs
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#define BODY	"{\"model\":\"claude-sonnet-4-6\",\"max_tokens\":1024," \
+		"\"messages\":[{\"role\":\"user\",\"content\":" \
+		"\"Hello there, how are you?\"}]}"
+
+static size_t
+discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+static double
+cpu_seconds(void)
+{
+	struct rusage	 ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static double
+mono_seconds(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct curl_slist	*headers = NULL;
+	CURLM			*multi;
+	CURLMsg			*msg;
+	CURL			*h;
+	double			 secs, cpu0, t0;
+	long			 inflight, i, done = 0, failed = 0;
+	int			 running, left;
+
+	if (argc != 4 || (inflight = strtol(argv[2], NULL, 10)) <= 0 ||
+	    (secs = strtod(argv[3], NULL)) <= 0) {
+		fprintf(stderr, "usage: curl_floor url inflight secs\n");
+		return 2;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (multi = curl_multi_init()) == NULL) {
+		fprintf(stderr, "curl_floor: libcurl would not start\n");
+		return 1;
+	}
+	/* The headers llmgw sends. */
+	headers = curl_slist_append(headers, "Expect:");
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	headers = curl_slist_append(headers, "Accept: application/json");
+	headers = curl_slist_append(headers, "anthropic-version: 2023-06-01");
+	headers = curl_slist_append(headers, "x-api-key: stub");
+	if (headers == NULL) {
+		fprintf(stderr, "curl_floor: out of memory\n");
+		return 1;
+	}
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, 256L);
+	for (i = 0; i < inflight; i++) {
+		if ((h = curl_easy_init()) == NULL) {
+			fprintf(stderr, "curl_floor: curl_easy_init failed\n");
+			return 1;
+		}
+		curl_easy_setopt(h, CURLOPT_URL, argv[1]);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, BODY);
+		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 4096L);
+		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, discard);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+		curl_multi_add_handle(multi, h);
+	}
+	cpu0 = cpu_seconds();
+	t0 = mono_seconds();
+	while (mono_seconds() - t0 < secs) {
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			h = msg->easy_handle;
+			if (msg->data.result != CURLE_OK)
+				failed++;
+			else
+				done++;
+			curl_multi_remove_handle(multi, h);
+			curl_multi_add_handle(multi, h);
+		}
+		curl_multi_poll(multi, NULL, 0, 100, NULL);
+	}
+	printf("{\"transfers\": %ld, \"failed\": %ld, \"cpu_us\": %.2f, "
+	    "\"per_second\": %.0f}\n", done, failed, done > 0 ?
+	    (cpu_seconds() - cpu0) / (double)done * 1e6 : 0,
+	    done / (mono_seconds() - t0));
+	/* The process ends here: its handles go with it. */
+	return failed > 0 && done == 0;
+}
