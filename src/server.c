@@ -254,26 +254,55 @@ want_waiters_locked(struct server *s, long waiters)
 }
 
 /*
+ * What a new worker is handed: its server, and how many more workers it
+ * is to start before it waits for connections.
+ */
+struct spawn {
+	struct server	*s;
+	long		 owed;
+};
+
+#define SPAWN_FANOUT	2	/* workers one thread starts itself */
+
+/*
  * Without the lock: start the "n" workers want_waiters_locked() counted.
- * Returns how many started.
+ * A thread starts at most SPAWN_FANOUT of them, and hands each a share of
+ * the rest to start in turn: a burst's hundred workers come in a few
+ * rounds, on every CPU, and the worker that took the burst goes on to its
+ * own request after a couple.  Returns how many it started or handed on;
+ * those it could not are counted out again here.
  */
 static long
 start_workers(struct server *s, long n)
 {
 	pthread_attr_t	 attr;
 	pthread_t	 t;
-	long		 started = 0;
+	struct spawn	*sp;
+	long		 started = 0, k, i, owed;
 	int		 rc = 0;
 
+	k = n < SPAWN_FANOUT ? n : SPAWN_FANOUT;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, WORKER_STACK);
-	for (; n > 0; n--, started++)
-		if ((rc = pthread_create(&t, &attr, worker_main, s)) != 0)
+	for (i = 0; i < k; i++) {
+		if ((sp = malloc(sizeof(*sp))) == NULL) {
+			rc = ENOMEM;
 			break;
+		}
+		/* The new thread frees "sp", maybe before we go on. */
+		sp->s = s;
+		sp->owed = owed = (n - k) / k + (i < (n - k) % k);
+		if ((rc = pthread_create(&t, &attr, worker_main, sp)) != 0) {
+			free(sp);
+			break;
+		}
+		started += 1 + owed;
+	}
 	pthread_attr_destroy(&attr);
-	if (n == 0)
+	if (started == n)
 		return started;
+	n -= started;
 	log_error("server: cannot start %ld worker thread%s: %s", n,
 	    n == 1 ? "" : "s", strerror(rc));
 	pthread_mutex_lock(&s->lock);
@@ -528,15 +557,20 @@ next_connection_locked(struct server *s, int *watched, long *start)
 static void *
 worker_main(void *arg)
 {
-	struct server	*s = arg;
+	struct spawn	*sp = arg;
+	struct server	*s = sp->s;
 	struct slot	 slot;
 	struct err	 err;
 	void		*worker;
-	long		 start = 0, read_timeout_ms;
+	long		 start = sp->owed, read_timeout_ms;
 	int		 fd, keep, watched = 0;
 
+	free(sp);
 	/* What top -H and ps -L show; a name this short cannot fail. */
 	(void)pthread_setname_np(pthread_self(), "llmgw-worker");
+	if (start > 0)
+		start_workers(s, start);	/* our share, first */
+	start = 0;
 	worker = s->ops.worker_new(s->ops.arg, &err);
 	if (worker == NULL)
 		log_error("server: worker: %s", err.msg);

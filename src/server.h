@@ -11,8 +11,9 @@
  * starts with "min_threads" workers and grows with the connections that
  * wait (up to "max_threads"): a worker that takes one makes sure another
  * waits, or is starting, for each connection a burst left in the set and
- * for the next.  A worker that has been idle for "idle_ms" exits while
- * more than "min_threads" remain.
+ * for the next (new workers start the rest of a burst's between them, a
+ * few each).  A worker that has been idle for "idle_ms" exits while more
+ * than "min_threads" remain.
  *
  * A connection the web server wants kept open (FCGI_KEEP_CONN: nginx
  * fastcgi_keep_conn, mod_proxy_fcgi enablereuse) goes back to the epoll
