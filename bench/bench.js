@@ -28,7 +28,9 @@ const CHAT_ROUNDS = SMOKE ? 1 : 3;
 const CONNECTIONS = 50;
 const LEVELS = SMOKE ? [20] : [100, 1000, 5000];
 const REST_MS = SMOKE ? 500 : 4500;	// for the pool to shrink (thread_idle 3s)
-const FASTAPI_DIR = process.env.FASTAPI_DIR || path.resolve(SRC, '../shared/bench');
+// The FastAPI reference: bench/fastapi_seed_app.py, a copy of the one in
+// ../shared/bench.
+const FASTAPI_DIR = process.env.FASTAPI_DIR || __dirname;
 const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
 const STREAM = '[[tokens:20]] [[delay:20]]';
 const ONE_STREAM = '[[tokens:2]] [[delay:5]]';
