@@ -49,7 +49,6 @@ struct spool {
 		int		 fd;		/* -1: none open */
 		char		 id[REQID_LEN + 1];
 		off_t		 len;		/* bytes of whole records */
-		int		 broken;	/* a failed write left a part */
 		int64_t		 opened_ms;
 		int64_t		 last_ms;	/* the last write */
 		int64_t		 dirty_ms;	/* the first write not synced;
@@ -170,7 +169,6 @@ struct retired {
 	char	 id[REQID_LEN + 1];
 	off_t	 len;
 	int	 dirty;		/* not synced since the last write */
-	int	 broken;	/* may end in a cut record: left to recovery */
 };
 
 static void	seg_detach(struct spool *, struct retired *);
@@ -455,7 +453,6 @@ seg_open(struct spool *s, struct err *err)
 	}
 	s->seg.fd = fd;
 	s->seg.len = 0;
-	s->seg.broken = 0;
 	s->seg.opened_ms = s->seg.last_ms = clock_mono_ms();
 	s->seg.dirty_ms = 0;
 	return 0;
@@ -468,15 +465,14 @@ seg_detach(struct spool *s, struct retired *r)
 	memcpy(r->id, s->seg.id, sizeof(r->id));
 	r->len = s->seg.len;
 	r->dirty = s->seg.dirty_ms != 0;
-	r->broken = s->seg.broken;
 	s->seg.fd = -1;
 	s->seg.dirty_ms = 0;
 }
 
 /*
  * Sync a detached segment and move it into new/, then close it.  If it
- * cannot move (or is broken), it stays in tmp/, closed, and so unlocked:
- * the consumer moves its whole records.
+ * cannot move, it stays in tmp/, closed, and so unlocked: the consumer
+ * moves its whole records.
  */
 static void
 seg_retire(struct spool *s, const struct retired *r)
@@ -487,14 +483,12 @@ seg_retire(struct spool *s, const struct retired *r)
 	if (r->fd == -1)
 		return;
 	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, r->id);
-	if (s->sync && r->dirty && !r->broken && fdatasync(r->fd) == -1) {
+	if (s->sync && r->dirty && fdatasync(r->fd) == -1) {
 		err_set(&err, "spool: fdatasync %s/tmp/%s: %s", s->dir, name,
 		    strerror(errno));
 		note_failure(s, &err);
 	}
-	if (r->broken)
-		;
-	else if (hold(s, &err) == 0) {
+	if (hold(s, &err) == 0) {
 		if (r->len == 0)
 			unlinkat(s->fds[SPOOL_TMP], name, 0);
 		else if (rename_new(s->fds[SPOOL_TMP], name, s->fds[SPOOL_NEW],
@@ -519,24 +513,37 @@ seg_due_ms(const struct spool *s)
 {
 	int64_t	 due = s->seg.last_ms + SEGMENT_LINGER_MS;
 
-	if (s->seg.broken || s->seg.len >= SEGMENT_BYTES)
+	if (s->seg.len >= SEGMENT_BYTES)
 		return 0;
 	if (s->seg.opened_ms + SEGMENT_MS < due)
 		due = s->seg.opened_ms + SEGMENT_MS;
 	return due;
 }
 
-/* The closer, without the lock: sync the open segment's "fd". */
+/*
+ * The closer, with the lock held: sync the open segment, through a copy
+ * of its fd and without the lock, so that writers go on meanwhile and one
+ * may even set the segment aside.  Returns with the lock held.
+ */
 static void
-closer_sync(struct spool *s, int fd)
+closer_sync(struct spool *s)
 {
 	struct err	 err;
+	char		 id[REQID_LEN + 1];
+	int		 fd, rc;
 
-	if (fdatasync(fd) == -1) {
+	memcpy(id, s->seg.id, sizeof(id));
+	s->seg.dirty_ms = 0;
+	fd = dup(s->seg.fd);
+	pthread_mutex_unlock(&s->seg.lock);
+	if ((rc = fd == -1 ? -1 : fdatasync(fd)) == -1) {
 		err_set(&err, "spool: fdatasync %s/tmp/%s" SEGMENT_SUFFIX ": %s",
-		    s->dir, s->seg.id, strerror(errno));
+		    s->dir, id, strerror(errno));
 		note_failure(s, &err);
 	}
+	if (fd != -1)
+		close(fd);
+	pthread_mutex_lock(&s->seg.lock);
 }
 
 /* The closer: syncs the open segment, and moves it on when it is due. */
@@ -547,7 +554,6 @@ closer_main(void *arg)
 	struct retired	 r;
 	struct timespec	 until;
 	int64_t		 now, next;
-	int		 fd;
 
 	(void)pthread_setname_np(pthread_self(), "llmgw-spool");
 	pthread_mutex_lock(&s->seg.lock);
@@ -568,13 +574,7 @@ closer_main(void *arg)
 		}
 		if (s->sync && s->seg.dirty_ms != 0) {
 			if (s->seg.dirty_ms + SEGMENT_SYNC_MS <= now) {
-				/* Only this thread closes the segment: its fd
-				 * stays ours while writers go on. */
-				fd = s->seg.fd;
-				s->seg.dirty_ms = 0;
-				pthread_mutex_unlock(&s->seg.lock);
-				closer_sync(s, fd);
-				pthread_mutex_lock(&s->seg.lock);
+				closer_sync(s);
 				continue;
 			}
 			if (s->seg.dirty_ms + SEGMENT_SYNC_MS < next)
@@ -636,9 +636,11 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 		    s->dir, s->seg.id, strerror(errno));
 		rc = -1;
 		/* No part of it may stay: cut back to the whole records, or
-		 * leave the file to recovery, which does. */
-		if (ftruncate(s->seg.fd, s->seg.len) == -1)
-			s->seg.broken = 1;
+		 * leave the file, closed, to recovery, which does. */
+		if (ftruncate(s->seg.fd, s->seg.len) == -1) {
+			close(s->seg.fd);
+			s->seg.fd = -1;
+		}
 	} else {
 		s->seg.len += (off_t)(len + (n == 2));
 		s->seg.last_ms = clock_mono_ms();
