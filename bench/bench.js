@@ -211,15 +211,13 @@ const median = (xs) => {
   return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
 };
 
-// The serving processes of a target: for llmgw, the web server's and
-// llmgw's, counted apart as well.
-const servingPids = (x) => x.llmgw ? [...x.webPids(), ...x.llmgwPids()] : x.pids();
-
+// The serving processes' CPU per 1,000 requests; for llmgw also the web
+// server's part and llmgw's.
 async function chatOnce(x) {
   if (!SMOKE)		// warm: connections, pages, the pool
     await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});
-  const web = x.llmgw ? x.webPids() : [], gw = x.llmgw ? x.llmgwPids() : [];
-  const pids = servingPids(x);
+  const web = x.llmgw ? x.webPids() : x.pids(), gw = x.llmgw ? x.llmgwPids() : [];
+  const pids = [...web, ...gw];
   const c0 = ticks(pids), w0 = ticks(web), g0 = ticks(gw);
   const r = await wrk(x.dir, x.chat.url, x.chat.body, x.chat.token);
   const per1k = (t0, t1) => r.requests ? (t1 - t0) / HZ / r.requests * 1000 : null;
