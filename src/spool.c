@@ -458,6 +458,19 @@ seg_open(struct spool *s, struct err *err)
 	return 0;
 }
 
+/* Sync segment "id" through "fd"; a failure is counted, with its reason. */
+static void
+seg_sync(struct spool *s, int fd, const char *id)
+{
+	struct err	 err;
+
+	if (fd == -1 || fdatasync(fd) == -1) {
+		err_set(&err, "spool: fdatasync %s/tmp/%s" SEGMENT_SUFFIX ": %s",
+		    s->dir, id, strerror(errno));
+		note_failure(s, &err);
+	}
+}
+
 static void
 seg_detach(struct spool *s, struct retired *r)
 {
@@ -482,12 +495,9 @@ seg_retire(struct spool *s, const struct retired *r)
 
 	if (r->fd == -1)
 		return;
+	if (s->sync && r->dirty)
+		seg_sync(s, r->fd, r->id);
 	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, r->id);
-	if (s->sync && r->dirty && fdatasync(r->fd) == -1) {
-		err_set(&err, "spool: fdatasync %s/tmp/%s: %s", s->dir, name,
-		    strerror(errno));
-		note_failure(s, &err);
-	}
 	if (hold(s, &err) == 0) {
 		if (r->len == 0)
 			unlinkat(s->fds[SPOOL_TMP], name, 0);
@@ -528,19 +538,14 @@ seg_due_ms(const struct spool *s)
 static void
 closer_sync(struct spool *s)
 {
-	struct err	 err;
-	char		 id[REQID_LEN + 1];
-	int		 fd, rc;
+	char	 id[REQID_LEN + 1];
+	int	 fd;
 
 	memcpy(id, s->seg.id, sizeof(id));
 	s->seg.dirty_ms = 0;
 	fd = dup(s->seg.fd);
 	pthread_mutex_unlock(&s->seg.lock);
-	if ((rc = fd == -1 ? -1 : fdatasync(fd)) == -1) {
-		err_set(&err, "spool: fdatasync %s/tmp/%s" SEGMENT_SUFFIX ": %s",
-		    s->dir, id, strerror(errno));
-		note_failure(s, &err);
-	}
+	seg_sync(s, fd, id);	/* a failed dup() is counted there too */
 	if (fd != -1)
 		close(fd);
 	pthread_mutex_lock(&s->seg.lock);
