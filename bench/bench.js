@@ -413,7 +413,7 @@ t.main(async () => {
         {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).trim();
     } catch (e) { return 'not a git checkout'; }
   })();
-  say(`llmgw: ${execFileSync(path.join(SRC, 'src/llmgw'), ['--version'], {encoding: 'utf8'}).trim()} (${commit}), ` +
+  say(`llmgw: ${execFileSync(path.join(SRC, 'src/llmgw/llmgw'), ['--version'], {encoding: 'utf8'}).trim()} (${commit}), ` +
     `settings ${JSON.stringify(LLMGW_CONF)} (otherwise the defaults; access log on)`);
   say(`stub upstream: tests/stub/upstream.js, 20 tokens per reply`);
   for (const s of skipped) say(`not measured: ${s}`);

@@ -12,7 +12,7 @@ for cmd in wrk lighttpd nginx node; do
 		    "python3-fastapi python3-uvicorn python3-httpx"; exit 1; }
 done
 # A sanitizer build is several times slower: measure a plain one.
-if [ ! -x src/llmgw ] || ldd src/llmgw | grep -q libasan; then
+if [ ! -x src/llmgw/llmgw ] || ldd src/llmgw/llmgw | grep -q libasan; then
 	echo "bench: building llmgw without sanitizers"
 	[ -x configure ] || autoreconf -fi
 	./configure -q

@@ -7,13 +7,13 @@
 #
 # usage: deploy/quickstart.sh [PORT]
 # The state folder is ./var unless LLMGW_VAR names another; LLMGW names an
-# llmgw binary to use instead of building src/llmgw.
+# llmgw binary to use instead of building src/llmgw/llmgw.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 port=${1:-8080}
 var=${LLMGW_VAR:-$top/var}
-bin=${LLMGW:-$top/src/llmgw}
+bin=${LLMGW:-$top/src/llmgw/llmgw}
 
 need="lighttpd sqlite3 node autoreconf pkg-config cc make"
 missing=

@@ -12,7 +12,7 @@ point() {
 	if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; bad=1; fi
 }
 
-units=$(ls tests/unit/test_*.c | sed 's/\.c$//' | tr '\n' ' ')
+units=$(ls tests/unit/*/test_*.c | sed 's/\.c$//' | tr '\n' ' ')
 make distcheck TESTS="$units" > distcheck.out 2>&1
 rc=$?
 [ $rc -eq 0 ] || tail -30 distcheck.out

@@ -82,7 +82,7 @@ failed=$((failed + fuzz_failed + dist_failed))
 # use gets the tests run without address randomisation; if even that
 # fails, the pass is skipped, and says so.
 echo "== the threaded tests again under ThreadSanitizer"
-tsan_tests="tests/unit/test_usage tests/unit/test_spool
+tsan_tests="tests/unit/llmgw/test_usage tests/unit/store/test_spool
     tests/integration/pool.js tests/integration/chat.js
     tests/integration/stream.js tests/integration/ops.js
     tests/integration/faults.js tests/integration/deploy_nginx.js

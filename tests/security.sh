@@ -9,7 +9,7 @@ point() {
 }
 
 # SQLite's own formatting is how SQL injection starts: not used at all.
-if grep -n 'sqlite3_[v]*[ms]*printf' "$src"/*.c; then
+if grep -n 'sqlite3_[v]*[ms]*printf' "$src"/*/*.c; then
 	point fail "no sqlite3_mprintf/snprintf"
 else
 	point ok "no sqlite3_mprintf/snprintf"
@@ -17,7 +17,7 @@ fi
 
 # SQL text built with a format: only these two, whose arguments are a
 # compile-time number and a column chosen from a fixed table.
-built=$(grep -ln 'snprintf(sql\|asprintf(&sql\|buf_addf(&sql' "$src"/*.c |
+built=$(grep -ln 'snprintf(sql\|asprintf(&sql\|buf_addf(&sql' "$src"/*/*.c |
     xargs -n1 basename | sort | tr '\n' ' ')
 if [ "$built" = "admin_usage.c db.c " ]; then
 	point ok "SQL built by format only in admin_usage.c (GROUP BY column from a table) and db.c (a version number)"
@@ -27,14 +27,14 @@ fi
 
 # Every value comes in through sqlite3_bind_*: no statement text holds
 # a quote-delimited %s.
-if grep -n "'%s'" "$src"/*.c | grep -iE 'select|insert|update|delete|where|values'; then
+if grep -n "'%s'" "$src"/*/*.c | grep -iE 'select|insert|update|delete|where|values'; then
 	point fail "no '%s' in SQL text"
 else
 	point ok "no '%s' in SQL text"
 fi
 
 # The secrets of llmgw.conf never reach a log call.
-if grep -nE 'log_[a-z_]*\(.*(api_key|api_token|webhook_header|metrics_token)[^_" ]' "$src"/*.c |
+if grep -nE 'log_[a-z_]*\(.*(api_key|api_token|webhook_header|metrics_token)[^_" ]' "$src"/*/*.c |
     grep -v '"[^"]*\(api_key\|api_token\|webhook_header\|metrics_token\)[^"]*"'; then
 	point fail "no secret passed to a log call"
 else

@@ -4,8 +4,8 @@
  */
 #include <string.h>
 
-#include "conf.h"
-#include "err.h"
+#include "core/err.h"
+#include "store/conf.h"
 #include "fuzz.h"
 
 int

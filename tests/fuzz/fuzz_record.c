@@ -5,9 +5,9 @@
  */
 #include <string.h>
 
-#include "buf.h"
-#include "err.h"
-#include "record.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "store/record.h"
 #include "fuzz.h"
 
 int

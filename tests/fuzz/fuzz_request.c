@@ -13,13 +13,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "buf.h"
-#include "conf.h"
-#include "err.h"
-#include "json.h"
-#include "request.h"
-#include "auth.h"
-#include "reqid.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/reqid.h"
+#include "store/conf.h"
+#include "llmgw/auth.h"
+#include "llmgw/request.h"
 #include "fuzz.h"
 
 static struct conf *

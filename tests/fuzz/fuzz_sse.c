@@ -8,9 +8,9 @@
  */
 #include <string.h>
 
-#include "anthropic.h"
-#include "buf.h"
-#include "sse.h"
+#include "core/buf.h"
+#include "llmgw/anthropic.h"
+#include "llmgw/sse.h"
 #include "fuzz.h"
 
 #define MAX_EVENT	4096

@@ -17,15 +17,17 @@ command -v "$cc" >/dev/null 2>&1 || {
 	echo "fuzz: $cc not found (Debian package clang)"; exit 1; }
 mkdir -p "$out/obj"
 
-# The library, instrumented: every module but the programs' main()s.
+# The libraries, instrumented: every module but the programs' main()s.
 objs=
 gen=
-[ -f "$srcdir/src/openapi_doc.c" ] || gen=$builddir/src/openapi_doc.c
-for c in "$srcdir"/src/*.c $gen; do
+[ -f "$srcdir/src/llmgw/openapi_doc.c" ] || gen=$builddir/src/llmgw/openapi_doc.c
+for c in "$srcdir"/src/core/*.c "$srcdir"/src/store/*.c \
+    "$srcdir"/src/llmgw/*.c "$srcdir"/src/spoold/*.c $gen; do
 	case $(basename "$c") in
-	llmgw.c|spoold.c|admin*.c) continue ;;
+	llmgw.c|spoold.c) continue ;;
 	esac
-	o=$out/obj/$(basename "$c" .c).o
+	dir=$(basename "$(dirname "$c")")
+	o=$out/obj/$dir-$(basename "$c" .c).o
 	if [ ! -f "$o" ] || [ "$c" -nt "$o" ]; then
 		# shellcheck disable=SC2086
 		$cc $flags -fsanitize=fuzzer-no-link -I"$builddir" $CPPFLAGS \

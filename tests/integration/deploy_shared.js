@@ -21,7 +21,7 @@ t.main(async () => {
   for (const d of [path.join(dir, 'home'), home, path.join(home, 'public_html'), api])
     fs.chmodSync(d, 0o755);
   fs.chmodSync(llhome, 0o777);		// llmgw runs as the web server's user
-  fs.copyFileSync(path.join(process.env.LLMGW_BUILDDIR || SRC, 'src', 'llmgw'), path.join(llhome, 'sbin', 'llmgw'));
+  fs.copyFileSync(path.join(process.env.LLMGW_BUILDDIR || SRC, 'src', 'llmgw', 'llmgw'), path.join(llhome, 'sbin', 'llmgw'));
   fs.chmodSync(path.join(llhome, 'sbin'), 0o755);
   fs.chmodSync(path.join(llhome, 'sbin', 'llmgw'), 0o755);
   fs.writeFileSync(path.join(llhome, 'anthropic-key'), API_KEY + '\n');

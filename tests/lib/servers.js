@@ -15,8 +15,10 @@ const BUILD = process.env.LLMGW_BUILDDIR || SRC;
 // that starts valgrind, which writes a log per process in VALGRIND_LOGS
 // only when it finds an error or a leak.
 const VALGRIND_LOGS = path.join(BUILD, 'tests', 'valgrind-logs');
+// Each program is built in its folder under src/ (README, "Hacking").
+const PROGRAM_DIR = {'llmgw': 'llmgw', 'llmgw-spoold': 'spoold', 'llmgw-admin': 'admin'};
 function program(name) {
-  const real = path.join(BUILD, 'src', name);
+  const real = path.join(BUILD, 'src', PROGRAM_DIR[name], name);
   if (!process.env.LLMGW_VALGRIND) return real;
   const dir = path.join(BUILD, 'tests', 'valgrind-bin');
   const wrapper = path.join(dir, name);

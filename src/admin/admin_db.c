@@ -1,0 +1,150 @@
+/*
+ * llmgw-admin db check | migrate | vacuum
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "core/err.h"
+#include "store/conf.h"
+#include "store/db.h"
+#include "admin.h"
+
+static int	db_check(struct admin *, int, char *[]);
+static int	db_migrate_cmd(struct admin *, int, char *[]);
+static int	db_vacuum(struct admin *, int, char *[]);
+
+const struct admin_cmd admin_db_cmds[] = {
+	{ "db", "check", "",
+	    "Integrity check and schema version; exit 1 on a problem.",
+	    db_check },
+	{ "db", "migrate", "",
+	    "Bring the schema up to this llmgw's version.", db_migrate_cmd },
+	{ "db", "vacuum", "",
+	    "Compact the database and truncate its write-ahead log.",
+	    db_vacuum },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+static int
+pragma_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*st;
+	int		 v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int
+db_check(struct admin *a, int argc, char *argv[])
+{
+	sqlite3_stmt	*st;
+	struct err	 err;
+	sqlite3		*db;
+	const char	*msg;
+	int		 rc, v, ok = 1;
+
+	if ((rc = admin_no_options(&admin_db_cmds[0], argc, argv)) != -1)
+		return rc;
+	if ((db = db_open_existing(a->conf->database, 1, &err)) == NULL)
+		return admin_fail("%s", err.msg);
+	printf("database: %s\n", a->conf->database);
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		admin_fail("%s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return ADMIN_FAIL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		msg = (const char *)sqlite3_column_text(st, 0);
+		if (msg != NULL && strcmp(msg, "ok") != 0)
+			ok = 0;
+		printf("integrity: %s\n", msg != NULL ? msg : "?");
+	}
+	sqlite3_finalize(st);
+	v = pragma_int(db, "PRAGMA user_version");
+	if (v == db_schema_version())
+		printf("schema: version %d (current)\n", v);
+	else if (v < db_schema_version()) {
+		printf("schema: version %d, older than this llmgw's %d: run "
+		    "llmgw-admin db migrate\n", v, db_schema_version());
+		ok = 0;
+	} else {
+		printf("schema: version %d, newer than this llmgw knows (%d)\n",
+		    v, db_schema_version());
+		ok = 0;
+	}
+	sqlite3_close(db);
+	return ok ? ADMIN_OK : ADMIN_FAIL;
+}
+
+static int
+db_migrate_cmd(struct admin *a, int argc, char *argv[])
+{
+	struct err	 err;
+	sqlite3		*db;
+	int		 rc, before;
+
+	if ((rc = admin_no_options(&admin_db_cmds[1], argc, argv)) != -1)
+		return rc;
+	if ((db = db_open_existing(a->conf->database, 0, &err)) == NULL)
+		return admin_fail("%s", err.msg);
+	before = pragma_int(db, "PRAGMA user_version");
+	if (db_migrate(db, a->conf->database, &err) == -1) {
+		sqlite3_close(db);
+		return admin_fail("%s", err.msg);
+	}
+	sqlite3_close(db);
+	if (before == db_schema_version())
+		printf("schema: version %d, already current\n", before);
+	else
+		printf("schema: version %d -> %d\n", before,
+		    db_schema_version());
+	return ADMIN_OK;
+}
+
+static long long
+file_size(const char *path, const char *suffix)
+{
+	struct stat	 st;
+	char		 p[4096];
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+static int
+db_vacuum(struct admin *a, int argc, char *argv[])
+{
+	struct err	 err;
+	sqlite3		*db;
+	long long	 before, after;
+	int		 rc;
+
+	if ((rc = admin_no_options(&admin_db_cmds[2], argc, argv)) != -1)
+		return rc;
+	if ((db = db_open_existing(a->conf->database, 0, &err)) == NULL)
+		return admin_fail("%s", err.msg);
+	before = file_size(a->conf->database, "") +
+	    file_size(a->conf->database, "-wal");
+	if (db_exec(db, "VACUUM", &err) == -1 ||
+	    db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", &err) == -1) {
+		sqlite3_close(db);
+		return admin_fail("database %s: %s", a->conf->database,
+		    err.msg);
+	}
+	sqlite3_close(db);
+	after = file_size(a->conf->database, "") +
+	    file_size(a->conf->database, "-wal");
+	printf("%s: %lld bytes -> %lld bytes\n", a->conf->database, before,
+	    after);
+	return ADMIN_OK;
+}

@@ -1,0 +1,189 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "core/str.h"
+#include "anthropic.h"
+
+int
+anthropic_request(struct buf *b, const char *model, long max_tokens,
+    const char *message, size_t message_len, int stream)
+{
+	if (buf_adds(b, "{\"model\":") == -1 ||
+	    json_add_cstr(b, model) == -1 ||
+	    buf_addf(b, ",\"max_tokens\":%ld,", max_tokens) == -1 ||
+	    (stream && buf_adds(b, "\"stream\":true,") == -1) ||
+	    buf_adds(b, "\"messages\":[{\"role\":\"user\",\"content\":") ==
+	    -1 || json_add_str(b, message, message_len) == -1 ||
+	    buf_adds(b, "}]}") == -1)
+		return -1;
+	return 0;
+}
+
+static long
+get_long(const cJSON *obj, const char *name)
+{
+	const cJSON	*v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
+	    v->valuedouble > 1e15)
+		return -1;
+	return (long)v->valuedouble;
+}
+
+/* Take the usage numbers present in "u"; absent ones stay as they are. */
+static void
+usage_merge(struct anthropic_usage *usage, const cJSON *u)
+{
+	long	 v;
+
+	if (!cJSON_IsObject(u))
+		return;
+	if ((v = get_long(u, "input_tokens")) >= 0)
+		usage->input_tokens = v;
+	if ((v = get_long(u, "output_tokens")) >= 0 &&
+	    v > usage->output_tokens)
+		usage->output_tokens = v;
+	if ((v = get_long(u, "cache_creation_input_tokens")) >= 0)
+		usage->cache_creation_input_tokens = v;
+	if ((v = get_long(u, "cache_read_input_tokens")) >= 0)
+		usage->cache_read_input_tokens = v;
+}
+
+static void
+copy_str(char *dst, size_t size, const cJSON *v)
+{
+	if (cJSON_IsString(v))
+		str_copy(dst, size, v->valuestring);
+}
+
+static int
+error_from(struct anthropic_error *err, const cJSON *e)
+{
+	if (!cJSON_IsObject(e))
+		return -1;
+	copy_str(err->type, sizeof(err->type),
+	    cJSON_GetObjectItemCaseSensitive(e, "type"));
+	copy_str(err->message, sizeof(err->message),
+	    cJSON_GetObjectItemCaseSensitive(e, "message"));
+	if (err->type[0] == '\0')
+		snprintf(err->type, sizeof(err->type), "api_error");
+	return 0;
+}
+
+int
+anthropic_stream_event(struct anthropic_stream *st, const char *data,
+    size_t len, anthropic_text_fn fn, void *arg)
+{
+	cJSON		*root;
+	const cJSON	*type, *delta, *dtype, *text, *msg;
+	int		 rc = AEV_MALFORMED;
+
+	if ((root = cJSON_ParseWithLength(data, len)) == NULL)
+		return AEV_MALFORMED;
+	type = cJSON_GetObjectItemCaseSensitive(root, "type");
+	if (!cJSON_IsString(type))
+		goto done;
+	if (strcmp(type->valuestring, "content_block_delta") == 0) {
+		delta = cJSON_GetObjectItemCaseSensitive(root, "delta");
+		dtype = cJSON_GetObjectItemCaseSensitive(delta, "type");
+		if (!cJSON_IsString(dtype))
+			goto done;
+		if (strcmp(dtype->valuestring, "text_delta") != 0) {
+			/* input_json, thinking, signature: not for /chat */
+			rc = AEV_IGNORED;
+			goto done;
+		}
+		text = cJSON_GetObjectItemCaseSensitive(delta, "text");
+		if (!cJSON_IsString(text))
+			goto done;
+		st->deltas++;
+		rc = AEV_TEXT;
+		if (fn != NULL && fn(arg, text->valuestring,
+		    strlen(text->valuestring)) == -1)
+			rc = -1;
+	} else if (strcmp(type->valuestring, "message_start") == 0) {
+		msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+		if (!cJSON_IsObject(msg))
+			goto done;
+		usage_merge(&st->usage,
+		    cJSON_GetObjectItemCaseSensitive(msg, "usage"));
+		st->started = 1;
+		rc = AEV_START;
+	} else if (strcmp(type->valuestring, "message_delta") == 0) {
+		usage_merge(&st->usage,
+		    cJSON_GetObjectItemCaseSensitive(root, "usage"));
+		delta = cJSON_GetObjectItemCaseSensitive(root, "delta");
+		copy_str(st->stop_reason, sizeof(st->stop_reason),
+		    cJSON_GetObjectItemCaseSensitive(delta, "stop_reason"));
+		rc = AEV_USAGE;
+	} else if (strcmp(type->valuestring, "message_stop") == 0) {
+		st->stopped = 1;
+		rc = AEV_STOP;
+	} else if (strcmp(type->valuestring, "error") == 0) {
+		if (error_from(&st->err, cJSON_GetObjectItemCaseSensitive(root,
+		    "error")) == 0)
+			rc = AEV_ERROR;
+	} else
+		rc = AEV_IGNORED;	/* ping, content_block_start/stop, .. */
+done:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int
+anthropic_parse_reply(const char *body, size_t len, struct buf *text,
+    struct anthropic_usage *usage, char *stop_reason, size_t srlen)
+{
+	cJSON		*root;
+	const cJSON	*content, *block, *type, *t;
+	int		 rc = -1;
+
+	if ((root = cJSON_ParseWithLength(body, len)) == NULL)
+		return -1;
+	content = cJSON_GetObjectItemCaseSensitive(root, "content");
+	if (!cJSON_IsArray(content))
+		goto done;
+	cJSON_ArrayForEach(block, content) {
+		type = cJSON_GetObjectItemCaseSensitive(block, "type");
+		if (!cJSON_IsString(type) ||
+		    strcmp(type->valuestring, "text") != 0)
+			continue;
+		t = cJSON_GetObjectItemCaseSensitive(block, "text");
+		if (cJSON_IsString(t) && buf_adds(text, t->valuestring) == -1)
+			goto done;
+	}
+	memset(usage, 0, sizeof(*usage));
+	usage_merge(usage, cJSON_GetObjectItemCaseSensitive(root, "usage"));
+	copy_str(stop_reason, srlen,
+	    cJSON_GetObjectItemCaseSensitive(root, "stop_reason"));
+	rc = 0;
+done:
+	cJSON_Delete(root);
+	return rc;
+}
+
+int
+anthropic_parse_error(const char *body, size_t len,
+    struct anthropic_error *err)
+{
+	cJSON	*root;
+	int	 rc = -1;
+
+	memset(err, 0, sizeof(*err));
+	if ((root = cJSON_ParseWithLength(body, len)) != NULL)
+		rc = error_from(err,
+		    cJSON_GetObjectItemCaseSensitive(root, "error"));
+	cJSON_Delete(root);
+	if (rc == -1) {
+		snprintf(err->type, sizeof(err->type), "api_error");
+		snprintf(err->message, sizeof(err->message),
+		    "unrecognised error body");
+	}
+	return rc;
+}

@@ -1,0 +1,395 @@
+/*
+ * llmgw: the FastCGI responder.  Options in, modules wired, exit code out.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "store/conf.h"
+#include "app.h"
+#include "conn.h"
+#include "handler.h"
+#include "server.h"
+#include "upstream.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR	"/etc"
+#endif
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "usage: llmgw [--config FILE] [--listen ADDR] "
+	    "[--threads N] [--version] [--help]\n");
+}
+
+static void *
+make_worker(void *arg, struct err *err)
+{
+	return worker_new(arg, err);
+}
+
+static void
+free_worker(void *w)
+{
+	worker_free(w);
+}
+
+static void
+serve(void *w, struct conn *conn)
+{
+	handler_serve(w, conn);
+}
+
+static void
+after(void *w)
+{
+	handler_after(w);
+}
+
+static volatile int	 cgi_gone;
+
+/*
+ * The signals the main thread takes with sigwait().  They are blocked
+ * before any thread starts (the upstream loop, the workers), so that
+ * each thread inherits the mask and none dies of a SIGHUP meant for the
+ * main thread, and before the socket exists, so that none that comes
+ * once it does is lost.
+ */
+static void
+control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+static void
+on_cgi_term(int sig)
+{
+	(void)sig;
+	cgi_gone = 1;
+}
+
+/*
+ * Plain CGI: one request on stdin/stdout, then exit.  A web server that
+ * loses the client sends SIGTERM (then SIGKILL a few seconds later):
+ * that stops the upstream transfer so the usage is still recorded.
+ */
+static int
+run_cgi(struct app *app)
+{
+	struct sigaction	 sa;
+	sigset_t		 set;
+	struct worker		*w;
+	struct conn		 conn;
+	struct err		 err;
+	char			 drain[4096];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_cgi_term;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	control_signals(&set);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);	/* this thread only */
+	app->cgi_gone = &cgi_gone;
+	if ((w = worker_new(app, &err)) == NULL) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	conn_init_cgi(&conn);
+	handler_serve(w, &conn);
+	/* A body we did not read (a refusal): take it, or the web server may
+	 * drop the answer when we go. */
+	while (!cgi_gone && read(STDIN_FILENO, drain, sizeof(drain)) > 0)
+		;
+	close(STDOUT_FILENO);		/* the web server has it all now */
+	handler_after(w);
+	worker_free(w);
+	return 0;
+}
+
+static void
+pool_opts(const struct conf *c, struct server_opts *opts)
+{
+	opts->min_threads = c->threads;
+	opts->max_threads = c->max_threads;
+	opts->idle_ms = c->thread_idle_ms;
+	/* No read from the web server waits for ever; a request body's
+	 * reads after the first are cut to what is left of it. */
+	opts->read_timeout_ms = c->body_timeout_ms;
+}
+
+/* SIGHUP: a good new configuration replaces the old; a bad one is refused. */
+static void
+reload(struct app *app)
+{
+	struct server_opts	 opts;
+	struct gen		*g;
+	struct err		 err;
+
+	if (app_reload(app, &err) == -1) {
+		log_error("reload refused, keeping the old configuration: %s",
+		    err.msg);
+		return;
+	}
+	g = app_hold(app);
+	pool_opts(g->conf, &opts);
+	server_set_opts(app->server, &opts);
+	app_drop(g);
+	log_info("configuration reloaded");
+}
+
+/*
+ * SIGTERM or SIGINT: stop accepting, give requests in progress
+ * shutdown_timeout to finish, then end the streams still running (each
+ * gets an error event and its usage is recorded) and, as a last resort,
+ * cut their connections.
+ */
+static void
+shut_down(struct app *app, long timeout_ms)
+{
+	long	 left;
+
+	server_close(app->server);
+	if ((left = server_drain(app->server, timeout_ms)) == 0)
+		return;
+	log_warn("%ld request%s still running after shutdown_timeout; "
+	    "ending them", left, left == 1 ? "" : "s");
+	upstream_loop_abort(app->loop);
+	if ((left = server_drain(app->server, 5000)) == 0)
+		return;
+	log_warn("%ld request%s still running; closing their connections",
+	    left, left == 1 ? "" : "s");
+	server_interrupt(app->server);
+}
+
+/* FastCGI: serve until SIGTERM or SIGINT. */
+static int
+run_fastcgi(struct app *app, int fd)
+{
+	struct server_opts	 opts;
+	struct server_ops	 ops = { make_worker, free_worker, serve, after,
+				    NULL };
+	struct err		 err;
+	struct gen		*g;
+	sigset_t		 set;
+	long			 timeout;
+	int			 sig;
+
+	ops.arg = app;
+	g = app_hold(app);
+	pool_opts(g->conf, &opts);
+	app_drop(g);
+
+	/* Signals go to this thread only, through sigwait(). */
+	control_signals(&set);
+
+	if ((app->server = server_start(fd, &opts, &ops, &err)) == NULL) {
+		log_error("%s", err.msg);
+		return 1;
+	}
+	log_info("serving FastCGI with %ld to %ld threads%s",
+	    opts.min_threads, opts.max_threads, app->single ?
+	    " (mod_fcgid: one request at a time)" : "");
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP)
+			reload(app);
+		else
+			log_info("signal %d ignored", sig);
+	}
+	g = app_hold(app);
+	timeout = g->conf->shutdown_timeout_ms;
+	app_drop(g);
+	log_info("signal %d: stopping; requests in progress have %ld ms",
+	    sig, timeout);
+	shut_down(app, timeout);
+	server_free(app->server);
+	app->server = NULL;
+	log_info("stopped");
+	return 0;
+}
+
+/*
+ * Apache mod_fcgid gives each process one request at a time, on a socket
+ * it names <FcgidIPCDir>/<pid>.<n>: then one worker thread is all we need.
+ */
+static int
+is_mod_fcgid(int fd)
+{
+	struct sockaddr_un	 sun;
+	socklen_t		 len = sizeof(sun);
+	const char		*base;
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
+	    sun.sun_family != AF_UNIX || sun.sun_path[0] == '\0')
+		return 0;
+	base = strrchr(sun.sun_path, '/');
+	base = base != NULL ? base + 1 : sun.sun_path;
+	return strspn(base, "0123456789") > 0 &&
+	    base[strspn(base, "0123456789")] == '.' &&
+	    strspn(base + strspn(base, "0123456789") + 1, "0123456789") ==
+	    strlen(base + strspn(base, "0123456789") + 1) &&
+	    base[strspn(base, "0123456789") + 1] != '\0';
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "config",	required_argument,	NULL, 'c' },
+		{ "listen",	required_argument,	NULL, 'l' },
+		{ "threads",	required_argument,	NULL, 't' },
+		{ "version",	no_argument,		NULL, 'V' },
+		{ "help",	no_argument,		NULL, 'h' },
+		{ NULL,		0,			NULL, 0 }
+	};
+	struct conf	*conf;
+	struct app	*app;
+	struct err	 err;
+	sigset_t	 set;
+	const char	*path = NULL, *listen_addr = NULL, *gw;
+	char		*end;
+	long		 threads = 0;
+	int		 ch, fd, required = 1, rc, single;
+
+	while ((ch = getopt_long(argc, argv, "c:l:t:Vh", longopts, NULL)) !=
+	    -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 't':
+			errno = 0;
+			threads = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || threads < 1 ||
+			    threads > 100000) {
+				fprintf(stderr, "llmgw: --threads: \"%s\" is "
+				    "not a number from 1 to 100000\n", optarg);
+				usage(stderr);
+				return 2;
+			}
+			break;
+		case 'V':
+			printf("llmgw %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "llmgw: unexpected argument \"%s\"\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (path == NULL && (path = getenv("LLMGW_CONFIG")) == NULL) {
+		path = SYSCONFDIR "/llmgw.conf";
+		required = 0;
+	}
+	if ((conf = conf_load(path, required, &err)) == NULL) {
+		fprintf(stderr, "llmgw: %s\n", err.msg);
+		return 1;
+	}
+	log_init("llmgw", (enum log_level)conf->log_level);
+	if (geteuid() == 0 && !conf->allow_root) {
+		log_error("refusing to run as root: run llmgw as its own user "
+		    "(the web server's, or llmgw), or set allow_root = yes in "
+		    "llmgw.conf (LLMGW_ALLOW_ROOT=yes) if you mean it");
+		conf_free(conf);
+		return 1;
+	}
+	if (conf->warning[0] != '\0')
+		log_warn("%s", conf->warning);
+	if (listen_addr == NULL)
+		listen_addr = conf->listen;
+	if (conf->api_token == NULL)
+		log_info("no api_token is configured: only keys made with "
+		    "llmgw-admin key create are accepted");
+	if (conf->api_key == NULL)
+		log_warn("no API key is configured (api_key, api_key_file or "
+		    "ANTHROPIC_API_KEY): the upstream will refuse requests");
+
+	signal(SIGPIPE, SIG_IGN);
+	control_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("curl_global_init failed");
+		conf_free(conf);
+		return 1;
+	}
+	if (listen_addr != NULL) {
+		if ((fd = server_listen(listen_addr, conf->listen_mode, &err)) ==
+		    -1) {
+			log_error("%s", err.msg);
+			conf_free(conf);
+			curl_global_cleanup();
+			return 1;
+		}
+	} else
+		fd = server_inherited();
+	single = fd != -1 && listen_addr == NULL && is_mod_fcgid(fd);
+	{
+		struct app tmp = { .threads = threads, .single = single };
+
+		app_fix_threads(&tmp, conf);
+	}
+	if ((app = app_new(conf, path, required, &err)) == NULL) {
+		log_error("%s", err.msg);
+		if (fd != -1)
+			close(fd);
+		curl_global_cleanup();
+		return 1;
+	}
+	app->threads = threads;
+	app->single = single;
+
+	if (fd != -1) {
+		if (server_init(&err) == -1) {
+			log_error("%s", err.msg);
+			close(fd);
+			rc = 1;
+			goto out;
+		}
+		rc = run_fastcgi(app, fd);
+	} else if ((gw = getenv("GATEWAY_INTERFACE")) != NULL && *gw != '\0')
+		rc = run_cgi(app);
+	else {
+		fprintf(stderr, "llmgw: no FastCGI socket on standard input "
+		    "and not run as CGI: start it from a web server, or give "
+		    "--listen ADDR\n");
+		usage(stderr);
+		rc = 2;
+	}
+out:
+	app_free(app);
+	curl_global_cleanup();
+	return rc;
+}

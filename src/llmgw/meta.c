@@ -1,0 +1,105 @@
+/*
+ * GET /openapi.json, /docs and /healthz.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "store/conf.h"
+#include "store/spool.h"
+#include "app.h"
+#include "auth.h"
+#include "conn.h"
+#include "metrics.h"
+#include "req.h"
+#include "resp.h"
+#include "server.h"
+#include "usage.h"
+
+void
+meta_openapi(struct req_ctx *rq)
+{
+	rq->status = 200;
+	resp_body(rq->conn, 200, "application/json", rq->id, NULL,
+	    rq->gen->openapi, rq->gen->openapi_len, rq->head_only);
+}
+
+void
+meta_docs(struct req_ctx *rq)
+{
+	rq->status = 200;
+	resp_body(rq->conn, 200, "text/html; charset=utf-8", rq->id, NULL,
+	    rq->gen->docs, rq->gen->docs_len, rq->head_only);
+}
+
+void
+meta_healthz(struct req_ctx *rq)
+{
+	struct err	 dberr, sperr;
+	struct buf	*b = &rq->w->out;
+	char		 last[256];
+	unsigned long	 failures;
+	int		 db_ok, spool_ok;
+
+	db_ok = usage_check(rq->gen->db, &dberr) == 0;
+	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
+	failures = spool_failures(rq->gen->spool, last, sizeof(last));
+	buf_reset(b);
+	buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
+	    "{\"status\":\"unavailable\"");
+	buf_adds(b, ",\"database\":");
+	json_add_cstr(b, db_ok ? "ok" : dberr.msg);
+	buf_adds(b, ",\"spool\":");
+	json_add_cstr(b, spool_ok ? "ok" : sperr.msg);
+	buf_addf(b, ",\"spool_write_failures\":%lu", failures);
+	if (failures > 0) {
+		buf_adds(b, ",\"spool_last_error\":");
+		json_add_cstr(b, last);
+	}
+	buf_addc(b, '}');
+	if (!db_ok)
+		log_warn("healthz: %s", dberr.msg);
+	if (!spool_ok)
+		log_warn("healthz: %s", sperr.msg);
+	rq->status = db_ok && spool_ok ? 200 : 503;
+	resp_body(rq->conn, rq->status, "application/json", rq->id,
+	    "Cache-Control: no-store\r\n", b->data, b->len, rq->head_only);
+}
+
+void
+meta_metrics(struct req_ctx *rq)
+{
+	struct buf	*b = &rq->w->out;
+	const char	*token;
+	size_t		 len;
+	long		 threads = 1, busy = 1;
+
+	if (rq->conf->metrics_token != NULL &&
+	    (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"), &token,
+	    &len) == -1 ||
+	    !auth_token_equal(token, len, rq->conf->metrics_token))) {
+		req_error(rq, 401, "WWW-Authenticate: Bearer\r\n",
+		    "Not authenticated");
+		return;
+	}
+	if (rq->app->server != NULL)
+		server_counts(rq->app->server, &threads, &busy);
+	buf_reset(b);
+	b->max = 0;
+	if (metrics_render(rq->app->metrics, threads, busy, b) == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		return;
+	}
+	rq->status = 200;
+	resp_body(rq->conn, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    rq->id, "Cache-Control: no-store\r\n", b->data, b->len,
+	    rq->head_only);
+}

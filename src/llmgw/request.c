@@ -1,0 +1,423 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "store/conf.h"
+#include "request.h"
+
+/*
+ * Append one problem.  "field" NULL means the body itself; "input" is
+ * JSON text or NULL for null; "ctx" is a JSON object's text or NULL.
+ */
+static void
+problem(struct buf *b, const char *type, const char *field, const char *msg,
+    const char *input, const char *ctx)
+{
+	buf_adds(b, b->len == 0 ? "[" : ",");
+	buf_adds(b, "{\"type\":");
+	json_add_cstr(b, type);
+	buf_adds(b, ",\"loc\":[\"body\"");
+	if (field != NULL) {
+		buf_addc(b, ',');
+		json_add_cstr(b, field);
+	}
+	buf_adds(b, "],\"msg\":");
+	json_add_cstr(b, msg);
+	buf_adds(b, ",\"input\":");
+	buf_adds(b, input != NULL ? input : "null");
+	if (ctx != NULL) {
+		buf_adds(b, ",\"ctx\":");
+		buf_adds(b, ctx);
+	}
+	buf_addc(b, '}');
+}
+
+/* As problem(), with the offending cJSON value as "input". */
+static void
+problem_item(struct buf *b, const char *type, const char *field,
+    const char *msg, const cJSON *item, const char *ctx)
+{
+	char	*input;
+
+	input = cJSON_PrintUnformatted(item);
+	problem(b, type, field, msg, input != NULL ? input : "null", ctx);
+	cJSON_free(input);
+}
+
+static int
+all_space(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isspace((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+static void
+check_message(const cJSON *item, struct chat_req *req, struct buf *problems)
+{
+	if (item == NULL) {
+		problem(problems, "missing", "message", "Field required",
+		    NULL, NULL);
+		return;
+	}
+	if (!cJSON_IsString(item)) {
+		problem_item(problems, "string_type", "message",
+		    "Input should be a valid string", item, NULL);
+		return;
+	}
+	if (item->valuestring[0] == '\0') {
+		problem_item(problems, "string_too_short", "message",
+		    "String should have at least 1 character", item,
+		    "{\"min_length\":1}");
+		return;
+	}
+	if (all_space(item->valuestring)) {
+		problem_item(problems, "value_error", "message",
+		    "Value error, message must contain non-whitespace text",
+		    item, NULL);
+		return;
+	}
+	req->message_len = strlen(item->valuestring);
+	req->message = strdup(item->valuestring);
+}
+
+/* The allowed models as Pydantic words them: "'a', 'b' or 'c'". */
+static void
+expected_models(const struct conf *c, struct buf *b)
+{
+	char	**p;
+
+	for (p = c->allowed_models; *p != NULL; p++) {
+		if (p != c->allowed_models)
+			buf_adds(b, p[1] == NULL ? " or " : ", ");
+		buf_addf(b, "'%s'", *p);
+	}
+}
+
+static void
+check_model(const struct conf *c, const cJSON *item, struct chat_req *req,
+    struct buf *problems)
+{
+	struct buf	 words, msg, ctx;
+	const char	*model;
+
+	if (item == NULL) {
+		model = c->default_model;
+	} else if (!cJSON_IsString(item)) {
+		problem_item(problems, "string_type", "model",
+		    "Input should be a valid string", item, NULL);
+		return;
+	} else if (item->valuestring[0] == '\0') {
+		problem_item(problems, "string_too_short", "model",
+		    "String should have at least 1 character", item,
+		    "{\"min_length\":1}");
+		return;
+	} else if (strlen(item->valuestring) > REQ_MODEL_MAX) {
+		buf_init(&ctx, 0);
+		buf_addf(&ctx, "{\"max_length\":%d}", REQ_MODEL_MAX);
+		buf_init(&msg, 0);
+		buf_addf(&msg, "String should have at most %d characters",
+		    REQ_MODEL_MAX);
+		problem_item(problems, "string_too_long", "model",
+		    buf_str(&msg), item, buf_str(&ctx));
+		buf_free(&msg);
+		buf_free(&ctx);
+		return;
+	} else
+		model = item->valuestring;
+
+	if (!conf_model_allowed(c, model)) {
+		buf_init(&words, 0);
+		expected_models(c, &words);
+		buf_init(&msg, 0);
+		buf_addf(&msg, "Input should be %s", buf_str(&words));
+		buf_init(&ctx, 0);
+		buf_adds(&ctx, "{\"expected\":");
+		json_add_str(&ctx, words.data, words.len);
+		buf_addc(&ctx, '}');
+		problem_item(problems, "literal_error", "model",
+		    buf_str(&msg), item, buf_str(&ctx));
+		buf_free(&words);
+		buf_free(&msg);
+		buf_free(&ctx);
+		return;
+	}
+	req->model = strdup(model);
+}
+
+static void
+check_max_tokens(const struct conf *c, const cJSON *item,
+    struct chat_req *req, struct buf *problems)
+{
+	struct buf	 msg, ctx;
+	double		 v;
+
+	if (item == NULL) {
+		req->max_tokens = c->default_max_tokens;
+		return;
+	}
+	if (!cJSON_IsNumber(item)) {
+		problem_item(problems, "int_type", "max_tokens",
+		    "Input should be a valid integer", item, NULL);
+		return;
+	}
+	v = item->valuedouble;
+	if (!isfinite(v) || v != floor(v)) {
+		problem_item(problems, "int_from_float", "max_tokens",
+		    "Input should be a valid integer, got a number with a "
+		    "fractional part", item, NULL);
+		return;
+	}
+	if (v < 1) {
+		problem_item(problems, "greater_than_equal", "max_tokens",
+		    "Input should be greater than or equal to 1", item,
+		    "{\"ge\":1}");
+		return;
+	}
+	if (v > (double)c->max_tokens_limit) {
+		buf_init(&msg, 0);
+		buf_addf(&msg, "Input should be less than or equal to %ld",
+		    c->max_tokens_limit);
+		buf_init(&ctx, 0);
+		buf_addf(&ctx, "{\"le\":%ld}", c->max_tokens_limit);
+		problem_item(problems, "less_than_equal", "max_tokens",
+		    buf_str(&msg), item, buf_str(&ctx));
+		buf_free(&msg);
+		buf_free(&ctx);
+		return;
+	}
+	req->max_tokens = (long)v;
+}
+
+static void
+check_include_usage(const cJSON *item, struct chat_req *req,
+    struct buf *problems)
+{
+	if (item == NULL)
+		return;
+	if (!cJSON_IsBool(item)) {
+		problem_item(problems, "bool_type", "include_usage",
+		    "Input should be a valid boolean", item, NULL);
+		return;
+	}
+	req->include_usage = cJSON_IsTrue(item);
+}
+
+static void
+json_invalid(struct buf *problems, size_t pos, const char *why)
+{
+	struct buf	 ctx;
+
+	buf_init(&ctx, 0);
+	buf_adds(&ctx, "{\"error\":");
+	json_add_cstr(&ctx, why);
+	buf_addc(&ctx, '}');
+	buf_adds(problems, "[{\"type\":\"json_invalid\",\"loc\":[\"body\",");
+	buf_addf(problems, "%zu],\"msg\":\"JSON decode error\",\"input\":{},"
+	    "\"ctx\":%s}", pos, buf_str(&ctx));
+	buf_free(&ctx);
+}
+
+int
+chat_req_parse(const struct conf *c, const char *body, size_t len,
+    struct chat_req *req, struct buf *problems)
+{
+	cJSON			*root = NULL, *it;
+	const cJSON		*message = NULL, *model = NULL, *max_tokens = NULL;
+	const cJSON		*include_usage = NULL;
+	const char		*end = NULL;
+	enum json_scan_result	 scan;
+	size_t			 where;
+
+	memset(req, 0, sizeof(*req));
+	buf_reset(problems);
+
+	if (len == 0 || all_space(body)) {
+		problem(problems, "missing", NULL, "Field required", NULL,
+		    NULL);
+		goto fail;
+	}
+	if ((scan = json_scan(body, len, REQ_MAX_DEPTH, &where)) !=
+	    JSON_SCAN_OK) {
+		json_invalid(problems, where, json_scan_msg(scan));
+		goto fail;
+	}
+	/* The length includes the NUL so that cJSON can check for it. */
+	root = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+	if (root == NULL) {
+		where = end != NULL && end >= body && end <= body + len ?
+		    (size_t)(end - body) : 0;
+		json_invalid(problems, where, "Expecting value");
+		goto fail;
+	}
+	if (!cJSON_IsObject(root)) {
+		problem_item(problems, "model_attributes_type", NULL,
+		    "Input should be a valid dictionary or object to extract "
+		    "fields from", root, NULL);
+		goto fail;
+	}
+	/* Like Python's json module, the last of duplicate keys counts. */
+	cJSON_ArrayForEach(it, root) {
+		if (strcmp(it->string, "message") == 0)
+			message = it;
+		else if (strcmp(it->string, "model") == 0)
+			model = it;
+		else if (strcmp(it->string, "max_tokens") == 0)
+			max_tokens = it;
+		else if (strcmp(it->string, "include_usage") == 0)
+			include_usage = it;
+	}
+	if (message == NULL) {
+		char *input = cJSON_PrintUnformatted(root);
+
+		problem(problems, "missing", "message", "Field required",
+		    input, NULL);
+		cJSON_free(input);
+	} else
+		check_message(message, req, problems);
+	check_model(c, model, req, problems);
+	check_max_tokens(c, max_tokens, req, problems);
+	check_include_usage(include_usage, req, problems);
+	cJSON_ArrayForEach(it, root) {
+		if (strcmp(it->string, "message") != 0 &&
+		    strcmp(it->string, "model") != 0 &&
+		    strcmp(it->string, "max_tokens") != 0 &&
+		    strcmp(it->string, "include_usage") != 0)
+			problem_item(problems, "extra_forbidden", it->string,
+			    "Extra inputs are not permitted", it, NULL);
+	}
+	if (problems->len > 0)
+		goto fail;
+	if (req->message == NULL || req->model == NULL) {
+		problem(problems, "internal", NULL, "out of memory", NULL,
+		    NULL);
+		goto fail;
+	}
+	cJSON_Delete(root);
+	return 0;
+fail:
+	if (problems->len > 0)
+		buf_addc(problems, ']');
+	cJSON_Delete(root);
+	chat_req_free(req);
+	return -1;
+}
+
+void
+chat_req_free(struct chat_req *req)
+{
+	free(req->message);
+	free(req->model);
+	memset(req, 0, sizeof(*req));
+}
+
+int
+request_is_json(const char *ct)
+{
+	size_t	 n = strlen("application/json");
+
+	if (ct == NULL)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	if (strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	ct += n;
+	while (*ct == ' ')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+int
+messages_req_parse(const struct conf *c, const char *body, size_t len,
+    struct chat_req *req, int *stream, char *why, size_t whylen)
+{
+	cJSON			*root = NULL;
+	const cJSON		*model, *max, *msgs, *st;
+	enum json_scan_result	 scan;
+	size_t			 where;
+	double			 v;
+
+	memset(req, 0, sizeof(*req));
+	*stream = 0;
+	if ((scan = json_scan(body, len, 64, &where)) != JSON_SCAN_OK) {
+		snprintf(why, whylen, "body: %s at byte %zu",
+		    json_scan_msg(scan), where);
+		return -1;
+	}
+	if ((root = cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1)) == NULL ||
+	    !cJSON_IsObject(root)) {
+		snprintf(why, whylen, "body: not a JSON object");
+		goto fail;
+	}
+	model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	max = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
+	msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+	st = cJSON_GetObjectItemCaseSensitive(root, "stream");
+	if (!cJSON_IsString(model) || model->valuestring[0] == '\0' ||
+	    strlen(model->valuestring) > REQ_MODEL_MAX) {
+		snprintf(why, whylen, "model: a model name is required");
+		goto fail;
+	}
+	if (!conf_model_allowed(c, model->valuestring)) {
+		snprintf(why, whylen, "model: %s is not allowed here",
+		    model->valuestring);
+		goto fail;
+	}
+	v = cJSON_IsNumber(max) ? max->valuedouble : 0;
+	if (!cJSON_IsNumber(max) || !isfinite(v) || v != floor(v) || v < 1) {
+		snprintf(why, whylen, "max_tokens: a whole number of at least "
+		    "1 is required");
+		goto fail;
+	}
+	if (v > (double)c->max_tokens_limit) {
+		snprintf(why, whylen, "max_tokens: at most %ld here",
+		    c->max_tokens_limit);
+		goto fail;
+	}
+	if (!cJSON_IsArray(msgs)) {
+		snprintf(why, whylen, "messages: a list of messages is "
+		    "required");
+		goto fail;
+	}
+	if (st != NULL && !cJSON_IsBool(st)) {
+		snprintf(why, whylen, "stream: must be true or false");
+		goto fail;
+	}
+	*stream = cJSON_IsTrue(st);
+	req->max_tokens = (long)v;
+	/* For the budget: a token per byte of the body at most. */
+	req->message_len = len;
+	if ((req->model = strdup(model->valuestring)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	cJSON_Delete(root);
+	return 0;
+fail:
+	cJSON_Delete(root);
+	return -1;
+}
+
+int
+request_header_ok(const char *v)
+{
+	const char	*p;
+
+	if (v == NULL)
+		return 1;
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return 0;
+	return p - v <= REQ_HEADER_MAX;
+}

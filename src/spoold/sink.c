@@ -1,0 +1,81 @@
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "sink_impl.h"
+
+struct sink {
+	const struct sink_ops	*ops;
+	void			*impl;
+};
+
+static const struct sink_ops *const kinds[] = {
+	&sink_sqlite_ops, &sink_webhook_ops, &sink_jsonl_ops
+};
+
+struct sink *
+sink_open(const char *name, const struct conf *conf, struct err *err)
+{
+	struct sink	*s;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kinds[i]->name, name) == 0)
+			break;
+	if (i == sizeof(kinds) / sizeof(kinds[0])) {
+		err_set(err, "unknown sink \"%s\"", name);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	s->ops = kinds[i];
+	if ((s->impl = s->ops->open(conf, err)) == NULL) {
+		err_prefix(err, "%s sink", name);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+sink_close(struct sink *s)
+{
+	if (s == NULL)
+		return;
+	s->ops->close(s->impl);
+	free(s);
+}
+
+const char *
+sink_name(const struct sink *s)
+{
+	return s->ops->name;
+}
+
+size_t
+sink_deliver(struct sink *s, const struct delivery *d, size_t n,
+    struct err *err)
+{
+	size_t	 done;
+
+	done = s->ops->deliver(s->impl, d, n, err);
+	if (done < n)
+		err_prefix(err, "%s sink", s->ops->name);
+	return done;
+}
+
+int
+sink_reopen(struct sink *s, struct err *err)
+{
+	if (s->ops->reopen == NULL)
+		return 0;
+	if (s->ops->reopen(s->impl, err) == -1) {
+		err_prefix(err, "%s sink", s->ops->name);
+		return -1;
+	}
+	return 0;
+}

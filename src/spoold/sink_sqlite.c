@@ -1,0 +1,162 @@
+/*
+ * The SQLite sink: request_log rows, one per record, in one transaction
+ * per batch.  INSERT OR IGNORE on the record id makes a redelivery (after
+ * a consumer died between delivering and removing) a no-op.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "store/conf.h"
+#include "store/db.h"
+#include "store/record.h"
+#include "sink_impl.h"
+
+struct sqlite_sink {
+	sqlite3		*db;
+	sqlite3_stmt	*insert;
+	char		*path;
+};
+
+static const char insert_sql[] =
+    "INSERT OR IGNORE INTO request_log (id, request_id, ts, end_ts,"
+    " delivered_ts, key_id, route, model, status, input_tokens,"
+    " output_tokens, cache_creation_input_tokens, cache_read_input_tokens,"
+    " ttft_ms, total_ms, disconnected, partial, retries, upstream,"
+    " upstream_status, upstream_error, upstream_request_id, record)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+    " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+
+static void	 sqlite_close(void *);
+
+static void *
+sqlite_open(const struct conf *c, struct err *err)
+{
+	struct sqlite_sink	*s;
+	const char		*path;
+
+	path = c->sink_database != NULL ? c->sink_database : c->database;
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->path = strdup(path)) == NULL) {
+		free(s);
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	if ((s->db = db_open(path, err)) == NULL)
+		goto fail;
+	if (sqlite3_prepare_v3(s->db, insert_sql, -1,
+	    SQLITE_PREPARE_PERSISTENT, &s->insert, NULL) != SQLITE_OK) {
+		err_set(err, "database %s: prepare: %s", path,
+		    sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	return s;
+fail:
+	sqlite_close(s);
+	return NULL;
+}
+
+static void
+sqlite_close(void *arg)
+{
+	struct sqlite_sink	*s = arg;
+
+	if (s == NULL)
+		return;
+	sqlite3_finalize(s->insert);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+static void
+text_or_null(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s[0] == '\0')
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static int
+insert_one(struct sqlite_sink *s, const struct delivery *d, int64_t now)
+{
+	const struct record	*r = d->rec;
+	sqlite3_stmt		*st = s->insert;
+	int			 rc;
+
+	text_or_null(st, 1, r->id);
+	text_or_null(st, 2, r->request_id);
+	sqlite3_bind_int64(st, 3, r->ts_ms);
+	if (r->end_ms > 0)
+		sqlite3_bind_int64(st, 4, r->end_ms);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, now);
+	text_or_null(st, 6, r->key);
+	text_or_null(st, 7, r->route);
+	text_or_null(st, 8, r->model);
+	sqlite3_bind_int(st, 9, r->status);
+	sqlite3_bind_int64(st, 10, r->input_tokens);
+	sqlite3_bind_int64(st, 11, r->output_tokens);
+	sqlite3_bind_int64(st, 12, r->cache_creation_input_tokens);
+	sqlite3_bind_int64(st, 13, r->cache_read_input_tokens);
+	if (r->ttft_ms >= 0)
+		sqlite3_bind_int64(st, 14, r->ttft_ms);
+	else
+		sqlite3_bind_null(st, 14);
+	sqlite3_bind_int64(st, 15, r->total_ms);
+	sqlite3_bind_int(st, 16, r->disconnected);
+	sqlite3_bind_int(st, 17, r->partial);
+	sqlite3_bind_int(st, 18, r->retries);
+	sqlite3_bind_int(st, 19, r->upstream);
+	if (r->upstream_status > 0)
+		sqlite3_bind_int64(st, 20, r->upstream_status);
+	else
+		sqlite3_bind_null(st, 20);
+	text_or_null(st, 21, r->upstream_error);
+	text_or_null(st, 22, r->upstream_request_id);
+	sqlite3_bind_text(st, 23, d->json, (int)d->len, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static size_t
+sqlite_deliver(void *arg, const struct delivery *d, size_t n,
+    struct err *err)
+{
+	struct sqlite_sink	*s = arg;
+	int64_t			 now = clock_wall_ms();
+	size_t			 i;
+
+	if (db_exec(s->db, "BEGIN IMMEDIATE", err) == -1)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		if (insert_one(s, &d[i], now) == -1) {
+			err_set(err, "insert record %s: %s", d[i].rec->id,
+			    sqlite3_errmsg(s->db));
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			goto fail;
+		}
+	}
+	if (db_exec(s->db, "COMMIT", err) == -1) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	return n;
+fail:
+	err_prefix(err, "database %s", s->path);
+	return 0;
+}
+
+const struct sink_ops sink_sqlite_ops = {
+	"sqlite", sqlite_open, sqlite_close, sqlite_deliver, NULL
+};

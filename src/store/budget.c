@@ -1,0 +1,298 @@
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/proc.h"
+#include "core/reqid.h"
+#include "core/str.h"
+#include "budget.h"
+#include "db.h"
+#include "dbpool.h"
+#include "keys.h"
+
+#define RECLAIM_EVERY_MS	10000
+
+static const char prune_sql[] =
+    "DELETE FROM rate_hits WHERE key_id = ?1 AND ts < ?2";
+static const char count_sql[] =
+    "SELECT count(*), min(ts) FROM rate_hits WHERE key_id = ?1";
+static const char hit_sql[] =
+    "INSERT INTO rate_hits (key_id, ts) VALUES (?1, ?2)";
+static const char used_sql[] =
+    "SELECT tokens FROM budget_use WHERE key_id = ?1 AND period = ?2";
+static const char held_sql[] =
+    "SELECT coalesce(sum(tokens), 0) FROM reservations"
+    " WHERE key_id = ?1 AND period = ?2";
+static const char reserve_sql[] =
+    "INSERT INTO reservations (id, key_id, period, tokens, pid, start,"
+    " expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char unreserve_sql[] = "DELETE FROM reservations WHERE id = ?1";
+static const char settle_sql[] =
+    "INSERT INTO budget_use (key_id, period, tokens) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (key_id, period) DO UPDATE"
+    " SET tokens = tokens + excluded.tokens";
+
+static atomic_llong	 last_reclaim;
+
+void
+budget_period(const char *kind, int64_t now, char *out, size_t size,
+    long *secs_left)
+{
+	struct tm	 tm, end;
+	time_t		 t = (time_t)(now / 1000), e;
+
+	gmtime_r(&t, &tm);
+	end = tm;
+	end.tm_hour = end.tm_min = end.tm_sec = 0;
+	if (strcmp(kind, "month") == 0) {
+		snprintf(out, size, "%04d-%02d", tm.tm_year + 1900,
+		    tm.tm_mon + 1);
+		end.tm_mday = 1;
+		end.tm_mon++;
+	} else {
+		snprintf(out, size, "%04d-%02d-%02d", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday);
+		end.tm_mday++;
+	}
+	e = timegm(&end);
+	*secs_left = (long)(e - t) > 0 ? (long)(e - t) : 1;
+}
+
+/* Run one statement of the transaction; its first column, or -1. */
+static int64_t
+run(struct dbconn *c, enum db_slot slot, const char *sql, const char *key,
+    const char *period, int64_t n, int64_t *second, struct err *err)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v = 0;
+	int		 rc;
+
+	if ((st = dbconn_stmt(c, slot, sql, err)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (period != NULL)
+		sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+	else if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, n);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int64(st, 3, n);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		v = sqlite3_column_int64(st, 0);
+		if (second != NULL)
+			*second = sqlite3_column_int64(st, 1);
+	} else if (rc != SQLITE_DONE) {
+		err_set(err, "%s", sqlite3_errmsg(c->db));
+		v = -1;
+	}
+	sqlite3_reset(st);
+	return v;
+}
+
+long
+budget_reclaim(struct sqlite3 *db, struct err *err)
+{
+	sqlite3_stmt	*st, *del;
+	long		 n = 0;
+	int		 rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT DISTINCT pid, start FROM"
+	    " reservations", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "DELETE FROM reservations WHERE pid = ?1"
+	    " AND start = ?2", -1, &del, NULL) != SQLITE_OK) {
+		err_set(err, "reclaim: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(st);
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		long long pid = sqlite3_column_int64(st, 0);
+		long long start = sqlite3_column_int64(st, 1);
+
+		if (proc_alive((long)pid, (unsigned long long)start))
+			continue;
+		sqlite3_bind_int64(del, 1, pid);
+		sqlite3_bind_int64(del, 2, start);
+		if (sqlite3_step(del) == SQLITE_DONE)
+			n += sqlite3_changes(db);
+		sqlite3_reset(del);
+	}
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+	if (sqlite3_prepare_v2(db, "DELETE FROM reservations WHERE expires"
+	    " < ?1", -1, &del, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(del, 1, clock_wall_ms());
+		if (sqlite3_step(del) == SQLITE_DONE)
+			n += sqlite3_changes(db);
+		sqlite3_finalize(del);
+	}
+	atomic_store(&last_reclaim, clock_wall_ms());
+	return n;
+}
+
+/* One try: 0 reserved, 1 rate, 2 spent, -1 error (rolled back). */
+static int
+try_reserve(struct dbconn *c, const struct key *k, long tokens, long hold_ms,
+    struct reservation *r, long *retry_after, struct err *err)
+{
+	int64_t		 now = clock_wall_ms(), used, held, count, oldest = 0;
+	sqlite3_stmt	*st;
+	long		 left;
+	int		 rc;
+
+	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
+		return -1;
+	if (k->rpm >= 0) {
+		if (run(c, DBS_RPM_PRUNE, prune_sql, k->id, NULL, now - 60000,
+		    NULL, err) == -1 ||
+		    (count = run(c, DBS_RPM_COUNT, count_sql, k->id, NULL, 0,
+		    &oldest, err)) == -1)
+			goto fail;
+		if (count >= k->rpm) {
+			*retry_after = (long)((oldest + 60000 - now + 999) /
+			    1000);
+			if (*retry_after < 1)
+				*retry_after = 1;
+			rc = 1;
+			goto refuse;
+		}
+		if (run(c, DBS_RPM_HIT, hit_sql, k->id, NULL, now, NULL,
+		    err) == -1)
+			goto fail;
+	}
+	if (k->budget_tokens >= 0) {
+		budget_period(k->period, now, r->period, sizeof(r->period),
+		    &left);
+		if ((used = run(c, DBS_BUDGET_USED, used_sql, k->id, r->period,
+		    0, NULL, err)) == -1 ||
+		    (held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
+		    r->period, 0, NULL, err)) == -1)
+			goto fail;
+		if (used + held + tokens > k->budget_tokens) {
+			*retry_after = left;
+			rc = 2;
+			goto refuse;
+		}
+		reqid_new(r->id);
+		str_copy(r->key_id, sizeof(r->key_id), k->id);
+		r->tokens = tokens;
+		if ((st = dbconn_stmt(c, DBS_RESERVE, reserve_sql, err)) ==
+		    NULL)
+			goto fail;
+		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->key_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, r->period, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, tokens);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)proc_self_start());
+		sqlite3_bind_int64(st, 7, now + hold_ms);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			err_set(err, "%s", sqlite3_errmsg(c->db));
+			goto fail;
+		}
+	}
+	if (db_exec(c->db, "COMMIT", err) == -1)
+		goto fail;
+	return 0;
+refuse:
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	r->id[0] = '\0';
+	return rc;
+fail:
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	r->id[0] = '\0';
+	return -1;
+}
+
+enum budget_verdict
+budget_reserve(struct dbpool *p, const struct key *k, long tokens,
+    long hold_ms, struct reservation *r, long *retry_after, struct err *err)
+{
+	struct dbconn	*c;
+	struct err	 ignored;
+	int		 rc;
+
+	memset(r, 0, sizeof(*r));
+	if (k->budget_tokens < 0 && k->rpm < 0)
+		return BUDGET_OK;		/* nothing to hold or count */
+	if ((c = dbpool_get_writer(p, err)) == NULL)
+		return BUDGET_ERROR;
+	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
+		budget_reclaim(c->db, &ignored);
+	rc = try_reserve(c, k, tokens, hold_ms, r, retry_after, err);
+	/* Short of tokens: what dead processes hold may be the reason. */
+	if (rc == 2 && budget_reclaim(c->db, &ignored) > 0)
+		rc = try_reserve(c, k, tokens, hold_ms, r, retry_after, err);
+	dbpool_put(p, c, rc == -1);
+	if (rc == -1)
+		err_prefix(err, "database %s: budget of key %s", dbpool_path(p),
+		    k->id);
+	return rc == 0 ? BUDGET_OK : rc == 1 ? BUDGET_RATE : rc == 2 ?
+	    BUDGET_SPENT : BUDGET_ERROR;
+}
+
+int
+budget_settle(struct dbpool *p, struct reservation *r, long used,
+    struct err *err)
+{
+	struct dbconn	*c;
+	int		 rc = -1;
+
+	if (r->id[0] == '\0')
+		return 0;
+	if ((c = dbpool_get_writer(p, err)) == NULL)
+		return -1;
+	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == 0 &&
+	    run(c, DBS_UNRESERVE, unreserve_sql, r->id, NULL, 0, NULL, err) !=
+	    -1 &&
+	    run(c, DBS_SETTLE, settle_sql, r->key_id, r->period, used, NULL,
+	    err) != -1 &&
+	    db_exec(c->db, "COMMIT", err) == 0)
+		rc = 0;
+	else
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	dbpool_put(p, c, rc == -1);
+	if (rc == -1)
+		err_prefix(err, "database %s: settle %ld tokens of key %s",
+		    dbpool_path(p), used, r->key_id);
+	r->id[0] = '\0';
+	return rc;
+}
+
+int
+budget_spent(struct sqlite3 *db, const struct key *k, long *settled,
+    long *held, struct err *err)
+{
+	sqlite3_stmt	*st;
+	char		 period[12];
+	long		 left;
+	int		 i;
+	const char	*sql[2] = { used_sql, held_sql };
+	long		*out[2] = { settled, held };
+
+	*settled = *held = 0;
+	if (k->budget_tokens < 0)
+		return 0;
+	budget_period(k->period, clock_wall_ms(), period, sizeof(period), &left);
+	for (i = 0; i < 2; i++) {
+		if (sqlite3_prepare_v2(db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+			err_set(err, "%s", sqlite3_errmsg(db));
+			return -1;
+		}
+		sqlite3_bind_text(st, 1, k->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, period, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			*out[i] = (long)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	return 0;
+}

@@ -1,0 +1,162 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "core/err.h"
+#include "db.h"
+#include "dbpool.h"
+
+#define POOL_KEEP	16	/* idle connections kept open */
+
+struct dbpool {
+	pthread_mutex_t	 lock;
+	pthread_mutex_t	 write_lock;	/* one writer of this process at a time */
+	char		*path;
+	struct dbconn	*idle;
+	int		 nidle;
+};
+
+struct dbpool *
+dbpool_new(const char *path)
+{
+	struct dbpool	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	if ((p->path = strdup(path)) == NULL) {
+		free(p);
+		return NULL;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->write_lock, NULL);
+	return p;
+}
+
+static void
+conn_close(struct dbconn *c)
+{
+	int	 i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < DBS_NSLOTS; i++)
+		sqlite3_finalize(c->st[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+void
+dbpool_free(struct dbpool *p)
+{
+	struct dbconn	*c;
+
+	if (p == NULL)
+		return;
+	while ((c = p->idle) != NULL) {
+		p->idle = c->next;
+		conn_close(c);
+	}
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->write_lock);
+	free(p->path);
+	free(p);
+}
+
+const char *
+dbpool_path(const struct dbpool *p)
+{
+	return p->path;
+}
+
+struct dbconn *
+dbpool_get(struct dbpool *p, struct err *err)
+{
+	struct dbconn	*c;
+
+	pthread_mutex_lock(&p->lock);
+	if ((c = p->idle) != NULL) {
+		p->idle = c->next;
+		p->nidle--;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (c != NULL)
+		return c;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		err_set(err, "database %s: out of memory", p->path);
+		return NULL;
+	}
+	if ((c->db = db_open(p->path, err)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct dbconn *
+dbpool_get_writer(struct dbpool *p, struct err *err)
+{
+	struct dbconn	*c;
+
+	pthread_mutex_lock(&p->write_lock);
+	if ((c = dbpool_get(p, err)) == NULL) {
+		pthread_mutex_unlock(&p->write_lock);
+		return NULL;
+	}
+	c->writing = 1;
+	return c;
+}
+
+void
+dbpool_put(struct dbpool *p, struct dbconn *c, int failed)
+{
+	int	 i;
+
+	if (c == NULL)
+		return;
+	if (c->writing) {
+		c->writing = 0;
+		pthread_mutex_unlock(&p->write_lock);
+	}
+	/*
+	 * A statement stepped to a row and left there holds a read
+	 * transaction; the next write on this connection would then be
+	 * refused at once (SQLITE_BUSY_SNAPSHOT, no busy wait) whenever
+	 * another connection has written since.  Nothing is held between
+	 * uses.
+	 */
+	for (i = 0; i < DBS_NSLOTS; i++)
+		if (c->st[i] != NULL)
+			sqlite3_reset(c->st[i]);
+	if (!sqlite3_get_autocommit(c->db))
+		failed = 1;	/* a transaction left open: start afresh */
+	if (!failed) {
+		pthread_mutex_lock(&p->lock);
+		if (p->nidle < POOL_KEEP) {
+			c->next = p->idle;
+			p->idle = c;
+			p->nidle++;
+			c = NULL;
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	conn_close(c);
+}
+
+struct sqlite3_stmt *
+dbconn_stmt(struct dbconn *c, enum db_slot slot, const char *sql,
+    struct err *err)
+{
+	if (c->st[slot] == NULL &&
+	    sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &c->st[slot], NULL) != SQLITE_OK) {
+		err_set(err, "prepare: %s", sqlite3_errmsg(c->db));
+		return NULL;
+	}
+	sqlite3_reset(c->st[slot]);
+	sqlite3_clear_bindings(c->st[slot]);
+	return c->st[slot];
+}
