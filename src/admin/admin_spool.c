@@ -12,7 +12,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "store/conf.h"
-#include "store/spool.h"
+#include "store/spool_admin.h"
 #include "admin.h"
 
 static int	spool_status(struct admin *, int, char *[]);

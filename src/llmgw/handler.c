@@ -11,7 +11,7 @@
 #include "core/str.h"
 #include "store/budget.h"
 #include "store/conf.h"
-#include "store/spool.h"
+#include "store/spool_writer.h"
 #include "app.h"
 #include "conn.h"
 #include "handler.h"

@@ -34,7 +34,7 @@
 #include "core/str.h"
 #include "store/conf.h"
 #include "store/record.h"
-#include "store/spool.h"
+#include "store/spool_reader.h"
 #include "sink.h"
 
 #ifndef SYSCONFDIR

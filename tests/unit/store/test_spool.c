@@ -14,6 +14,9 @@
 
 #include "core/err.h"
 #include "store/spool.h"
+#include "store/spool_admin.h"
+#include "store/spool_reader.h"
+#include "store/spool_writer.h"
 #include "../tap.h"
 
 static char	 dir[256];
