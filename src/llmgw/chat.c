@@ -26,6 +26,7 @@
 #include "conn.h"
 #include "metrics.h"
 #include "req.h"
+#include "routes.h"
 #include "request.h"
 #include "resp.h"
 #include "retry.h"
@@ -41,8 +42,8 @@
 
 /* Everything about one chat request while it runs. */
 struct chat {
-	struct req_ctx		*rq;
-	struct worker		*w;
+	struct req		*rq;
+	struct scratch		*w;		/* the worker's buffers */
 	struct chat_req		 req;
 	int			 stream;
 	struct upstream_result	 res;
@@ -139,7 +140,7 @@ fail(struct chat *ch, int status, const char *extra, const char *detail)
 static int
 check_auth(struct chat *ch)
 {
-	struct req_ctx	*rq = ch->rq;
+	struct req	*rq = ch->rq;
 	const char	*token, *hdr = "WWW-Authenticate: Bearer\r\n";
 	size_t		 len;
 	struct err	 err;
@@ -188,7 +189,7 @@ check_auth(struct chat *ch)
 static int
 check_key(struct chat *ch)
 {
-	struct req_ctx	*rq = ch->rq;
+	struct req	*rq = ch->rq;
 	struct err	 err;
 	char		 extra[64], detail[256];
 	long		 after = 1;
@@ -203,7 +204,7 @@ check_key(struct chat *ch)
 	}
 	switch (budget_reserve(rq->gen->db, &ch->key, ch->req.max_tokens +
 	    (long)ch->req.message_len + RESERVE_SLACK,
-	    rq->conf->total_timeout_ms + 60000, &rq->w->resv, &after, &err)) {
+	    rq->conf->total_timeout_ms + 60000, &rq->resv, &after, &err)) {
 	case BUDGET_OK:
 		return 0;
 	case BUDGET_RATE:
@@ -233,8 +234,8 @@ check_key(struct chat *ch)
 static int
 read_body(struct chat *ch)
 {
-	struct req_ctx	*rq = ch->rq;
-	struct buf	*b = &rq->w->body;
+	struct req	*rq = ch->rq;
+	struct buf	*b = &rq->scratch->body;
 	const char	*cl;
 	char		 detail[128], *end, *p, eof;
 	long		 limit = rq->conf->body_limit, want = -1;
@@ -696,7 +697,7 @@ pass_headers(struct chat *ch, char *extra, size_t size)
 static void
 reply_done(struct chat *ch)
 {
-	struct req_ctx	*rq = ch->rq;
+	struct req	*rq = ch->rq;
 	struct buf	*out = &ch->w->out;
 	char		 extra[2048];
 
@@ -772,8 +773,8 @@ sleep_ms(long ms)
 static void
 record(struct chat *ch, const struct verdict *v)
 {
-	struct req_ctx	*rq = ch->rq;
-	struct record	*r = &ch->w->rec;
+	struct req	*rq = ch->rq;
+	struct record	*r = &rq->rec;
 	long		 out = ch->st.usage.output_tokens;
 
 	memset(r, 0, sizeof(*r));
@@ -820,15 +821,14 @@ record(struct chat *ch, const struct verdict *v)
 		r->reply = buf_str(&ch->text);
 		r->reply_len = ch->text.len;
 	}
-	ch->w->have_rec = 1;
 	req_spool(rq);
 }
 
 /* 422 with the validator's problems: {"detail": [...]}. */
 static void
-invalid(struct req_ctx *rq, const struct buf *problems)
+invalid(struct req *rq, const struct buf *problems)
 {
-	struct buf	*b = &rq->w->upbody;
+	struct buf	*b = &rq->scratch->upbody;
 
 	buf_reset(b);
 	buf_adds(b, "{\"detail\":");
@@ -846,8 +846,8 @@ invalid(struct req_ctx *rq, const struct buf *problems)
 static void
 call_upstream(struct chat *ch, struct verdict *v)
 {
-	struct req_ctx		*rq = ch->rq;
-	struct worker		*w = ch->w;
+	struct req		*rq = ch->rq;
+	struct scratch		*w = ch->w;
 	const struct conf	*conf = rq->conf;
 	struct upstream_sink	 sink;
 	long			 delay;
@@ -884,7 +884,7 @@ call_upstream(struct chat *ch, struct verdict *v)
 static void
 serve(struct chat *ch)
 {
-	struct req_ctx	*rq = ch->rq;
+	struct req	*rq = ch->rq;
 	struct verdict	 v;
 
 	memset(&v, 0, sizeof(v));
@@ -916,15 +916,14 @@ serve(struct chat *ch)
 }
 
 static void
-chat_init(struct chat *ch, struct req_ctx *rq)
+chat_init(struct chat *ch, struct req *rq)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->rq = rq;
-	ch->w = rq->w;
+	ch->w = rq->scratch;
 	ch->ttft_ms = -1;
 	upstream_result_init(&ch->res);
 	buf_init(&ch->text, REPLY_MAX);
-	memset(&rq->w->resv, 0, sizeof(rq->w->resv));
 }
 
 static void
@@ -936,10 +935,10 @@ chat_free(struct chat *ch)
 }
 
 void
-chat_handle(struct req_ctx *rq, int stream)
+chat_handle(struct req *rq, int stream)
 {
 	struct chat	 ch;
-	struct worker	*w = rq->w;
+	struct scratch	*w = rq->scratch;
 
 	chat_init(&ch, rq);
 	ch.stream = stream;
@@ -976,10 +975,10 @@ refused:
 
 
 void
-messages_handle(struct req_ctx *rq)
+messages_handle(struct req *rq)
 {
 	struct chat	 ch;
-	struct worker	*w = rq->w;
+	struct scratch	*w = rq->scratch;
 	char		 why[256];
 
 	chat_init(&ch, rq);

@@ -20,7 +20,7 @@
 #include "store/conf.h"
 #include "app.h"
 #include "conn.h"
-#include "handler.h"
+#include "dispatch.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -38,25 +38,25 @@ usage(FILE *fp)
 static void *
 make_worker(void *arg, struct err *err)
 {
-	return worker_new(arg, err);
+	return dispatch_worker_new(arg, err);
 }
 
 static void
 free_worker(void *w)
 {
-	worker_free(w);
+	dispatch_worker_free(w);
 }
 
 static void
 serve(void *w, struct conn *conn)
 {
-	handler_serve(w, conn);
+	dispatch_serve(w, conn);
 }
 
 static void
 after(void *w)
 {
-	handler_after(w);
+	dispatch_after(w);
 }
 
 static volatile int	 cgi_gone;
@@ -108,19 +108,19 @@ run_cgi(struct app *app)
 	control_signals(&set);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);	/* this thread only */
 	app->cgi_gone = &cgi_gone;
-	if ((w = worker_new(app, &err)) == NULL) {
+	if ((w = dispatch_worker_new(app, &err)) == NULL) {
 		log_error("%s", err.msg);
 		return 1;
 	}
 	conn_init_cgi(&conn);
-	handler_serve(w, &conn);
+	dispatch_serve(w, &conn);
 	/* A body we did not read (a refusal): take it, or the web server may
 	 * drop the answer when we go. */
 	while (!cgi_gone && read(STDIN_FILENO, drain, sizeof(drain)) > 0)
 		;
 	close(STDOUT_FILENO);		/* the web server has it all now */
-	handler_after(w);
-	worker_free(w);
+	dispatch_after(w);
+	dispatch_worker_free(w);
 	return 0;
 }
 

@@ -20,12 +20,13 @@
 #include "conn.h"
 #include "metrics.h"
 #include "req.h"
+#include "routes.h"
 #include "resp.h"
 #include "server.h"
 #include "usage.h"
 
 void
-meta_openapi(struct req_ctx *rq)
+meta_openapi(struct req *rq)
 {
 	rq->status = 200;
 	resp_body(rq->conn, 200, "application/json", rq->id, NULL,
@@ -33,7 +34,7 @@ meta_openapi(struct req_ctx *rq)
 }
 
 void
-meta_docs(struct req_ctx *rq)
+meta_docs(struct req *rq)
 {
 	rq->status = 200;
 	resp_body(rq->conn, 200, "text/html; charset=utf-8", rq->id, NULL,
@@ -41,10 +42,10 @@ meta_docs(struct req_ctx *rq)
 }
 
 void
-meta_healthz(struct req_ctx *rq)
+meta_healthz(struct req *rq)
 {
 	struct err	 dberr, sperr;
-	struct buf	*b = &rq->w->out;
+	struct buf	*b = &rq->scratch->out;
 	char		 last[256];
 	unsigned long	 failures;
 	int		 db_ok, spool_ok;
@@ -75,9 +76,9 @@ meta_healthz(struct req_ctx *rq)
 }
 
 void
-meta_metrics(struct req_ctx *rq)
+meta_metrics(struct req *rq)
 {
-	struct buf	*b = &rq->w->out;
+	struct buf	*b = &rq->scratch->out;
 	const char	*token;
 	size_t		 len;
 	long		 threads = 1, busy = 1;

@@ -1,6 +1,18 @@
 /*
- * One request in flight, as the handlers (handler.c, chat.c, meta.c) see
- * it.  Private to them.
+ * One request in flight: everything the dispatcher and a route know of
+ * it, from the moment the dispatcher takes it until its usage is
+ * recorded.
+ *
+ * The dispatcher owns it (dispatch.c).  dispatch_serve() begins it (holds
+ * the configuration's generation, gives it an id, finds its route) and
+ * hands it to the route.  The route answers; a chat route also fills
+ * "rec", and "resv" when it held some of a key's budget, and writes the
+ * record to the spool with req_spool() before the end of its response
+ * leaves.  Then the server lets the connection go, and dispatch_after()
+ * settles the budget, queues the usage row and ends the request.
+ *
+ * Routes borrow the worker thread's reusable buffers and upstream handle
+ * through "scratch"; none of it outlives the request.
  */
 #ifndef REQ_H
 #define REQ_H
@@ -15,58 +27,51 @@
 
 struct app;
 struct conf;
-struct gen;
 struct conn;
+struct gen;
 struct route;
 struct upstream;
 
-struct worker {
-	struct app		*app;
-	struct gen		*gen;		/* held from serve to after */
-	struct upstream		*up;
-	struct sse_parser	 sse;
+/* A worker thread's: kept between its requests, trimmed after each. */
+struct scratch {
+	struct upstream		*up;		/* its libcurl handle */
+	struct sse_parser	 sse;		/* the upstream's events */
 	struct buf		 body;		/* the request body */
 	struct buf		 upbody;	/* what we send upstream */
 	struct buf		 reply;		/* a whole upstream reply */
 	struct buf		 out;		/* output being built */
 	struct buf		 recjson;	/* the record, serialized */
 	struct buf		 line;		/* the access-log line */
-	struct record		 rec;		/* this request's record */
-	int			 have_rec;
-	struct reservation	 resv;		/* budget held; settled after */
 };
 
-struct req_ctx {
-	struct worker		*w;
+struct req {
 	struct app		*app;
-	struct gen		*gen;
+	struct gen		*gen;		/* held from begin to end */
 	const struct conf	*conf;		/* gen->conf */
 	struct conn		*conn;
-	const struct route	*route;
+	struct scratch		*scratch;	/* the worker's; borrowed */
+	const struct route	*route;		/* NULL: none matched */
 	const char		*method;
 	char			 id[REQID_MAX + 1];
 	int64_t			 t0_ms;		/* monotonic, at the start */
 	int64_t			 ts_ms;		/* Unix time, at the start */
 	int			 status;	/* sent to the client; 0: none */
 	int			 head_only;	/* HEAD: no body */
+	struct record		 rec;		/* a chat route's record */
+	int			 have_rec;	/* ... filled and spooled */
+	struct reservation	 resv;		/* budget held; settled after */
 };
 
-/*
- * With the response complete: write w->rec to the spool.  Its usage row
- * is stored by handler_after(), once the client has been let go.
- */
-void	 req_spool(struct req_ctx *);
-
 /* Send {"detail": ...} with "status"; "extra" as for resp_head(). */
-void	 req_error(struct req_ctx *, int status, const char *extra,
+void	 req_error(struct req *, int status, const char *extra,
 	    const char *detail);
 
-/* The route handlers. */
-void	 chat_handle(struct req_ctx *, int stream);
-void	 messages_handle(struct req_ctx *);	/* POST /v1/messages */
-void	 meta_openapi(struct req_ctx *);
-void	 meta_docs(struct req_ctx *);
-void	 meta_healthz(struct req_ctx *);
-void	 meta_metrics(struct req_ctx *);
+/*
+ * With the response complete but for its end: write rq->rec to the
+ * spool (or, failing that, whole to the log), count it in the metrics,
+ * and mark the request as having a record.  Its usage row is queued by
+ * dispatch_after(), once the client has been let go.
+ */
+void	 req_spool(struct req *);
 
 #endif /* REQ_H */

@@ -571,7 +571,7 @@ worker_main(void *arg)
 	if (start > 0)
 		start_workers(s, start);	/* our share, first */
 	start = 0;
-	worker = s->ops.worker_new(s->ops.arg, &err);
+	worker = s->ops.thread_new(s->ops.arg, &err);
 	if (worker == NULL)
 		log_error("server: worker: %s", err.msg);
 	pthread_mutex_lock(&s->lock);
@@ -607,7 +607,7 @@ worker_main(void *arg)
 	pthread_mutex_unlock(&s->lock);
 	/* Free first: server_free() may free "s" once we are counted out. */
 	if (worker != NULL)
-		s->ops.worker_free(worker);
+		s->ops.thread_free(worker);
 	pthread_mutex_lock(&s->lock);
 	s->threads--;
 	pthread_cond_broadcast(&s->gone);

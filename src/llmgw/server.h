@@ -27,12 +27,12 @@ struct err;
 struct server;
 
 struct server_ops {
-	/* Per-worker state, made by and for the worker's thread. */
-	void	*(*worker_new)(void *arg, struct err *);
-	void	 (*worker_free)(void *worker);
+	/* Per-thread state, made by and for each worker thread. */
+	void	*(*thread_new)(void *arg, struct err *);
+	void	 (*thread_free)(void *state);
 	/* Serve one request; then the request is ended, then "after". */
-	void	 (*serve)(void *worker, struct conn *);
-	void	 (*after)(void *worker);
+	void	 (*serve)(void *state, struct conn *);
+	void	 (*after)(void *state);
 	void	*arg;
 };
 

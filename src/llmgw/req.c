@@ -1,0 +1,48 @@
+/*
+ * What every route does with its request: answer an error, and write the
+ * request's record.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "store/spool_writer.h"
+#include "app.h"
+#include "metrics.h"
+#include "req.h"
+#include "resp.h"
+
+void
+req_error(struct req *rq, int status, const char *extra, const char *detail)
+{
+	rq->status = status;
+	if (resp_error(rq->conn, status, rq->id, extra, detail) == -1)
+		log_debug("request %s: client went away before the %d "
+		    "response", rq->id, status);
+}
+
+void
+req_spool(struct req *rq)
+{
+	struct record	*r = &rq->rec;
+	struct buf	*b = &rq->scratch->recjson;
+	struct err	 err;
+	char		 what[ERR_MAX + 16];
+
+	r->end_ms = clock_wall_ms();
+	buf_reset(b);
+	if (record_to_json(r, b) == -1) {
+		log_error("request %s: out of memory writing its record",
+		    r->request_id);
+	} else if (spool_put(rq->gen->spool, b->data, b->len, &err) == -1) {
+		metrics_spool_failure(rq->app->metrics);
+		/* Not in the spool: then whole, in the log. */
+		snprintf(what, sizeof(what), "%s; record", err.msg);
+		log_error_blob(what, b->data, b->len);
+	}
+	metrics_record(rq->app->metrics, r);
+	rq->have_rec = 1;
+}
