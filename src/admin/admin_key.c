@@ -82,14 +82,15 @@ parse_models(const char *s, char *out, size_t size)
 static const char *
 status_of(const struct key *k)
 {
-	switch (key_refused(k, clock_wall_ms())) {
-	case 1:
+	switch (key_state(k, clock_wall_ms())) {
+	case KEY_REVOKED:
 		return "revoked";
-	case 2:
+	case KEY_EXPIRED:
 		return "expired";
-	default:
-		return "active";
+	case KEY_ACTIVE:
+		break;
 	}
+	return "active";
 }
 
 static int

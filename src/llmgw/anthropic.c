@@ -187,3 +187,28 @@ anthropic_parse_error(const char *body, size_t len,
 	}
 	return rc;
 }
+
+const char *
+anthropic_error_type(int status)
+{
+	switch (status) {
+	case 400:
+	case 415:
+	case 422:
+		return "invalid_request_error";
+	case 401:
+		return "authentication_error";
+	case 403:
+		return "permission_error";
+	case 404:
+		return "not_found_error";
+	case 413:
+		return "request_too_large";
+	case 429:
+		return "rate_limit_error";
+	case 504:
+		return "timeout_error";
+	default:
+		return "api_error";
+	}
+}

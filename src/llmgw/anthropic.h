@@ -81,4 +81,7 @@ int	 anthropic_parse_reply(const char *body, size_t len, struct buf *text,
 int	 anthropic_parse_error(const char *body, size_t len,
 	    struct anthropic_error *err);
 
+/* The Messages API's error type for an HTTP status ("rate_limit_error"). */
+const char	*anthropic_error_type(int status);
+
 #endif /* ANTHROPIC_H */

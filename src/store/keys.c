@@ -106,14 +106,14 @@ key_allows_model(const struct key *k, const char *model)
 	return 0;
 }
 
-int
-key_refused(const struct key *k, int64_t now)
+enum key_state
+key_state(const struct key *k, int64_t now)
 {
 	if (k->revoked != 0)
-		return 1;
+		return KEY_REVOKED;
 	if (k->expires != 0 && now >= k->expires)
-		return 2;
-	return 0;
+		return KEY_EXPIRED;
+	return KEY_ACTIVE;
 }
 
 static void

@@ -43,8 +43,14 @@ int	 keys_lookup(struct dbpool *, const char *token, size_t len,
 /* 1 if the key may use "model". */
 int	 key_allows_model(const struct key *, const char *model);
 
-/* 1 if revoked, 2 if expired at "now_ms", 0 if usable. */
-int	 key_refused(const struct key *, int64_t now_ms);
+enum key_state {
+	KEY_ACTIVE = 0,
+	KEY_REVOKED,
+	KEY_EXPIRED
+};
+
+/* Whether the key may be used at "now_ms". */
+enum key_state key_state(const struct key *, int64_t now_ms);
 
 /*
  * Make a key from "spec" (name, budget, period, rpm, models, expires).

@@ -1,0 +1,589 @@
+/*
+ * The chat engine (engine.h): a chat request from its token to its
+ * record, the route's hooks called where the routes differ.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "store/budget.h"
+#include "store/conf.h"
+#include "store/keys.h"
+#include "app.h"
+#include "auth.h"
+#include "conn.h"
+#include "engine.h"
+#include "metrics.h"
+#include "req.h"
+#include "resp.h"
+#include "retry.h"
+#include "route.h"
+
+#define REPLY_MAX	(32L * 1024 * 1024)	/* a whole non-streamed reply */
+#define READ_CHUNK	16384			/* a read of the body */
+/*
+ * A reservation bounds what a request can cost: max_tokens out, and in
+ * at most one token per byte of the message, plus the API's framing.
+ */
+#define RESERVE_SLACK	64
+
+/*
+ * Who is asking: the static api_token, or a key made with llmgw-admin.
+ * Returns 0 with ch->key filled, or -1 after answering.
+ */
+static int
+check_auth(struct chat *ch)
+{
+	struct req	*rq = ch->rq;
+	const char	*token = NULL, *hdr = "WWW-Authenticate: Bearer\r\n";
+	size_t		 len;
+	struct err	 err;
+
+	if (ch->hooks->token_param != NULL)
+		token = conn_param(rq->conn, ch->hooks->token_param);
+	if (token != NULL && *token != '\0')
+		len = strlen(token);
+	else if (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"),
+	    &token, &len) == -1) {
+		ch->hooks->error(ch, 401, hdr, "Not authenticated");
+		return -1;
+	}
+	if (rq->conf->api_token != NULL &&
+	    auth_token_equal(token, len, rq->conf->api_token)) {
+		str_copy(ch->key.id, sizeof(ch->key.id), "static");
+		ch->key.budget_tokens = ch->key.rpm = -1;
+		return 0;
+	}
+	switch (keys_lookup(rq->gen->db, token, len, &ch->key, &err)) {
+	case -1:
+		log_error("request %s: %s", rq->id, err.msg);
+		memset(&ch->key, 0, sizeof(ch->key));
+		ch->hooks->error(ch, 503, NULL, "the key store is unavailable");
+		return -1;
+	case 0:
+		memset(&ch->key, 0, sizeof(ch->key));
+		ch->hooks->error(ch, 401, hdr, "Invalid token");
+		return -1;
+	}
+	switch (key_state(&ch->key, rq->ts_ms)) {
+	case KEY_REVOKED:
+		ch->hooks->error(ch, 401, hdr, "Key revoked");
+		return -1;
+	case KEY_EXPIRED:
+		ch->hooks->error(ch, 401, hdr, "Key expired");
+		return -1;
+	case KEY_ACTIVE:
+		break;
+	}
+	ch->keyed = 1;
+	return 0;
+}
+
+/*
+ * What the key allows: its models, its rate and its budget, of which an
+ * upper bound of this request's cost is held.  0, or -1 after answering.
+ */
+static int
+check_key(struct chat *ch)
+{
+	struct req	*rq = ch->rq;
+	struct err	 err;
+	char		 extra[64], detail[256];
+	long		 after = 1, hold;
+
+	if (!ch->keyed)
+		return 0;
+	if (!key_allows_model(&ch->key, ch->req.model)) {
+		snprintf(detail, sizeof(detail), "this key may not use model "
+		    "%s", ch->req.model);
+		ch->hooks->error(ch, 403, NULL, detail);
+		return -1;
+	}
+	hold = ch->req.max_tokens + (long)ch->req.message_len + RESERVE_SLACK;
+	switch (budget_reserve(rq->gen->db, &ch->key, hold,
+	    rq->conf->total_timeout_ms + 60000, &rq->resv, &after, &err)) {
+	case BUDGET_OK:
+		return 0;
+	case BUDGET_RATE:
+		snprintf(detail, sizeof(detail), "rate limit of %ld requests "
+		    "per minute reached", ch->key.rpm);
+		break;
+	case BUDGET_SPENT:
+		snprintf(detail, sizeof(detail), "token budget of %ld per %s "
+		    "is spent (this request may need %ld)",
+		    ch->key.budget_tokens, ch->key.period, hold);
+		break;
+	case BUDGET_ERROR:
+		log_error("request %s: %s", rq->id, err.msg);
+		ch->hooks->error(ch, 503, NULL, "the key store is unavailable");
+		return -1;
+	}
+	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", after);
+	ch->hooks->error(ch, 429, extra, detail);
+	return -1;
+}
+
+/* The body's length as the web server gave it: -1 if none, or past
+ * "limit" if it is not a number. */
+static long
+content_length(struct conn *conn, long limit)
+{
+	const char	*cl = conn_param(conn, "CONTENT_LENGTH");
+	char		*end;
+	long		 want;
+
+	if (cl == NULL || *cl == '\0')
+		return -1;
+	errno = 0;
+	want = strtol(cl, &end, 10);
+	if (errno != 0 || *end != '\0' || want < 0)
+		return limit + 1;
+	return want;
+}
+
+/* A read of the body failed: answer it.  Always -1. */
+static int
+read_failed(struct chat *ch, int timed_out)
+{
+	char	 detail[128];
+
+	(void)conn_read_timeout(ch->rq->conn, 0);
+	ch->rq->conn->unread = 1;	/* do not wait for the rest */
+	if (!timed_out) {
+		ch->hooks->error(ch, 400, NULL, "could not read the request "
+		    "body");
+		return -1;
+	}
+	snprintf(detail, sizeof(detail), "the request body did not arrive "
+	    "within %ld ms", ch->rq->conf->body_timeout_ms);
+	ch->hooks->error(ch, 408, "Connection: close\r\n", detail);
+	return -1;
+}
+
+int
+chat_read_body(struct chat *ch)
+{
+	struct req	*rq = ch->rq;
+	struct buf	*b = &ch->w->body;
+	char		 detail[128], *p, eof;
+	long		 limit = rq->conf->body_limit, want;
+	int64_t		 deadline, left;
+	ssize_t		 n;
+	size_t		 room;
+
+	if ((want = content_length(rq->conn, limit)) > limit)
+		goto too_big;
+	buf_reset(b);
+	b->max = (size_t)limit + 1;
+	/* A body that drips in must not hold a worker for ever: the whole
+	 * of it has body_timeout, each read what is left of that. */
+	deadline = clock_mono_ms() + rq->conf->body_timeout_ms;
+	for (;;) {
+		room = (size_t)limit + 1 - b->len;
+		if (want >= 0 && (size_t)want - b->len < room)
+			room = (size_t)want - b->len;
+		if (room == 0)
+			break;
+		if (room > READ_CHUNK)
+			room = READ_CHUNK;
+		if ((p = buf_space(b, room)) == NULL) {
+			ch->hooks->error(ch, 500, NULL, "out of memory");
+			return -1;
+		}
+		/* The first read has the connection's own timeout, which is
+		 * body_timeout (llmgw.c), and needs no system call to set. */
+		if ((left = deadline - clock_mono_ms()) <= 0)
+			return read_failed(ch, 1);
+		if ((b->len > 0 && conn_read_timeout(rq->conn, left) == -1) ||
+		    (n = conn_read(rq->conn, p, room)) == -1)
+			return read_failed(ch, errno == EAGAIN ||
+			    errno == EWOULDBLOCK);
+		if (n == 0)
+			break;
+		buf_commit(b, (size_t)n);
+	}
+	/* Take the end of the body too, so the connection can be reused. */
+	if ((long)b->len <= limit && want >= 0 && (size_t)want == b->len)
+		(void)conn_read(rq->conn, &eof, 1);
+	(void)conn_read_timeout(rq->conn, 0);
+	if ((long)b->len <= limit)
+		return 0;
+too_big:
+	snprintf(detail, sizeof(detail), "Request body is larger than %ld "
+	    "bytes", limit);
+	ch->hooks->error(ch, 413, "Connection: close\r\n", detail);
+	return -1;
+}
+
+int
+chat_stream_head(struct chat *ch)
+{
+	struct buf	 extra;
+	int		 rc;
+
+	if (ch->head_sent)
+		return ch->rq->conn->gone ? -1 : 0;
+	buf_init(&extra, 0);
+	rc = buf_adds(&extra, "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n");
+	if (rc == 0 && ch->res.ratelimit.len > 0)
+		rc = buf_add(&extra, ch->res.ratelimit.data,
+		    ch->res.ratelimit.len);
+	if (rc == 0 && ch->hooks->pass_request_id &&
+	    ch->res.request_id[0] != '\0')
+		rc = buf_addf(&extra, "request-id: %s\r\n",
+		    ch->res.request_id);
+	if (rc == 0)
+		rc = resp_head(ch->rq->conn, 200, "text/event-stream",
+		    ch->rq->id, buf_str(&extra), -1);
+	buf_free(&extra);
+	ch->rq->status = 200;
+	ch->head_sent = 1;
+	if (rc == -1)
+		ch->stop = STOP_CLIENT_GONE;
+	return rc;
+}
+
+int
+chat_send(struct chat *ch, const char *p, size_t n)
+{
+	if (chat_stream_head(ch) == -1 || conn_write(ch->rq->conn, p, n) ==
+	    -1 || conn_flush(ch->rq->conn) == -1) {
+		ch->stop = STOP_CLIENT_GONE;
+		return -1;
+	}
+	ch->last_write_ms = clock_mono_ms();
+	if (ch->ttft_ms < 0 && ch->st.deltas > 0)
+		ch->ttft_ms = ch->last_write_ms - ch->rq->t0_ms;
+	return 0;
+}
+
+int
+chat_event(struct chat *ch, const char *event, const char *data,
+    size_t len)
+{
+	struct buf	*out = &ch->w->out;
+
+	buf_reset(out);
+	if (sse_encode(out, event, data, len) == -1) {
+		ch->stop = STOP_TOO_BIG;
+		return -1;
+	}
+	return chat_send(ch, out->data, out->len);
+}
+
+void
+chat_keep_text(struct chat *ch, const char *text, size_t len)
+{
+	/* If it will not fit, the record gets what did. */
+	if (ch->rq->conf->log_bodies)
+		(void)buf_add(&ch->text, text, len);
+}
+
+void
+chat_retry_after(const struct chat *ch, const struct verdict *v,
+    char *extra, size_t size)
+{
+	extra[0] = '\0';
+	if (v->status == 429 && ch->res.retry_after_ms >= 0)
+		snprintf(extra, size, "Retry-After: %ld\r\n",
+		    (ch->res.retry_after_ms + 999) / 1000);
+}
+
+/* A text delta, from anthropic_stream_event(). */
+static int
+on_text(void *arg, const char *text, size_t len)
+{
+	struct chat	*ch = arg;
+
+	if (ch->hooks->text != NULL && ch->hooks->text(ch, text, len) == -1)
+		return -1;
+	chat_keep_text(ch, text, len);
+	return 0;
+}
+
+static int
+on_event(void *arg, const char *event, const char *data, size_t len)
+{
+	struct chat	*ch = arg;
+	int		 kind;
+
+	kind = anthropic_stream_event(&ch->st, data, len, on_text, ch);
+	switch (kind) {
+	case -1:
+		return -1;	/* the hook said why */
+	case AEV_MALFORMED:
+		ch->stop = STOP_MALFORMED;
+		return -1;
+	case AEV_ERROR:
+		/* Passed on once the stream has begun; before, retried. */
+		if (ch->hooks->event != NULL && ch->head_sent)
+			(void)ch->hooks->event(ch, kind, event, data, len);
+		ch->stop = STOP_ERROR_EVENT;
+		return -1;
+	default:
+		return ch->hooks->event != NULL ?
+		    ch->hooks->event(ch, kind, event, data, len) : 0;
+	}
+}
+
+static int
+on_stream_data(void *arg, const char *p, size_t n)
+{
+	struct chat	*ch = arg;
+
+	switch (sse_parser_feed(&ch->w->sse, p, n, on_event, ch)) {
+	case SSE_OK:
+		return 0;
+	case SSE_ETOOBIG:
+		ch->stop = STOP_TOO_BIG;
+		return -1;
+	case SSE_ESTOPPED:
+		break;
+	}
+	return -1;
+}
+
+static int
+on_reply_data(void *arg, const char *p, size_t n)
+{
+	struct chat	*ch = arg;
+
+	if (buf_add(&ch->w->reply, p, n) == -1) {
+		ch->stop = STOP_TOO_BIG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * About once a second while waiting for the upstream.  Under plain CGI,
+ * SIGTERM from the web server means the client left.  For streams, after
+ * keepalive_interval of silence towards the client, an SSE comment.
+ * It keeps proxies' idle timers from firing, and a client that has gone
+ * is noticed here and its upstream transfer stopped.  It commits the
+ * response to 200, so a later failure is an error event.
+ */
+static int
+on_tick(void *arg)
+{
+	struct chat	*ch = arg;
+	int64_t		 now = clock_mono_ms();
+
+	if (ch->rq->app->cgi_gone != NULL && *ch->rq->app->cgi_gone) {
+		ch->stop = STOP_CLIENT_GONE;
+		return -1;
+	}
+	if (!ch->stream || ch->rq->conf->keepalive_ms == 0 ||
+	    now - ch->last_write_ms < ch->rq->conf->keepalive_ms)
+		return 0;
+	if (chat_stream_head(ch) == -1 ||
+	    conn_puts(ch->rq->conn, ": keep-alive\n\n") == -1 ||
+	    conn_flush(ch->rq->conn) == -1) {
+		ch->stop = STOP_CLIENT_GONE;
+		return -1;
+	}
+	ch->last_write_ms = now;
+	return 0;
+}
+
+/* Judge an attempt; a whole reply is read here. */
+static void
+judge(struct chat *ch, struct verdict *v)
+{
+	struct attempt	 a = { &ch->res, ch->stop, ch->stream, &ch->st };
+
+	verdict_judge(&a, v);
+	if (!v->ok || ch->stream)
+		return;
+	buf_reset(&ch->text);
+	if (anthropic_parse_reply(buf_str(&ch->w->reply), ch->w->reply.len,
+	    &ch->text, &ch->st.usage, ch->st.stop_reason,
+	    sizeof(ch->st.stop_reason)) == -1) {
+		v->ok = 0;
+		verdict_set(v, 502, 0, "upstream_malformed",
+		    "the AI service sent a malformed reply");
+		snprintf(v->log, sizeof(v->log), "reply of %zu bytes is not "
+		    "a message", ch->w->reply.len);
+		return;
+	}
+	ch->st.stopped = 1;
+}
+
+/* Sleep "ms" milliseconds, resuming after signals. */
+static void
+sleep_ms(long ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * Call the API until an attempt succeeds, the client has been sent
+ * something, or a failure is not worth retrying.  "v" says how it ended.
+ */
+static void
+call_upstream(struct chat *ch, struct verdict *v)
+{
+	const struct conf	*conf = ch->rq->conf;
+	struct scratch		*w = ch->w;
+	struct upstream_sink	 sink;
+	long			 delay;
+	int			 attempt;
+
+	sink.on_data = ch->stream ? on_stream_data : on_reply_data;
+	sink.on_tick = on_tick;
+	sink.arg = ch;
+	for (attempt = 1;; attempt++) {
+		memset(&ch->st, 0, sizeof(ch->st));
+		ch->stop = STOP_NONE;
+		sse_parser_reset(&w->sse);
+		buf_reset(&w->reply);
+		w->reply.max = REPLY_MAX;
+		upstream_post(w->up, conf, ch->body->data, ch->body->len,
+		    ch->stream, ch->version, ch->beta, &sink, &ch->res);
+		judge(ch, v);
+		if (v->ok || ch->stop == STOP_CLIENT_GONE || ch->head_sent ||
+		    !v->retry || attempt > conf->retries)
+			return;
+		delay = retry_delay_ms(conf->retry_base_ms, conf->retry_max_ms,
+		    attempt, ch->res.retry_after_ms, reqid_random());
+		if (delay < 0 || clock_mono_ms() - ch->rq->t0_ms + delay >
+		    conf->total_timeout_ms)
+			return;
+		log_info("request %s: %s; retry %d of %ld in %ld ms",
+		    ch->rq->id, v->log, attempt, conf->retries, delay);
+		sleep_ms(delay);
+		ch->retries++;
+	}
+}
+
+/* The upstream's request-id for a log line. */
+static const char *
+upstream_id(const struct chat *ch)
+{
+	return ch->res.request_id[0] != '\0' ? ch->res.request_id : "-";
+}
+
+/* With the request checked and its budget held: call and answer. */
+static void
+serve(struct chat *ch, struct verdict *v)
+{
+	struct req	*rq = ch->rq;
+
+	ch->called = 1;
+	ch->last_write_ms = clock_mono_ms();
+	metrics_request_begin(rq->app->metrics, ch->stream);
+	call_upstream(ch, v);
+	if (v->ok && ch->stream) {
+		if (chat_stream_head(ch) == 0)
+			ch->hooks->stream_end(ch);
+	} else if (v->ok) {
+		rq->status = 200;
+		ch->ttft_ms = clock_mono_ms() - rq->t0_ms;
+		if (ch->hooks->reply(ch) == -1)
+			ch->stop = STOP_CLIENT_GONE;
+	} else if (ch->stop == STOP_CLIENT_GONE) {
+		log_info("request %s: client went away after %ld deltas; "
+		    "upstream transfer stopped", rq->id, ch->st.deltas);
+	} else if (ch->head_sent) {
+		log_warn("request %s: %s (upstream request-id %s); stream "
+		    "ended with an error event", rq->id, v->log,
+		    upstream_id(ch));
+		ch->hooks->stream_error(ch, v);
+	} else {
+		log_warn("request %s: %s (upstream request-id %s); answered "
+		    "%d", rq->id, v->log, upstream_id(ch), v->status);
+		ch->hooks->http_error(ch, v);
+	}
+	metrics_request_end(rq->app->metrics, ch->stream);
+}
+
+/* Fill the request's record from the chat, then spool it. */
+static void
+record(struct chat *ch, const struct verdict *v)
+{
+	struct req	*rq = ch->rq;
+	struct record	*r = &rq->rec;
+	long		 out = ch->st.usage.output_tokens;
+
+	memset(r, 0, sizeof(*r));
+	reqid_new(r->id);
+	str_copy(r->request_id, sizeof(r->request_id), rq->id);
+	r->ts_ms = rq->ts_ms;
+	str_copy(r->key, sizeof(r->key), ch->key.id);
+	str_copy(r->route, sizeof(r->route), rq->route->path);
+	if (ch->req.model != NULL)
+		str_copy(r->model, sizeof(r->model), ch->req.model);
+	r->status = rq->status != 0 ? rq->status : 499;
+	r->upstream = ch->called;
+	r->ttft_ms = ch->ttft_ms;
+	r->total_ms = (long)(clock_mono_ms() - rq->t0_ms);
+	r->disconnected = ch->stop == STOP_CLIENT_GONE;
+	if (ch->called) {
+		r->partial = !ch->st.stopped;
+		/* A cut stream never sent its final count: each delta is a
+		 * token at least. */
+		if (r->partial && ch->st.deltas > out)
+			out = ch->st.deltas;
+		r->input_tokens = ch->st.usage.input_tokens;
+		r->output_tokens = out;
+		r->cache_creation_input_tokens =
+		    ch->st.usage.cache_creation_input_tokens;
+		r->cache_read_input_tokens =
+		    ch->st.usage.cache_read_input_tokens;
+		r->retries = ch->retries;
+		r->upstream_status = ch->res.status > 0 ? ch->res.status : 0;
+		if (!v->ok)
+			str_copy(r->upstream_error, sizeof(r->upstream_error),
+			    v->log);
+		str_copy(r->upstream_request_id, sizeof(r->upstream_request_id),
+		    ch->res.request_id);
+	}
+	if (rq->conf->log_bodies && ch->body != NULL) {
+		/* The message alone, where the route read one. */
+		r->prompt = ch->req.message != NULL ? ch->req.message :
+		    ch->body->data;
+		r->prompt_len = ch->req.message != NULL ?
+		    ch->req.message_len : ch->body->len;
+		r->reply = buf_str(&ch->text);
+		r->reply_len = ch->text.len;
+	}
+	req_spool(rq);
+}
+
+void
+chat_run(struct req *rq, const struct chat_hooks *hooks, int stream)
+{
+	struct chat	 ch;
+	struct verdict	 v;
+
+	memset(&ch, 0, sizeof(ch));
+	memset(&v, 0, sizeof(v));
+	ch.rq = rq;
+	ch.w = rq->scratch;
+	ch.hooks = hooks;
+	ch.stream = stream;
+	ch.ttft_ms = -1;
+	upstream_result_init(&ch.res);
+	buf_init(&ch.text, REPLY_MAX);
+	if (check_auth(&ch) == 0 && hooks->prepare(&ch) == 0 &&
+	    check_key(&ch) == 0)
+		serve(&ch, &v);
+	record(&ch, &v);
+	chat_req_free(&ch.req);
+	upstream_result_free(&ch.res);
+	buf_free(&ch.text);
+}

@@ -1,0 +1,150 @@
+/*
+ * POST /chat and POST /chat/stream, the reference service's routes:
+ * {"message", "model", "max_tokens", "include_usage"} in, and out a JSON
+ * {"reply", "input_tokens", "output_tokens"} or SSE "data: <text>"
+ * events, then "data: [DONE]".  Errors are FastAPI's {"detail": ...}.
+ * The engine (engine.c) does the rest.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "core/json.h"
+#include "store/conf.h"
+#include "anthropic.h"
+#include "conn.h"
+#include "engine.h"
+#include "req.h"
+#include "request.h"
+#include "resp.h"
+#include "routes.h"
+
+static void
+chat_error(struct chat *ch, int status, const char *extra, const char *detail)
+{
+	req_error(ch->rq, status, extra, detail);
+}
+
+/* 422 with the validator's problems: {"detail": [...]}. */
+static void
+invalid(struct req *rq, const struct buf *problems)
+{
+	struct buf	*b = &rq->scratch->upbody;
+
+	buf_reset(b);
+	buf_adds(b, "{\"detail\":");
+	buf_add(b, problems->data, problems->len);
+	buf_addc(b, '}');
+	rq->status = 422;
+	resp_body(rq->conn, 422, "application/json", rq->id, NULL, b->data,
+	    b->len, 0);
+}
+
+static int
+chat_prepare(struct chat *ch)
+{
+	struct req	*rq = ch->rq;
+	struct scratch	*w = ch->w;
+
+	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
+		chat_error(ch, 415, NULL, "Content-Type must be "
+		    "application/json");
+		return -1;
+	}
+	if (chat_read_body(ch) == -1)
+		return -1;
+	buf_reset(&w->out);
+	if (chat_req_parse(rq->conf, buf_str(&w->body), w->body.len, &ch->req,
+	    &w->out) == -1) {
+		invalid(rq, &w->out);
+		return -1;
+	}
+	buf_reset(&w->upbody);
+	if (anthropic_request(&w->upbody, ch->req.model, ch->req.max_tokens,
+	    ch->req.message, ch->req.message_len, ch->stream) == -1) {
+		chat_error(ch, 500, NULL, "out of memory");
+		return -1;
+	}
+	ch->body = &w->upbody;
+	return 0;
+}
+
+/* A text delta for the client: one event, flushed at once. */
+static int
+chat_text(struct chat *ch, const char *text, size_t len)
+{
+	return len == 0 ? 0 : chat_event(ch, NULL, text, len);
+}
+
+static void
+chat_stream_end(struct chat *ch)
+{
+	struct buf	*out = &ch->w->out;
+
+	buf_reset(out);
+	if (ch->req.include_usage)
+		buf_addf(out, "event: usage\ndata: {\"input_tokens\":%ld,"
+		    "\"output_tokens\":%ld}\n\n", ch->st.usage.input_tokens,
+		    ch->st.usage.output_tokens);
+	buf_adds(out, "data: [DONE]\n\n");
+	conn_write(ch->rq->conn, out->data, out->len);
+}
+
+/* After the stream began: event: error {"type", "detail"}, the end. */
+static void
+chat_stream_error(struct chat *ch, const struct verdict *v)
+{
+	struct buf	 data;
+
+	buf_init(&data, 0);
+	buf_adds(&data, "{\"type\":");
+	json_add_cstr(&data, v->type);
+	buf_adds(&data, ",\"detail\":");
+	json_add_cstr(&data, v->detail);
+	buf_addc(&data, '}');
+	(void)chat_event(ch, "error", data.data, data.len);
+	buf_free(&data);
+}
+
+static int
+chat_reply(struct chat *ch)
+{
+	struct buf	*out = &ch->w->out;
+
+	buf_reset(out);
+	buf_adds(out, "{\"reply\":");
+	json_add_str(out, buf_str(&ch->text), ch->text.len);
+	buf_addf(out, ",\"input_tokens\":%ld,\"output_tokens\":%ld}",
+	    ch->st.usage.input_tokens, ch->st.usage.output_tokens);
+	return resp_body(ch->rq->conn, 200, "application/json", ch->rq->id,
+	    ch->res.ratelimit.len > 0 ? ch->res.ratelimit.data : NULL,
+	    out->data, out->len, 0);
+}
+
+static void
+chat_http_error(struct chat *ch, const struct verdict *v)
+{
+	char	 extra[64];
+
+	chat_retry_after(ch, v, extra, sizeof(extra));
+	chat_error(ch, v->status, extra[0] != '\0' ? extra : NULL, v->detail);
+}
+
+static const struct chat_hooks chat_hooks = {
+	.token_param = NULL,
+	.pass_request_id = 0,
+	.error = chat_error,
+	.prepare = chat_prepare,
+	.text = chat_text,
+	.event = NULL,
+	.stream_end = chat_stream_end,
+	.stream_error = chat_stream_error,
+	.reply = chat_reply,
+	.http_error = chat_http_error,
+};
+
+void
+chat_handle(struct req *rq, int stream)
+{
+	chat_run(rq, &chat_hooks, stream);
+}
