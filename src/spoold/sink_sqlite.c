@@ -16,6 +16,7 @@
 #include "store/conf.h"
 #include "store/db.h"
 #include "store/record.h"
+#include "store/record_sql.h"
 #include "sink_impl.h"
 
 struct sqlite_sink {
@@ -25,13 +26,9 @@ struct sqlite_sink {
 };
 
 static const char insert_sql[] =
-    "INSERT OR IGNORE INTO request_log (id, request_id, ts, end_ts,"
-    " delivered_ts, key_id, route, model, status, input_tokens,"
-    " output_tokens, cache_creation_input_tokens, cache_read_input_tokens,"
-    " ttft_ms, total_ms, disconnected, partial, retries, upstream,"
-    " upstream_status, upstream_error, upstream_request_id, record)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
-    " ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    "INSERT OR IGNORE INTO request_log (" RECORD_SQL_COLUMNS ", end_ts,"
+    " delivered_ts, upstream, record) VALUES (" RECORD_SQL_PARAMS ", ?20, ?21,"
+    " ?22, ?23)";
 
 static void	 sqlite_close(void *);
 
@@ -75,15 +72,6 @@ sqlite_close(void *arg)
 	free(s);
 }
 
-static void
-text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s[0] == '\0')
-		sqlite3_bind_null(st, i);
-	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-}
-
 static int
 insert_one(struct sqlite_sink *s, const struct delivery *d, int64_t now)
 {
@@ -91,37 +79,11 @@ insert_one(struct sqlite_sink *s, const struct delivery *d, int64_t now)
 	sqlite3_stmt		*st = s->insert;
 	int			 rc;
 
-	text_or_null(st, 1, r->id);
-	text_or_null(st, 2, r->request_id);
-	sqlite3_bind_int64(st, 3, r->ts_ms);
+	record_sql_bind(st, r);
 	if (r->end_ms > 0)
-		sqlite3_bind_int64(st, 4, r->end_ms);
-	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_int64(st, 5, now);
-	text_or_null(st, 6, r->key);
-	text_or_null(st, 7, r->route);
-	text_or_null(st, 8, r->model);
-	sqlite3_bind_int(st, 9, r->status);
-	sqlite3_bind_int64(st, 10, r->input_tokens);
-	sqlite3_bind_int64(st, 11, r->output_tokens);
-	sqlite3_bind_int64(st, 12, r->cache_creation_input_tokens);
-	sqlite3_bind_int64(st, 13, r->cache_read_input_tokens);
-	if (r->ttft_ms >= 0)
-		sqlite3_bind_int64(st, 14, r->ttft_ms);
-	else
-		sqlite3_bind_null(st, 14);
-	sqlite3_bind_int64(st, 15, r->total_ms);
-	sqlite3_bind_int(st, 16, r->disconnected);
-	sqlite3_bind_int(st, 17, r->partial);
-	sqlite3_bind_int(st, 18, r->retries);
-	sqlite3_bind_int(st, 19, r->upstream);
-	if (r->upstream_status > 0)
-		sqlite3_bind_int64(st, 20, r->upstream_status);
-	else
-		sqlite3_bind_null(st, 20);
-	text_or_null(st, 21, r->upstream_error);
-	text_or_null(st, 22, r->upstream_request_id);
+		sqlite3_bind_int64(st, 20, r->end_ms);
+	sqlite3_bind_int64(st, 21, now);
+	sqlite3_bind_int(st, 22, r->upstream);
 	sqlite3_bind_text(st, 23, d->json, (int)d->len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
