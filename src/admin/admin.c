@@ -19,10 +19,6 @@
 #include "store/conf.h"
 #include "admin.h"
 
-#ifndef SYSCONFDIR
-#define SYSCONFDIR	"/etc"
-#endif
-
 static const struct admin_cmd *const groups[] = {
 	admin_key_cmds,
 	admin_usage_cmds,
@@ -354,7 +350,6 @@ main(int argc, char *argv[])
 	int			 ch, known, rc;
 
 	memset(&a, 0, sizeof(a));
-	a.conf_required = 1;
 	/* Options stop at the command: "+" keeps getopt from permuting. */
 	while ((ch = getopt_long(argc, argv, "+c:Vh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -399,11 +394,7 @@ main(int argc, char *argv[])
 		}
 		return ADMIN_USAGE;
 	}
-	if (a.conf_path == NULL &&
-	    (a.conf_path = getenv("LLMGW_CONFIG")) == NULL) {
-		a.conf_path = SYSCONFDIR "/llmgw.conf";
-		a.conf_required = 0;
-	}
+	a.conf_path = conf_locate(a.conf_path, &a.conf_required);
 	log_init("llmgw-admin", LOG_LEVEL_WARN);
 	if ((a.conf = conf_load(a.conf_path, a.conf_required, &err)) ==
 	    NULL) {

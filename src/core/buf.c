@@ -133,18 +133,6 @@ buf_commit(struct buf *b, size_t n)
 	b->data[b->len] = '\0';
 }
 
-void
-buf_consume(struct buf *b, size_t n)
-{
-	if (n >= b->len) {
-		buf_reset(b);
-		return;
-	}
-	memmove(b->data, b->data + n, b->len - n);
-	b->len -= n;
-	b->data[b->len] = '\0';
-}
-
 const char *
 buf_str(const struct buf *b)
 {

@@ -43,9 +43,6 @@ int	 buf_vaddf(struct buf *, const char *, va_list)
 char	*buf_space(struct buf *, size_t n);
 void	 buf_commit(struct buf *, size_t n);
 
-/* Drop the first "n" bytes, keeping the rest. */
-void	 buf_consume(struct buf *, size_t n);
-
 /* The contents as a string; "" for an empty buffer, never NULL. */
 const char *buf_str(const struct buf *);
 

@@ -24,10 +24,6 @@
 #include "server.h"
 #include "upstream.h"
 
-#ifndef SYSCONFDIR
-#define SYSCONFDIR	"/etc"
-#endif
-
 static void
 usage(FILE *fp)
 {
@@ -271,7 +267,7 @@ main(int argc, char *argv[])
 	const char	*path = NULL, *listen_addr = NULL, *gw;
 	char		*end;
 	long		 threads = 0;
-	int		 ch, fd, required = 1, rc, single;
+	int		 ch, fd, required, rc, single;
 
 	while ((ch = getopt_long(argc, argv, "c:l:t:Vh", longopts, NULL)) !=
 	    -1) {
@@ -310,10 +306,7 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
-	if (path == NULL && (path = getenv("LLMGW_CONFIG")) == NULL) {
-		path = SYSCONFDIR "/llmgw.conf";
-		required = 0;
-	}
+	path = conf_locate(path, &required);
 	if ((conf = conf_load(path, required, &err)) == NULL) {
 		fprintf(stderr, "llmgw: %s\n", err.msg);
 		return 1;

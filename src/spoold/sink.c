@@ -50,12 +50,6 @@ sink_close(struct sink *s)
 	free(s);
 }
 
-const char *
-sink_name(const struct sink *s)
-{
-	return s->ops->name;
-}
-
 size_t
 sink_deliver(struct sink *s, const struct delivery *d, size_t n,
     struct err *err)
@@ -66,16 +60,4 @@ sink_deliver(struct sink *s, const struct delivery *d, size_t n,
 	if (done < n)
 		err_prefix(err, "%s sink", s->ops->name);
 	return done;
-}
-
-int
-sink_reopen(struct sink *s, struct err *err)
-{
-	if (s->ops->reopen == NULL)
-		return 0;
-	if (s->ops->reopen(s->impl, err) == -1) {
-		err_prefix(err, "%s sink", s->ops->name);
-		return -1;
-	}
-	return 0;
 }

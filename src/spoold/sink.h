@@ -29,7 +29,6 @@ struct delivery {
 struct sink	*sink_open(const char *name, const struct conf *,
 		    struct err *);
 void		 sink_close(struct sink *);	/* NULL is fine */
-const char	*sink_name(const struct sink *);
 
 /*
  * Deliver "n" records.  Returns how many, from the first, were accepted;
@@ -37,8 +36,5 @@ const char	*sink_name(const struct sink *);
  */
 size_t		 sink_deliver(struct sink *, const struct delivery *, size_t n,
 		    struct err *);
-
-/* Reopen files (after log rotation): 0, or -1 with "err". */
-int		 sink_reopen(struct sink *, struct err *);
 
 #endif /* SINK_H */

@@ -13,7 +13,6 @@ struct sink_ops {
 	void		 (*close)(void *);
 	size_t		 (*deliver)(void *, const struct delivery *, size_t,
 			    struct err *);
-	int		 (*reopen)(void *, struct err *);	/* may be NULL */
 };
 
 extern const struct sink_ops	sink_sqlite_ops;

@@ -110,17 +110,6 @@ jsonl_deliver(void *arg, const struct delivery *d, size_t n,
 	return n;
 }
 
-static int
-jsonl_reopen(void *arg, struct err *err)
-{
-	struct jsonl_sink	*s = arg;
-
-	if (s->fd > STDERR_FILENO)
-		close(s->fd);
-	s->fd = -1;
-	return jsonl_open_fd(s, err);
-}
-
 const struct sink_ops sink_jsonl_ops = {
-	"jsonl", jsonl_open, jsonl_close, jsonl_deliver, jsonl_reopen
+	"jsonl", jsonl_open, jsonl_close, jsonl_deliver
 };

@@ -179,5 +179,5 @@ webhook_deliver(void *arg, const struct delivery *d, size_t n,
 }
 
 const struct sink_ops sink_webhook_ops = {
-	"webhook", webhook_open, webhook_close, webhook_deliver, NULL
+	"webhook", webhook_open, webhook_close, webhook_deliver
 };

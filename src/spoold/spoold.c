@@ -37,10 +37,6 @@
 #include "store/spool_reader.h"
 #include "sink.h"
 
-#ifndef SYSCONFDIR
-#define SYSCONFDIR	"/etc"
-#endif
-
 #define MAX_SINKS	8
 #define TMP_MAX_AGE	(3600L * 1000)	/* a writer that died an hour ago */
 #define SEGMENT_MIN_AGE	1000L	/* ms: a newer segment may not be locked yet */
@@ -421,19 +417,19 @@ take(struct spoold *d)
 			break;
 		}
 		switch (spool_claim(d->spool, names[i], &c->item, &err)) {
-		case 0:
+		case SPOOL_CLAIMED:
 			break;
-		case 1:
+		case SPOOL_TAKEN:
 			free(c);
 			continue;	/* another consumer has it */
-		case -2:
+		case SPOOL_UNREADABLE:
 			/* Claimed but unreadable: set aside, carry on. */
 			log_error("%s; moved to failed/", err.msg);
 			note_error(d, err.msg);
 			fail_file(d, &c->item, err.msg);
 			claim_free(c);
 			continue;
-		default:
+		case SPOOL_UNCLAIMED:
 			log_error("%s", err.msg);
 			note_error(d, err.msg);
 			free(c);
@@ -788,7 +784,6 @@ main(int argc, char *argv[])
 	int		 ch, sigfd, rc;
 
 	memset(&d, 0, sizeof(d));
-	d.conf_required = 1;
 	d.inotify = d.watch = -1;
 	while ((ch = getopt_long(argc, argv, "c:oVh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -815,11 +810,7 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
-	if (d.conf_path == NULL &&
-	    (d.conf_path = getenv("LLMGW_CONFIG")) == NULL) {
-		d.conf_path = SYSCONFDIR "/llmgw.conf";
-		d.conf_required = 0;
-	}
+	d.conf_path = conf_locate(d.conf_path, &d.conf_required);
 	log_init("llmgw-spoold", LOG_LEVEL_INFO);
 	if (load_conf(&d, &err) == -1) {
 		fprintf(stderr, "llmgw-spoold: %s\n", err.msg);

@@ -794,6 +794,18 @@ read_named_file(struct conf *c, const void *arg, unsigned long *seen,
 	return conf_read_file(c, f->path, f->required, seen, err);
 }
 
+const char *
+conf_locate(const char *given, int *required)
+{
+	*required = 1;
+	if (given != NULL)
+		return given;
+	if ((given = getenv("LLMGW_CONFIG")) != NULL)
+		return given;
+	*required = 0;
+	return SYSCONFDIR "/llmgw.conf";
+}
+
 struct conf *
 conf_load(const char *path, int required, struct err *err)
 {

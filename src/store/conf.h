@@ -82,6 +82,13 @@ struct conf {
 };
 
 /*
+ * The configuration file to read: "given" (--config), else
+ * $LLMGW_CONFIG, both "required", else SYSCONFDIR/llmgw.conf, which may
+ * be missing.
+ */
+const char	*conf_locate(const char *given, int *required);
+
+/*
  * Read the configuration from "path" (NULL: no file, embedded defaults),
  * then apply environment overrides.  "required" says whether a missing
  * file is an error (it is when the user named it).  Returns a new config,

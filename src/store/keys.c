@@ -47,6 +47,32 @@ row_to_key(sqlite3_stmt *st, struct key *k)
 	column_text(st, 9, k->models, sizeof(k->models));
 }
 
+/*
+ * Step "st" (prepared, bound) once: 1 with "k" filled from its row, 0 if
+ * there is none, -1 with "err" set.
+ */
+static int
+key_fetch(sqlite3 *db, sqlite3_stmt *st, struct key *k, struct err *err)
+{
+	int	 rc;
+
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		row_to_key(st, k);
+		rc = 1;
+		break;
+	case SQLITE_DONE:
+		rc = 0;
+		break;
+	default:
+		err_set(err, "key lookup: %s", sqlite3_errmsg(db));
+		rc = -1;
+		break;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 int
 keys_lookup(struct dbpool *p, const char *token, size_t len, struct key *k,
     struct err *err)
@@ -65,24 +91,11 @@ keys_lookup(struct dbpool *p, const char *token, size_t len, struct key *k,
 	sha256_hex(token, len, hash);
 	if ((c = dbpool_get(p, err)) == NULL)
 		return -1;
-	if ((st = dbconn_stmt(c, DBS_KEY_BY_HASH, sql, err)) == NULL)
-		goto out;
-	sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
-		row_to_key(st, k);
-		rc = 1;
-		break;
-	case SQLITE_DONE:
-		rc = 0;
-		break;
-	default:
-		err_set(err, "database %s: key lookup: %s", dbpool_path(p),
-		    sqlite3_errmsg(c->db));
-		break;
+	if ((st = dbconn_stmt(c, DBS_KEY_BY_HASH, sql, err)) != NULL) {
+		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+		if ((rc = key_fetch(c->db, st, k, err)) == -1)
+			err_prefix(err, "database %s", dbpool_path(p));
 	}
-	sqlite3_reset(st);
-out:
 	dbpool_put(p, c, rc == -1);
 	return rc;
 }
@@ -229,24 +242,14 @@ keys_get(struct sqlite3 *db, const char *name_or_id, struct key *k,
 	static const char	 sql[] = "SELECT " KEY_COLUMNS
 	    " FROM keys WHERE name = ?1 OR id = ?1";
 	sqlite3_stmt		*st;
-	int			 rc = -1;
+	int			 rc;
 
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		err_set(err, "%s", sqlite3_errmsg(db));
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, name_or_id, -1, SQLITE_STATIC);
-	switch (sqlite3_step(st)) {
-	case SQLITE_ROW:
-		row_to_key(st, k);
-		rc = 1;
-		break;
-	case SQLITE_DONE:
-		rc = 0;
-		break;
-	default:
-		err_set(err, "%s", sqlite3_errmsg(db));
-	}
+	rc = key_fetch(db, st, k, err);
 	sqlite3_finalize(st);
 	return rc;
 }

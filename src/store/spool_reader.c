@@ -140,44 +140,44 @@ fail:
 	return -1;
 }
 
-int
+enum spool_claim
 spool_claim(struct spool *s, const char *name, struct spool_item *it,
     struct err *err)
 {
 	unsigned long long	 self_start = proc_self_start();
-	int			 rc;
+	enum spool_claim	 rc = SPOOL_CLAIMED;
+	int			 n;
 
 	memset(it, 0, sizeof(*it));
 	spool_parse_name(name, it->base, sizeof(it->base), &it->attempts, NULL,
 	    NULL);
 	if (it->attempts > 0)
-		rc = snprintf(it->cur, sizeof(it->cur), "%s,a%d,c%ld.%llu",
+		n = snprintf(it->cur, sizeof(it->cur), "%s,a%d,c%ld.%llu",
 		    it->base, it->attempts, (long)getpid(), self_start);
 	else
-		rc = snprintf(it->cur, sizeof(it->cur), "%s,c%ld.%llu",
+		n = snprintf(it->cur, sizeof(it->cur), "%s,c%ld.%llu",
 		    it->base, (long)getpid(), self_start);
-	if (rc >= (int)sizeof(it->cur)) {
+	if (n >= (int)sizeof(it->cur)) {
 		err_set(err, "spool: name too long: %s", name);
-		return -1;
+		return SPOOL_UNCLAIMED;
 	}
 	if (spool_hold(s, err) == -1)
-		return -1;
+		return SPOOL_UNCLAIMED;
 	if (renameat(s->fds[SPOOL_NEW], name, s->fds[SPOOL_CUR], it->cur) ==
 	    -1) {
-		rc = errno == ENOENT ? 1 : -1;
-		if (rc == -1)
+		if (errno == ENOENT)
+			rc = SPOOL_TAKEN;
+		else {
 			err_set(err, "spool: claim new/%s in %s: %s", name,
 			    s->dir, strerror(errno));
-		spool_unhold(s);
-		return rc;
-	}
-	rc = read_record(s->fds[SPOOL_CUR], it->cur, it, err);
-	spool_unhold(s);
-	if (rc == -1) {
+			rc = SPOOL_UNCLAIMED;
+		}
+	} else if (read_record(s->fds[SPOOL_CUR], it->cur, it, err) == -1) {
 		err_prefix(err, "spool: cur/ in %s", s->dir);
-		return -2;
+		rc = SPOOL_UNREADABLE;
 	}
-	return 0;
+	spool_unhold(s);
+	return rc;
 }
 
 int

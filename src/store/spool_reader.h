@@ -22,14 +22,17 @@ struct spool_item {
 	size_t	 len;
 };
 
-/*
- * Claim new/"name": rename it into cur/ and read it.  Returns 0 with
- * "item" filled; 1 if another consumer took it first; -1 with "err" set
- * if it could not be claimed; -2 with "err" set if it was claimed (it is
- * in cur/ as item->cur) but could not be read.
- */
-int	 spool_claim(struct spool *, const char *name, struct spool_item *,
-	    struct err *);
+enum spool_claim {
+	SPOOL_CLAIMED = 0,	/* "item" filled */
+	SPOOL_TAKEN,		/* another consumer took it first */
+	SPOOL_UNCLAIMED,	/* it could not be claimed; "err" says why */
+	SPOOL_UNREADABLE	/* claimed (in cur/ as item->cur) but it could
+				 * not be read; "err" says why */
+};
+
+/* Claim new/"name": rename it into cur/ and read it. */
+enum spool_claim spool_claim(struct spool *, const char *name,
+	    struct spool_item *, struct err *);
 /* Delivered: remove it from cur/. */
 int	 spool_done(struct spool *, struct spool_item *, struct err *);
 /* Not delivered now: back to new/, "attempts" failed attempts counted. */

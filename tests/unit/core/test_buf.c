@@ -18,11 +18,9 @@ main(void)
 	ok(buf_adds(&b, "abc") == 0 && b.len == 3, "append a string");
 	ok(buf_addf(&b, "-%d-", 42) == 0, "append formatted");
 	is_str(buf_str(&b), "abc-42-", "contents so far");
-	buf_consume(&b, 4);
-	is_str(buf_str(&b), "42-", "consume drops the front");
 	for (i = 0; i < 1000; i++)
 		buf_addc(&b, 'x');
-	is_int(b.len, 1003, "grows past its first allocation");
+	is_int(b.len, 1007, "grows past its first allocation");
 	buf_free(&b);
 	ok(b.data == NULL && b.len == 0, "free leaves an empty buffer");
 

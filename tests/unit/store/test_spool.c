@@ -374,7 +374,7 @@ main(int argc, char *argv[])
 	{
 		struct spool_item it2;
 
-		is_int(spool_claim(s, "0001", &it2, &err), 1,
+		is_int(spool_claim(s, "0001", &it2, &err), SPOOL_TAKEN,
 		    "a second claim loses, quietly");
 	}
 	ok(spool_release(s, &it, 1, &err) == 0, "release after a failed attempt");
