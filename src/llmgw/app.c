@@ -68,8 +68,9 @@ fail:
 	return NULL;
 }
 
-void
-app_fix_threads(const struct app *app, struct conf *c)
+/* Apply --threads and single-worker mode to a configuration. */
+static void
+fix_threads(const struct app *app, struct conf *c)
 {
 	if (app->single) {
 		c->threads = c->max_threads = 1;
@@ -83,7 +84,8 @@ app_fix_threads(const struct app *app, struct conf *c)
 }
 
 struct app *
-app_new(struct conf *conf, const char *path, int required, struct err *err)
+app_new(struct conf *conf, const char *path, int required, long threads,
+    int single, struct err *err)
 {
 	struct app	*app;
 
@@ -94,6 +96,9 @@ app_new(struct conf *conf, const char *path, int required, struct err *err)
 	}
 	app->conf_path = path;
 	app->conf_required = required;
+	app->threads = threads;
+	app->single = single;
+	fix_threads(app, conf);
 	if ((app->metrics = metrics_new()) == NULL) {
 		err_set(err, "out of memory");
 		conf_free(conf);
@@ -150,7 +155,7 @@ app_reload(struct app *app, struct err *err)
 		return -1;
 	if (conf->warning[0] != '\0')
 		log_warn("%s", conf->warning);
-	app_fix_threads(app, conf);
+	fix_threads(app, conf);
 	if ((g = gen_new(conf, app->metrics, err)) == NULL)
 		return -1;
 	pthread_mutex_lock(&gen_lock);

@@ -49,11 +49,12 @@ struct app {
 };
 
 /*
- * Takes "conf" (loaded from "path"; "required" as for conf_load()).
- * Returns NULL with "err" set.
+ * Takes "conf" (loaded from "path"; "required" as for conf_load()), which
+ * "threads" (--threads, or 0) and "single" (one worker: mod_fcgid)
+ * override, now and on every reload.  Returns NULL with "err" set.
  */
 struct app	*app_new(struct conf *, const char *path, int required,
-		    struct err *);
+		    long threads, int single, struct err *);
 void		 app_free(struct app *);	/* NULL is fine */
 
 /* The current generation, held until app_drop(). */
@@ -65,8 +66,5 @@ void		 app_drop(struct gen *);
  * -1 with "err" set ("file:line: message") and the old one still current.
  */
 int		 app_reload(struct app *, struct err *);
-
-/* Apply --threads and single-worker mode to a configuration. */
-void		 app_fix_threads(const struct app *, struct conf *);
 
 #endif /* APP_H */

@@ -249,8 +249,16 @@ is_mod_fcgid(int fd)
 	    base[strspn(base, "0123456789") + 1] != '\0';
 }
 
-int
-main(int argc, char *argv[])
+/* What the command line says. */
+struct options {
+	const char	*config;	/* --config, or NULL */
+	const char	*listen;	/* --listen, or NULL */
+	long		 threads;	/* --threads, or 0 */
+};
+
+/* Read the command line: -1 to go on, or the status to exit with. */
+static int
+parse_options(int argc, char *argv[], struct options *o)
 {
 	static const struct option longopts[] = {
 		{ "config",	required_argument,	NULL, 'c' },
@@ -260,29 +268,24 @@ main(int argc, char *argv[])
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	struct conf	*conf;
-	struct app	*app;
-	struct err	 err;
-	sigset_t	 set;
-	const char	*path = NULL, *listen_addr = NULL, *gw;
-	char		*end;
-	long		 threads = 0;
-	int		 ch, fd, required, rc, single;
+	char	*end;
+	int	 ch;
 
+	memset(o, 0, sizeof(*o));
 	while ((ch = getopt_long(argc, argv, "c:l:t:Vh", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
-			path = optarg;
+			o->config = optarg;
 			break;
 		case 'l':
-			listen_addr = optarg;
+			o->listen = optarg;
 			break;
 		case 't':
 			errno = 0;
-			threads = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || threads < 1 ||
-			    threads > 100000) {
+			o->threads = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || o->threads < 1 ||
+			    o->threads > 100000) {
 				fprintf(stderr, "llmgw: --threads: \"%s\" is "
 				    "not a number from 1 to 100000\n", optarg);
 				usage(stderr);
@@ -306,83 +309,105 @@ main(int argc, char *argv[])
 		usage(stderr);
 		return 2;
 	}
-	path = conf_locate(path, &required);
-	if ((conf = conf_load(path, required, &err)) == NULL) {
-		fprintf(stderr, "llmgw: %s\n", err.msg);
-		return 1;
-	}
-	log_init("llmgw", (enum log_level)conf->log_level);
+	return -1;
+}
+
+/* What the operator should know of a configuration at start: 0, or -1 if
+ * llmgw must not run with it. */
+static int
+check_start(const struct conf *conf)
+{
 	if (geteuid() == 0 && !conf->allow_root) {
 		log_error("refusing to run as root: run llmgw as its own user "
 		    "(the web server's, or llmgw), or set allow_root = yes in "
 		    "llmgw.conf (LLMGW_ALLOW_ROOT=yes) if you mean it");
-		conf_free(conf);
-		return 1;
+		return -1;
 	}
 	if (conf->warning[0] != '\0')
 		log_warn("%s", conf->warning);
-	if (listen_addr == NULL)
-		listen_addr = conf->listen;
 	if (conf->api_token == NULL)
 		log_info("no api_token is configured: only keys made with "
 		    "llmgw-admin key create are accepted");
 	if (conf->api_key == NULL)
 		log_warn("no API key is configured (api_key, api_key_file or "
 		    "ANTHROPIC_API_KEY): the upstream will refuse requests");
+	return 0;
+}
 
+/* Serve on "fd" (FastCGI), or one CGI request, or say how to start. */
+static int
+run(struct app *app, int fd, struct err *err)
+{
+	const char	*gw = getenv("GATEWAY_INTERFACE");
+
+	if (fd != -1) {
+		if (server_init(err) == -1) {
+			log_error("%s", err->msg);
+			close(fd);
+			return 1;
+		}
+		return run_fastcgi(app, fd);
+	}
+	if (gw != NULL && *gw != '\0')
+		return run_cgi(app);
+	fprintf(stderr, "llmgw: no FastCGI socket on standard input and not "
+	    "run as CGI: start it from a web server, or give --listen ADDR\n");
+	usage(stderr);
+	return 2;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options	 o;
+	struct conf	*conf = NULL;
+	struct app	*app = NULL;
+	struct err	 err;
+	sigset_t	 set;
+	const char	*path, *listen_addr;
+	int		 fd = -1, required, rc, curl = 0;
+
+	if ((rc = parse_options(argc, argv, &o)) != -1)
+		return rc;
+	path = conf_locate(o.config, &required);
+	if ((conf = conf_load(path, required, &err)) == NULL) {
+		fprintf(stderr, "llmgw: %s\n", err.msg);
+		return 1;
+	}
+	log_init("llmgw", (enum log_level)conf->log_level);
+	rc = 1;
+	if (check_start(conf) == -1)
+		goto out;
 	signal(SIGPIPE, SIG_IGN);
 	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_error("curl_global_init failed");
-		conf_free(conf);
-		return 1;
+		err_set(&err, "curl_global_init failed");
+		goto fail;
 	}
+	curl = 1;
+	listen_addr = o.listen != NULL ? o.listen : conf->listen;
 	if (listen_addr != NULL) {
-		if ((fd = server_listen(listen_addr, conf->listen_mode, &err)) ==
-		    -1) {
-			log_error("%s", err.msg);
-			conf_free(conf);
-			curl_global_cleanup();
-			return 1;
-		}
+		if ((fd = server_listen(listen_addr, conf->listen_mode,
+		    &err)) == -1)
+			goto fail;
 	} else
 		fd = server_inherited();
-	single = fd != -1 && listen_addr == NULL && is_mod_fcgid(fd);
-	{
-		struct app tmp = { .threads = threads, .single = single };
-
-		app_fix_threads(&tmp, conf);
-	}
-	if ((app = app_new(conf, path, required, &err)) == NULL) {
-		log_error("%s", err.msg);
-		if (fd != -1)
-			close(fd);
-		curl_global_cleanup();
-		return 1;
-	}
-	app->threads = threads;
-	app->single = single;
-
-	if (fd != -1) {
-		if (server_init(&err) == -1) {
-			log_error("%s", err.msg);
-			close(fd);
-			rc = 1;
-			goto out;
-		}
-		rc = run_fastcgi(app, fd);
-	} else if ((gw = getenv("GATEWAY_INTERFACE")) != NULL && *gw != '\0')
-		rc = run_cgi(app);
-	else {
-		fprintf(stderr, "llmgw: no FastCGI socket on standard input "
-		    "and not run as CGI: start it from a web server, or give "
-		    "--listen ADDR\n");
-		usage(stderr);
-		rc = 2;
-	}
+	app = app_new(conf, path, required, o.threads, fd != -1 &&
+	    listen_addr == NULL && is_mod_fcgid(fd), &err);
+	conf = NULL;		/* the app's now, or freed */
+	if (app == NULL)
+		goto fail;
+	rc = run(app, fd, &err);
+	goto out;
+fail:
+	log_error("%s", err.msg);
+	if (fd != -1)
+		close(fd);
 out:
 	app_free(app);
-	curl_global_cleanup();
+	conf_free(conf);
+	if (curl)
+		curl_global_cleanup();
 	return rc;
 }
