@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "store/conf.h"
+#include "store/conf_syntax.h"
 #include "admin.h"
 
 static const struct admin_cmd *const groups[] = {

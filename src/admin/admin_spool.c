@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "store/conf.h"
+#include "store/conf_syntax.h"
 #include "store/spool_admin.h"
 #include "admin.h"
 

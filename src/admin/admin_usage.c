@@ -123,8 +123,43 @@ group_reset(struct group *g, const char *name)
 	str_copy(g->name, sizeof(g->name), name);
 }
 
+/* What the command line asks for. */
+struct report {
+	long long	 since, until;	/* Unix ms */
+	const char	*key;		/* a key's name or id, or NULL */
+	const char	*by;		/* the SQL of the group's column */
+	char		 by_name[16];	/* its header, "KEY" */
+	int		 format;	/* enum table_format */
+};
+
+static const char *const bys[][2] = {
+	{ "key", "coalesce(k.name, u.key_id, '-')" },
+	{ "model", "coalesce(u.model, '-')" },
+	{ "day", "strftime('%Y-%m-%d', u.ts / 1000, 'unixepoch')" },
+	{ "route", "u.route" },
+};
+
+/* The group column called "name", into "r": 0, or -1 if none is. */
 static int
-usage_report(struct admin *a, int argc, char *argv[])
+report_by(struct report *r, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(bys) / sizeof(bys[0]); i++)
+		if (strcmp(name, bys[i][0]) == 0) {
+			r->by = bys[i][1];
+			for (i = 0; name[i] != '\0' && i < sizeof(r->by_name) -
+			    1; i++)
+				r->by_name[i] = (char)(name[i] - 'a' + 'A');
+			r->by_name[i] = '\0';
+			return 0;
+		}
+	return -1;
+}
+
+/* Read the options: -1 to go on, or the status to exit with. */
+static int
+report_options(struct report *r, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "since",	required_argument,	NULL, 's' },
@@ -135,54 +170,34 @@ usage_report(struct admin *a, int argc, char *argv[])
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
-	static const char *const bys[][2] = {
-		{ "key", "coalesce(k.name, u.key_id, '-')" },
-		{ "model", "coalesce(u.model, '-')" },
-		{ "day", "strftime('%Y-%m-%d', u.ts / 1000, 'unixepoch')" },
-		{ "route", "u.route" },
-	};
 	const struct admin_cmd	*c = &admin_usage_cmds[0];
-	const char		*by = NULL, *header[9] = { NULL, "REQUESTS",
-	    "ERRORS", "INPUT_TOKENS", "OUTPUT_TOKENS", "P50_MS", "P95_MS",
-	    "P50_TTFT_MS", "P95_TTFT_MS" }, *key = NULL, *name;
-	struct group		 g, all;
-	struct table		*t = NULL;
-	struct err		 err;
-	sqlite3			*db = NULL;
-	sqlite3_stmt		*st = NULL;
-	char			 sql[1024], upper[16];
-	long long		 since = 0, until = 0;
-	size_t			 i;
-	int			 ch, format = TABLE_TEXT, rc = ADMIN_FAIL, step;
+	int			 ch;
 
-	memset(&g, 0, sizeof(g));
-	memset(&all, 0, sizeof(all));
+	memset(r, 0, sizeof(*r));
+	r->format = TABLE_TEXT;
+	(void)report_by(r, "key");
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 		case 'u':
-			if (admin_parse_time(optarg, ch == 's' ? &since :
-			    &until) == -1)
+			if (admin_parse_time(optarg, ch == 's' ? &r->since :
+			    &r->until) == -1)
 				return admin_usage_error(c, "--%s: \"%s\" is "
 				    "not a time (2026-11-24, 2026-11-24T09:30Z "
 				    "or 7d for a week ago)", ch == 's' ?
 				    "since" : "until", optarg);
 			break;
 		case 'k':
-			key = optarg;
+			r->key = optarg;
 			break;
 		case 'b':
-			for (i = 0; i < 4; i++)
-				if (strcmp(optarg, bys[i][0]) == 0)
-					by = bys[i][1];
-			if (by == NULL)
+			if (report_by(r, optarg) == -1)
 				return admin_usage_error(c, "--by: \"%s\" is "
 				    "not key, model, day or route", optarg);
-			header[0] = optarg;
 			break;
 		case 'f':
-			if ((format = table_format_parse(optarg)) == -1)
+			if ((r->format = table_format_parse(optarg)) == -1)
 				return admin_usage_error(c, "--format: \"%s\" "
 				    "is not table, csv or json", optarg);
 			break;
@@ -201,67 +216,106 @@ usage_report(struct admin *a, int argc, char *argv[])
 	if (optind < argc)
 		return admin_usage_error(c, "unexpected argument \"%s\"",
 		    argv[optind]);
-	if (by == NULL) {
-		by = bys[0][1];
-		header[0] = "key";
-	}
-	if (until == 0)
-		until = clock_wall_ms() + 1000;
-	for (i = 0; header[0][i] != '\0' && i < sizeof(upper) - 1; i++)
-		upper[i] = (char)(header[0][i] - 'a' + 'A');
-	upper[i] = '\0';
-	header[0] = upper;
-	snprintf(sql, sizeof(sql), "SELECT %s, u.status, u.input_tokens,"
-	    " u.output_tokens, u.total_ms, u.ttft_ms FROM usage u"
-	    " LEFT JOIN keys k ON k.id = u.key_id"
-	    " WHERE u.ts >= ?1 AND u.ts < ?2 %s ORDER BY 1", by,
-	    key != NULL ? "AND (k.name = ?3 OR u.key_id = ?3)" : "");
-	if ((db = db_open_existing(a->conf->database, 1, &err)) == NULL)
-		return admin_fail("%s", err.msg);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		admin_fail("database %s: %s", a->conf->database,
-		    sqlite3_errmsg(db));
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, since);
-	sqlite3_bind_int64(st, 2, until);
-	if (key != NULL)
-		sqlite3_bind_text(st, 3, key, -1, SQLITE_STATIC);
-	if ((t = table_new(9, header)) == NULL)
-		goto nomem;
+	if (r->until == 0)
+		r->until = clock_wall_ms() + 1000;
+	return -1;
+}
+
+/*
+ * The usage rows "r" asks for, in order of their group, added up into a
+ * table row per group (and a total for the text format).  "st" is
+ * prepared; 0, -1 out of memory, or the SQLite code of a failed step.
+ */
+static int
+report_rows(const struct report *r, sqlite3_stmt *st, struct table *t)
+{
+	struct group	 g, all;
+	const char	*name;
+	int		 step, rc = -1;
+
+	memset(&g, 0, sizeof(g));
+	memset(&all, 0, sizeof(all));
 	group_reset(&all, "total");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		name = (const char *)sqlite3_column_text(st, 0);
 		if (name == NULL)
 			name = "-";
-		if (g.requests > 0 && strcmp(g.name, name) != 0) {
-			if (emit(t, &g) == -1)
-				goto nomem;
-		}
+		if (g.requests > 0 && strcmp(g.name, name) != 0 &&
+		    emit(t, &g) == -1)
+			goto out;
 		if (g.requests == 0 || strcmp(g.name, name) != 0)
 			group_reset(&g, name);
 		if (add_row(&g, st) == -1 || add_row(&all, st) == -1)
-			goto nomem;
+			goto out;
 	}
 	if (step != SQLITE_DONE) {
-		admin_fail("database %s: %s", a->conf->database,
-		    sqlite3_errmsg(db));
+		rc = step;
 		goto out;
 	}
-	if (g.requests > 0 && emit(t, &g) == -1)
-		goto nomem;
-	if (format == TABLE_TEXT && all.requests > 0 && emit(t, &all) == -1)
-		goto nomem;
-	table_print(t, (enum table_format)format, stdout);
-	rc = ADMIN_OK;
-	goto out;
-nomem:
-	admin_fail("out of memory");
+	if ((g.requests > 0 && emit(t, &g) == -1) || (r->format ==
+	    TABLE_TEXT && all.requests > 0 && emit(t, &all) == -1))
+		goto out;
+	rc = 0;
 out:
 	free(g.total);
 	free(g.ttft);
 	free(all.total);
 	free(all.ttft);
+	return rc;
+}
+
+static int
+usage_report(struct admin *a, int argc, char *argv[])
+{
+	struct report	 r;
+	const char	*header[9] = { NULL, "REQUESTS", "ERRORS",
+	    "INPUT_TOKENS", "OUTPUT_TOKENS", "P50_MS", "P95_MS",
+	    "P50_TTFT_MS", "P95_TTFT_MS" };
+	struct table	*t = NULL;
+	struct err	 err;
+	sqlite3		*db;
+	sqlite3_stmt	*st = NULL;
+	char		 sql[1024];
+	int		 rc;
+
+	if ((rc = report_options(&r, argc, argv)) != -1)
+		return rc;
+	header[0] = r.by_name;
+	snprintf(sql, sizeof(sql), "SELECT %s, u.status, u.input_tokens,"
+	    " u.output_tokens, u.total_ms, u.ttft_ms FROM usage u"
+	    " LEFT JOIN keys k ON k.id = u.key_id"
+	    " WHERE u.ts >= ?1 AND u.ts < ?2 %s ORDER BY 1", r.by,
+	    r.key != NULL ? "AND (k.name = ?3 OR u.key_id = ?3)" : "");
+	if ((db = db_open_existing(a->conf->database, 1, &err)) == NULL)
+		return admin_fail("%s", err.msg);
+	rc = ADMIN_FAIL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		admin_fail("database %s: %s", a->conf->database,
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, r.since);
+	sqlite3_bind_int64(st, 2, r.until);
+	if (r.key != NULL)
+		sqlite3_bind_text(st, 3, r.key, -1, SQLITE_STATIC);
+	if ((t = table_new(9, header)) == NULL) {
+		admin_fail("out of memory");
+		goto out;
+	}
+	switch (report_rows(&r, st, t)) {
+	case 0:
+		table_print(t, (enum table_format)r.format, stdout);
+		rc = ADMIN_OK;
+		break;
+	case -1:
+		admin_fail("out of memory");
+		break;
+	default:
+		admin_fail("database %s: %s", a->conf->database,
+		    sqlite3_errmsg(db));
+		break;
+	}
+out:
 	table_free(t);
 	sqlite3_finalize(st);
 	sqlite3_close(db);

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "conf.h"
+#include "conf_syntax.h"
 
 #ifndef LLMGW_DB_DEFAULT
 #define LLMGW_DB_DEFAULT	"/var/lib/llmgw/llmgw.db"
@@ -146,145 +147,70 @@ conf_keys(void)
 	return names;
 }
 
+/* A text value: "k" is CT_STRING or CT_URL. */
 static int
-conf_parse_long(const char *s, long *out, struct err *err)
+set_text(struct conf *c, const struct conf_key *k, const char *value,
+    struct err *err)
 {
-	char	*end;
-	long	 v;
+	char	**field = (char **)((char *)c + k->off), *s;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (end == s || errno != 0) {
-		err_set(err, "\"%s\" is not a number", s);
+	if (k->type == CT_URL && strncmp(value, "http://", 7) != 0 &&
+	    strncmp(value, "https://", 8) != 0) {
+		err_set(err, "%s must start with http:// or https://", k->name);
 		return -1;
 	}
-	*out = v;
-	return (int)(end - s);
-}
-
-struct unit {
-	const char	*suffix;
-	long		 mul;
-};
-
-static const struct unit duration_units[] = {
-	{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
-	{ "h", 3600 * 1000 }, { "d", 86400 * 1000L }, { NULL, 0 }
-};
-
-static const struct unit size_units[] = {
-	{ "", 1 }, { "k", 1024 }, { "K", 1024 }, { "m", 1024 * 1024 },
-	{ "M", 1024 * 1024 }, { "g", 1024L * 1024 * 1024 },
-	{ "G", 1024L * 1024 * 1024 }, { NULL, 0 }
-};
-
-/* A non-negative number with one of "units" after it, scaled. */
-static int
-conf_parse_scaled(const char *text, const struct unit *units, long *out)
-{
-	const struct unit	*u;
-	struct err		 ignored;
-	long			 v;
-	int			 n;
-
-	if ((n = conf_parse_long(text, &v, &ignored)) == -1 || v < 0)
-		return -1;
-	for (u = units; u->suffix != NULL; u++)
-		if (strcmp(text + n, u->suffix) == 0) {
-			if (v > LONG_MAX / u->mul)
-				return -1;
-			*out = v * u->mul;
-			return 0;
-		}
-	return -1;
-}
-
-int
-conf_parse_duration_ms(const char *text, long *out, struct err *err)
-{
-	if (conf_parse_scaled(text, duration_units, out) == 0)
-		return 0;
-	err_set(err, "\"%s\" is not a duration (like 500ms, 10s, 5m, 1h, 7d)",
-	    text);
-	return -1;
-}
-
-int
-conf_parse_size(const char *text, long *out, struct err *err)
-{
-	if (conf_parse_scaled(text, size_units, out) == 0)
-		return 0;
-	err_set(err, "\"%s\" is not a size (like 4096, 64k, 1M)", text);
-	return -1;
-}
-
-int
-conf_parse_bool(const char *s, int *out, struct err *err)
-{
-	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 ||
-	    strcmp(s, "on") == 0 || strcmp(s, "1") == 0)
-		*out = 1;
-	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 ||
-	    strcmp(s, "off") == 0 || strcmp(s, "0") == 0)
-		*out = 0;
-	else {
-		err_set(err, "\"%s\" is not yes or no", s);
+	if (*value == '\0') {
+		err_set(err, "%s must not be empty", k->name);
 		return -1;
 	}
+	if ((s = strdup(value)) == NULL) {
+		err_set(err, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = s;
 	return 0;
 }
 
-static void
-conf_list_free(char **list)
+/* A number of kind "k->type", in its range: 0, or -1 with "err". */
+static int
+parse_number(const struct conf_key *k, const char *value, long *v,
+    struct err *err)
 {
-	char	**p;
+	int	 rc = 0;
 
-	if (list == NULL)
-		return;
-	for (p = list; *p != NULL; p++)
-		free(*p);
-	free(list);
-}
-
-/* Split "s" on commas and white space into a NULL-terminated list. */
-static char **
-conf_list_parse(const char *s, struct err *err)
-{
-	char		**list;
-	const char	 *p, *start;
-	size_t		  n = 0, cap = 8;
-
-	if ((list = calloc(cap + 1, sizeof(*list))) == NULL)
-		goto nomem;
-	for (p = s; *p != '\0';) {
-		while (*p == ',' || isspace((unsigned char)*p))
-			p++;
-		if (*p == '\0')
-			break;
-		start = p;
-		while (*p != '\0' && *p != ',' && !isspace((unsigned char)*p))
-			p++;
-		if (n == cap) {
-			char **nl = realloc(list, (cap * 2 + 1) * sizeof(*nl));
-			if (nl == NULL)
-				goto nomem;
-			list = nl;
-			cap *= 2;
+	switch (k->type) {
+	case CT_INT:
+		if (conf_parse_long(value, v, err) != (int)strlen(value)) {
+			err_set(err, "\"%s\" is not a whole number", value);
+			rc = -1;
 		}
-		if ((list[n] = strndup(start, (size_t)(p - start))) == NULL)
-			goto nomem;
-		list[++n] = NULL;
+		break;
+	case CT_MODE:
+		rc = conf_parse_mode(value, v, err);
+		break;
+	case CT_DURATION:
+		rc = conf_parse_duration_ms(value, v, err);
+		break;
+	default:	/* CT_SIZE */
+		rc = conf_parse_size(value, v, err);
+		break;
 	}
-	if (n == 0) {
-		free(list);
-		err_set(err, "the list is empty");
-		return NULL;
+	if (rc == -1) {
+		err_prefix(err, "%s", k->name);
+		return -1;
 	}
-	return list;
-nomem:
-	conf_list_free(list);
-	err_set(err, "out of memory");
-	return NULL;
+	if (*v >= k->min && *v <= k->max)
+		return 0;
+	if (k->type == CT_DURATION)
+		err_set(err, "%s must be between %ldms and %ldms", k->name,
+		    k->min, k->max);
+	else if (k->type == CT_MODE)
+		err_set(err, "%s must be between 0 and 0777", k->name);
+	else
+		err_set(err, "%s must be between %ld and %ld", k->name, k->min,
+		    k->max);
+	return -1;
 }
 
 /* Store "value" for key "k"; "err" gets a message without location. */
@@ -293,31 +219,14 @@ conf_set(struct conf *c, const struct conf_key *k, const char *value,
     struct err *err)
 {
 	void	*field = (char *)c + k->off;
-	long	 v = 0;
-	char	*s, **list, *end;
-	int	 level;
+	long	 v;
+	char	**list;
+	int	 flag;
 
 	switch (k->type) {
 	case CT_URL:
-		if (strncmp(value, "http://", 7) != 0 &&
-		    strncmp(value, "https://", 8) != 0) {
-			err_set(err, "%s must start with http:// or https://",
-			    k->name);
-			return -1;
-		}
-		/* FALLTHROUGH */
 	case CT_STRING:
-		if (*value == '\0') {
-			err_set(err, "%s must not be empty", k->name);
-			return -1;
-		}
-		if ((s = strdup(value)) == NULL) {
-			err_set(err, "out of memory");
-			return -1;
-		}
-		free(*(char **)field);
-		*(char **)field = s;
-		return 0;
+		return set_text(c, k, value, err);
 	case CT_LIST:
 		if ((list = conf_list_parse(value, err)) == NULL) {
 			err_prefix(err, "%s", k->name);
@@ -327,60 +236,28 @@ conf_set(struct conf *c, const struct conf_key *k, const char *value,
 		*(char ***)field = list;
 		return 0;
 	case CT_BOOL:
-		if (conf_parse_bool(value, &level, err) == -1) {
+		if (conf_parse_bool(value, &flag, err) == -1) {
 			err_prefix(err, "%s", k->name);
 			return -1;
 		}
-		*(int *)field = level;
+		*(int *)field = flag;
 		return 0;
 	case CT_LOGLEVEL:
-		if ((level = log_level_parse(value)) == -1) {
+		if ((flag = log_level_parse(value)) == -1) {
 			err_set(err, "%s must be error, warn, info or debug",
 			    k->name);
 			return -1;
 		}
-		*(int *)field = level;
+		*(int *)field = flag;
 		return 0;
 	case CT_INT:
-		if (conf_parse_long(value, &v, err) != (int)strlen(value)) {
-			err_set(err, "%s: \"%s\" is not a whole number",
-			    k->name, value);
-			return -1;
-		}
-		break;
 	case CT_MODE:
-		errno = 0;
-		v = strtol(value, &end, 8);
-		if (errno != 0 || end == value || *end != '\0') {
-			err_set(err, "%s: \"%s\" is not an octal mode (like "
-			    "0660)", k->name, value);
-			return -1;
-		}
-		break;
 	case CT_DURATION:
-		if (conf_parse_duration_ms(value, &v, err) == -1) {
-			err_prefix(err, "%s", k->name);
-			return -1;
-		}
-		break;
 	case CT_SIZE:
-		if (conf_parse_size(value, &v, err) == -1) {
-			err_prefix(err, "%s", k->name);
-			return -1;
-		}
 		break;
 	}
-	if (v < k->min || v > k->max) {
-		if (k->type == CT_DURATION)
-			err_set(err, "%s must be between %ldms and %ldms",
-			    k->name, k->min, k->max);
-		else if (k->type == CT_MODE)
-			err_set(err, "%s must be between 0 and 0777", k->name);
-		else
-			err_set(err, "%s must be between %ld and %ld",
-			    k->name, k->min, k->max);
+	if (parse_number(k, value, &v, err) == -1)
 		return -1;
-	}
 	*(long *)field = v;
 	return 0;
 }
@@ -394,76 +271,6 @@ conf_key_find(const char *name)
 		if (strcmp(conf_keys_table[i].name, name) == 0)
 			return &conf_keys_table[i];
 	return NULL;
-}
-
-/*
- * Split one line into key and value in place.  Returns 1 for a setting,
- * 0 for a blank or comment line, -1 with "err" set.
- */
-static int
-conf_split(char *line, char **key, char **value, struct err *err)
-{
-	char	*p, *q, *eq;
-
-	p = line;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '\0' || *p == '#')
-		return 0;
-	if ((eq = strchr(p, '=')) == NULL) {
-		err_set(err, "expected \"key = value\"");
-		return -1;
-	}
-	*key = p;
-	for (q = eq; q > p && isspace((unsigned char)q[-1]); q--)
-		;
-	*q = '\0';
-	for (q = p; *q != '\0'; q++)
-		if (!islower((unsigned char)*q) && *q != '_' &&
-		    !isdigit((unsigned char)*q)) {
-			err_set(err, "\"%s\" is not a valid key name", p);
-			return -1;
-		}
-	if (*p == '\0') {
-		err_set(err, "missing key before \"=\"");
-		return -1;
-	}
-	p = eq + 1;
-	while (isspace((unsigned char)*p))
-		p++;
-	if (*p == '"') {
-		/* Quoted: \" and \\ are the only escapes. */
-		*value = q = ++p;
-		for (; *p != '"'; p++) {
-			if (*p == '\0') {
-				err_set(err, "missing closing quote");
-				return -1;
-			}
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
-				p++;
-			*q++ = *p;
-		}
-		*q = '\0';
-		p++;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p != '\0' && *p != '#') {
-			err_set(err, "unexpected text after closing quote");
-			return -1;
-		}
-		return 1;
-	}
-	*value = p;
-	if ((q = strchr(p, '#')) != NULL)
-		*q = '\0';
-	for (q = p + strlen(p); q > p && isspace((unsigned char)q[-1]); q--)
-		;
-	*q = '\0';
-	if (*p == '\0') {
-		err_set(err, "missing value for \"%s\"", *key);
-		return -1;
-	}
-	return 1;
 }
 
 /* The lines of "fp", named "name" in messages. */

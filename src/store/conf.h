@@ -107,12 +107,4 @@ int		 conf_model_allowed(const struct conf *, const char *model);
 /* The names of all keys the parser accepts, NULL-terminated. */
 const char *const *conf_keys(void);
 
-/*
- * Parse helpers, exported for the other programs' configs and for tests.
- * Each returns 0, or -1 with "err" set to a message without location.
- */
-int	 conf_parse_duration_ms(const char *, long *, struct err *);
-int	 conf_parse_size(const char *, long *, struct err *);
-int	 conf_parse_bool(const char *, int *, struct err *);
-
 #endif /* CONF_H */

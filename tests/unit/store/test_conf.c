@@ -9,6 +9,7 @@
 
 #include "core/err.h"
 #include "store/conf.h"
+#include "store/conf_syntax.h"
 #include "../tap.h"
 
 static char	 path[256];
