@@ -21,6 +21,7 @@
 #include "app.h"
 #include "conn.h"
 #include "dispatch.h"
+#include "listen.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -225,29 +226,6 @@ run_fastcgi(struct app *app, int fd)
 	return 0;
 }
 
-/*
- * Apache mod_fcgid gives each process one request at a time, on a socket
- * it names <FcgidIPCDir>/<pid>.<n>: then one worker thread is all we need.
- */
-static int
-is_mod_fcgid(int fd)
-{
-	struct sockaddr_un	 sun;
-	socklen_t		 len = sizeof(sun);
-	const char		*base;
-
-	memset(&sun, 0, sizeof(sun));
-	if (getsockname(fd, (struct sockaddr *)&sun, &len) == -1 ||
-	    sun.sun_family != AF_UNIX || sun.sun_path[0] == '\0')
-		return 0;
-	base = strrchr(sun.sun_path, '/');
-	base = base != NULL ? base + 1 : sun.sun_path;
-	return strspn(base, "0123456789") > 0 &&
-	    base[strspn(base, "0123456789")] == '.' &&
-	    strspn(base + strspn(base, "0123456789") + 1, "0123456789") ==
-	    strlen(base + strspn(base, "0123456789") + 1) &&
-	    base[strspn(base, "0123456789") + 1] != '\0';
-}
 
 /* What the command line says. */
 struct options {
@@ -388,13 +366,13 @@ main(int argc, char *argv[])
 	curl = 1;
 	listen_addr = o.listen != NULL ? o.listen : conf->listen;
 	if (listen_addr != NULL) {
-		if ((fd = server_listen(listen_addr, conf->listen_mode,
+		if ((fd = listen_open(listen_addr, conf->listen_mode,
 		    &err)) == -1)
 			goto fail;
 	} else
-		fd = server_inherited();
+		fd = listen_inherited();
 	app = app_new(conf, path, required, o.threads, fd != -1 &&
-	    listen_addr == NULL && is_mod_fcgid(fd), &err);
+	    listen_addr == NULL && listen_is_mod_fcgid(fd), &err);
 	conf = NULL;		/* the app's now, or freed */
 	if (app == NULL)
 		goto fail;

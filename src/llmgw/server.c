@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -12,8 +11,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,7 +23,6 @@
 #include "conn.h"
 #include "server.h"
 
-#define LISTEN_BACKLOG	4096
 #define ACCEPT_BURST	1024	/* taken from the backlog at once */
 #define DRAIN_MAX	(1024 * 1024)	/* body left unread that we take */
 
@@ -101,122 +97,8 @@ server_init(struct err *err)
 	return 0;
 }
 
-int
-server_listen(const char *addr, long mode, struct err *err)
-{
-	struct sockaddr_un	 sun;
-	struct addrinfo		 hints, *res = NULL, *ai;
-	struct stat		 st;
-	char			 host[256], *port;
-	const char		*colon;
-	int			 fd = -1, on = 1, rc;
 
-	if (strchr(addr, '/') != NULL) {
-		/*
-		 * Made under a temporary name and renamed into place once
-		 * it listens with its mode set: whoever waits for the path
-		 * (a web server, a test, systemd) can connect the moment
-		 * it appears.
-		 */
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		rc = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%ld.tmp",
-		    addr, (long)getpid());
-		if (rc < 0 || (size_t)rc >= sizeof(sun.sun_path)) {
-			err_set(err, "listen %s: path too long", addr);
-			return -1;
-		}
-		/* Replace a socket left by an earlier run; no other file. */
-		if (lstat(addr, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-			err_set(err, "listen %s: exists and is not a socket",
-			    addr);
-			return -1;
-		}
-		unlink(sun.sun_path);
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
-		    -1 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) ==
-		    -1 || listen(fd, LISTEN_BACKLOG) == -1) {
-			err_set(err, "listen %s: %s", addr, strerror(errno));
-			goto fail;
-		}
-		/* The web server's user must be able to connect. */
-		if (chmod(sun.sun_path, (mode_t)mode) == -1) {
-			err_set(err, "chmod %04lo %s: %s", mode, addr,
-			    strerror(errno));
-			goto fail;
-		}
-		if (rename(sun.sun_path, addr) == -1) {
-			err_set(err, "listen %s: %s", addr, strerror(errno));
-			goto fail;
-		}
-		return fd;
-	}
-	if ((colon = strrchr(addr, ':')) == NULL || colon[1] == '\0') {
-		err_set(err, "listen %s: expected a socket path, host:port, "
-		    "[::1]:port or :port", addr);
-		return -1;
-	}
-	if (addr[0] == '[' && colon > addr && colon[-1] == ']')
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr - 2),
-		    addr + 1);
-	else
-		snprintf(host, sizeof(host), "%.*s", (int)(colon - addr),
-		    addr);
-	port = (char *)colon + 1;
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints,
-	    &res)) != 0) {
-		err_set(err, "listen %s: %s", addr, gai_strerror(rc));
-		return -1;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol)) == -1)
-			continue;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-		    listen(fd, LISTEN_BACKLOG) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	if (fd == -1)
-		err_set(err, "listen %s: %s", addr, strerror(errno));
-	freeaddrinfo(res);
-	return fd;
-fail:
-	if (fd != -1) {
-		close(fd);
-		unlink(sun.sun_path);
-	}
-	return -1;
-}
 
-static int
-is_listening(int fd)
-{
-	int		 v = 0;
-	socklen_t	 len = sizeof(v);
-
-	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 &&
-	    v != 0;
-}
-
-int
-server_inherited(void)
-{
-	const char	*pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
-
-	if (pid != NULL && n != NULL && strtol(pid, NULL, 10) == getpid() &&
-	    strtol(n, NULL, 10) >= 1 && is_listening(3))
-		return 3;
-	if (is_listening(0))
-		return 0;
-	return -1;
-}
 
 static void
 wake(struct server *s)

@@ -47,20 +47,6 @@ struct server_opts {
 /* Set up libfcgi; once, before anything else here.  0 or -1 with "err". */
 int	 server_init(struct err *);
 
-/*
- * A listening socket for "addr": a path ("/run/llmgw.sock", given "mode"),
- * "host:port", "[::1]:port" or ":port" (all addresses).  Returns the fd,
- * or -1 with "err" set.
- */
-int	 server_listen(const char *addr, long mode, struct err *);
-
-/*
- * The listening socket we were started with, if any: fd 0 as a web server
- * or spawn-fcgi passes it, or the first systemd socket (LISTEN_FDS).
- * Returns the fd, or -1 if there is none (plain CGI, or a terminal).
- */
-int	 server_inherited(void);
-
 /* Start the first workers on "fd", which the server takes. */
 struct server	*server_start(int fd, const struct server_opts *,
 		    const struct server_ops *, struct err *);
