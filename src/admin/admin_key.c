@@ -93,8 +93,9 @@ status_of(const struct key *k)
 	return "active";
 }
 
+/* What "key create" is to make: -1 to go on, or the status to exit with. */
 static int
-key_create(struct admin *a, int argc, char *argv[])
+key_spec(struct key *spec, int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "name",		required_argument,	NULL, 'n' },
@@ -107,15 +108,11 @@ key_create(struct admin *a, int argc, char *argv[])
 		{ NULL,			0,			NULL, 0 }
 	};
 	const struct admin_cmd	*c = &admin_key_cmds[0];
-	struct key		 spec, k;
-	struct err		 err;
-	sqlite3			*db;
-	char			 secret[KEY_SECRET_LEN + 1];
 	long long		 when;
-	int			 ch, rc;
+	int			 ch;
 
-	memset(&spec, 0, sizeof(spec));
-	spec.budget_tokens = spec.rpm = -1;
+	memset(spec, 0, sizeof(*spec));
+	spec->budget_tokens = spec->rpm = -1;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -123,10 +120,10 @@ key_create(struct admin *a, int argc, char *argv[])
 			if (!name_ok(optarg))
 				return admin_usage_error(c, "--name: \"%s\": "
 				    "1 to 64 letters, digits or ._@-", optarg);
-			str_copy(spec.name, sizeof(spec.name), optarg);
+			str_copy(spec->name, sizeof(spec->name), optarg);
 			break;
 		case 'b':
-			if (!parse_count(optarg, &spec.budget_tokens))
+			if (!parse_count(optarg, &spec->budget_tokens))
 				return admin_usage_error(c, "--budget-tokens: "
 				    "\"%s\" is not a positive number", optarg);
 			break;
@@ -135,16 +132,16 @@ key_create(struct admin *a, int argc, char *argv[])
 			    strcmp(optarg, "month") != 0)
 				return admin_usage_error(c, "--period: \"%s\" "
 				    "is not day or month", optarg);
-			str_copy(spec.period, sizeof(spec.period), optarg);
+			str_copy(spec->period, sizeof(spec->period), optarg);
 			break;
 		case 'r':
-			if (!parse_count(optarg, &spec.rpm))
+			if (!parse_count(optarg, &spec->rpm))
 				return admin_usage_error(c, "--rpm: \"%s\" is "
 				    "not a positive number", optarg);
 			break;
 		case 'm':
-			if (parse_models(optarg, spec.models,
-			    sizeof(spec.models)) == -1)
+			if (parse_models(optarg, spec->models,
+			    sizeof(spec->models)) == -1)
 				return admin_usage_error(c, "--models: \"%s\" "
 				    "is not a list of models", optarg);
 			break;
@@ -156,7 +153,7 @@ key_create(struct admin *a, int argc, char *argv[])
 			if (when <= clock_wall_ms())
 				return admin_usage_error(c, "--expires: %s is "
 				    "in the past", optarg);
-			spec.expires = when;
+			spec->expires = when;
 			break;
 		case 'h':
 			admin_usage(stdout, c);
@@ -171,11 +168,25 @@ key_create(struct admin *a, int argc, char *argv[])
 	if (optind < argc)
 		return admin_usage_error(c, "unexpected argument \"%s\"",
 		    argv[optind]);
-	if (spec.name[0] == '\0')
+	if (spec->name[0] == '\0')
 		return admin_usage_error(c, "--name NAME is needed");
-	if ((spec.budget_tokens >= 0) != (spec.period[0] != '\0'))
+	if ((spec->budget_tokens >= 0) != (spec->period[0] != '\0'))
 		return admin_usage_error(c, "--budget-tokens and --period go "
 		    "together");
+	return -1;
+}
+
+static int
+key_create(struct admin *a, int argc, char *argv[])
+{
+	struct key	 spec, k;
+	struct err	 err;
+	sqlite3		*db;
+	char		 secret[KEY_SECRET_LEN + 1];
+	int		 rc;
+
+	if ((rc = key_spec(&spec, argc, argv)) != -1)
+		return rc;
 	if ((db = db_open(a->conf->database, &err)) == NULL)
 		return admin_fail("%s", err.msg);
 	rc = keys_create(db, &spec, secret, &k, &err);

@@ -228,87 +228,106 @@ json_invalid(struct buf *problems, size_t pos, const char *why)
 	buf_free(&ctx);
 }
 
-int
-chat_req_parse(const struct conf *c, const char *body, size_t len,
-    struct chat_req *req, struct buf *problems)
+/*
+ * The body as a JSON object: scanned (depth, UTF-8, NUL) before cJSON
+ * reads it.  The object, or NULL with the problem appended.
+ */
+static cJSON *
+parse_object(const char *body, size_t len, struct buf *problems)
 {
-	cJSON			*root = NULL, *it;
-	const cJSON		*message = NULL, *model = NULL, *max_tokens = NULL;
-	const cJSON		*include_usage = NULL;
+	cJSON			*root;
 	const char		*end = NULL;
 	enum json_scan_result	 scan;
 	size_t			 where;
 
-	memset(req, 0, sizeof(*req));
-	buf_reset(problems);
-
 	if (len == 0 || all_space(body)) {
 		problem(problems, "missing", NULL, "Field required", NULL,
 		    NULL);
-		goto fail;
+		return NULL;
 	}
 	if ((scan = json_scan(body, len, REQ_MAX_DEPTH, &where)) !=
 	    JSON_SCAN_OK) {
 		json_invalid(problems, where, json_scan_msg(scan));
-		goto fail;
+		return NULL;
 	}
 	/* The length includes the NUL so that cJSON can check for it. */
-	root = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
-	if (root == NULL) {
+	if ((root = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1)) ==
+	    NULL) {
 		where = end != NULL && end >= body && end <= body + len ?
 		    (size_t)(end - body) : 0;
 		json_invalid(problems, where, "Expecting value");
-		goto fail;
+		return NULL;
 	}
 	if (!cJSON_IsObject(root)) {
 		problem_item(problems, "model_attributes_type", NULL,
 		    "Input should be a valid dictionary or object to extract "
 		    "fields from", root, NULL);
-		goto fail;
+		cJSON_Delete(root);
+		return NULL;
 	}
+	return root;
+}
+
+static const char *const chat_fields[] = {
+	"message", "model", "max_tokens", "include_usage", NULL
+};
+
+/* Check each field of "root" into "req", problems appended. */
+static void
+check_fields(const struct conf *c, const cJSON *root, struct chat_req *req,
+    struct buf *problems)
+{
+	const cJSON		*it, *field[4] = { NULL, NULL, NULL, NULL };
+	const char *const	*name;
+	char			*input;
+
 	/* Like Python's json module, the last of duplicate keys counts. */
 	cJSON_ArrayForEach(it, root) {
-		if (strcmp(it->string, "message") == 0)
-			message = it;
-		else if (strcmp(it->string, "model") == 0)
-			model = it;
-		else if (strcmp(it->string, "max_tokens") == 0)
-			max_tokens = it;
-		else if (strcmp(it->string, "include_usage") == 0)
-			include_usage = it;
+		for (name = chat_fields; *name != NULL; name++)
+			if (strcmp(it->string, *name) == 0)
+				break;
+		if (*name != NULL)
+			field[name - chat_fields] = it;
 	}
-	if (message == NULL) {
-		char *input = cJSON_PrintUnformatted(root);
-
+	if (field[0] == NULL) {
+		input = cJSON_PrintUnformatted(root);
 		problem(problems, "missing", "message", "Field required",
 		    input, NULL);
 		cJSON_free(input);
 	} else
-		check_message(message, req, problems);
-	check_model(c, model, req, problems);
-	check_max_tokens(c, max_tokens, req, problems);
-	check_include_usage(include_usage, req, problems);
+		check_message(field[0], req, problems);
+	check_model(c, field[1], req, problems);
+	check_max_tokens(c, field[2], req, problems);
+	check_include_usage(field[3], req, problems);
 	cJSON_ArrayForEach(it, root) {
-		if (strcmp(it->string, "message") != 0 &&
-		    strcmp(it->string, "model") != 0 &&
-		    strcmp(it->string, "max_tokens") != 0 &&
-		    strcmp(it->string, "include_usage") != 0)
+		for (name = chat_fields; *name != NULL; name++)
+			if (strcmp(it->string, *name) == 0)
+				break;
+		if (*name == NULL)
 			problem_item(problems, "extra_forbidden", it->string,
 			    "Extra inputs are not permitted", it, NULL);
 	}
-	if (problems->len > 0)
-		goto fail;
-	if (req->message == NULL || req->model == NULL) {
-		problem(problems, "internal", NULL, "out of memory", NULL,
-		    NULL);
-		goto fail;
+}
+
+int
+chat_req_parse(const struct conf *c, const char *body, size_t len,
+    struct chat_req *req, struct buf *problems)
+{
+	cJSON	*root;
+
+	memset(req, 0, sizeof(*req));
+	buf_reset(problems);
+	if ((root = parse_object(body, len, problems)) != NULL) {
+		check_fields(c, root, req, problems);
+		if (problems->len == 0 && (req->message == NULL ||
+		    req->model == NULL))
+			problem(problems, "internal", NULL, "out of memory",
+			    NULL, NULL);
+		cJSON_Delete(root);
 	}
-	cJSON_Delete(root);
-	return 0;
-fail:
-	if (problems->len > 0)
-		buf_addc(problems, ']');
-	cJSON_Delete(root);
+	if (problems->len == 0)
+		return 0;
+	buf_addc(problems, ']');
 	chat_req_free(req);
 	return -1;
 }
