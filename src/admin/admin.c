@@ -230,70 +230,88 @@ is_number(const char *s)
 	return *s != '\0' && strspn(s, "0123456789.-") == strlen(s);
 }
 
-void
-table_print(struct table *t, enum table_format f, FILE *fp)
+/* A cell: row "r", column "c". */
+static const char *
+cell_at(const struct table *t, size_t r, int c)
 {
+	return t->cells[r * (size_t)t->ncols + (size_t)c];
+}
+
+static void
+print_csv(const struct table *t, FILE *fp)
+{
+	const char	*cell;
+	size_t		 r;
+	int		 c;
+
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols; c++) {
+			cell = cell_at(t, r, c);
+			if (strpbrk(cell, ",\"\n") != NULL) {
+				fputc('"', fp);
+				for (; *cell != '\0'; cell++) {
+					if (*cell == '"')
+						fputc('"', fp);
+					fputc(*cell, fp);
+				}
+				fputc('"', fp);
+			} else
+				fputs(cell, fp);
+			fputc(c + 1 == t->ncols ? '\n' : ',', fp);
+		}
+}
+
+/* An array of objects keyed by the header: 0, or -1 out of memory. */
+static int
+print_json(const struct table *t, FILE *fp)
+{
+	struct buf	 b;
+	const char	*cell;
+	size_t		 r;
+	int		 c, rc;
+
+	buf_init(&b, BUF_NOCAP);
+	rc = buf_addc(&b, '[');
+	for (r = 1; r < t->nrows; r++) {
+		rc |= buf_adds(&b, r == 1 ? "{" : ",\n{");
+		for (c = 0; c < t->ncols; c++) {
+			cell = cell_at(t, r, c);
+			if (c > 0)
+				rc |= buf_addc(&b, ',');
+			rc |= json_add_cstr(&b, cell_at(t, 0, c));
+			rc |= buf_addc(&b, ':');
+			if (is_number(cell))
+				rc |= buf_adds(&b, cell);
+			else if (strcmp(cell, "-") == 0)
+				rc |= buf_adds(&b, "null");
+			else
+				rc |= json_add_cstr(&b, cell);
+		}
+		rc |= buf_addc(&b, '}');
+	}
+	rc |= buf_adds(&b, "]\n");
+	if (rc == 0)
+		fputs(buf_str(&b), fp);
+	buf_free(&b);
+	return rc;
+}
+
+static void
+print_text(const struct table *t, FILE *fp)
+{
+	const char	*cell;
 	size_t		 r, w[32];
 	int		 c;
-	const char	*cell;
-	struct buf	 b;
 
-	if (f == TABLE_CSV) {
-		for (r = 0; r < t->nrows; r++)
-			for (c = 0; c < t->ncols; c++) {
-				cell = t->cells[r * (size_t)t->ncols +
-				    (size_t)c];
-				if (strpbrk(cell, ",\"\n") != NULL) {
-					fputc('"', fp);
-					for (; *cell != '\0'; cell++) {
-						if (*cell == '"')
-							fputc('"', fp);
-						fputc(*cell, fp);
-					}
-					fputc('"', fp);
-				} else
-					fputs(cell, fp);
-				fputc(c + 1 == t->ncols ? '\n' : ',', fp);
-			}
-		return;
-	}
-	if (f == TABLE_JSON) {
-		buf_init(&b, 0);
-		buf_addc(&b, '[');
-		for (r = 1; r < t->nrows; r++) {
-			buf_adds(&b, r == 1 ? "{" : ",\n{");
-			for (c = 0; c < t->ncols; c++) {
-				cell = t->cells[r * (size_t)t->ncols +
-				    (size_t)c];
-				if (c > 0)
-					buf_addc(&b, ',');
-				json_add_cstr(&b, t->cells[c]);
-				buf_addc(&b, ':');
-				if (is_number(cell))
-					buf_adds(&b, cell);
-				else if (strcmp(cell, "-") == 0)
-					buf_adds(&b, "null");
-				else
-					json_add_cstr(&b, cell);
-			}
-			buf_addc(&b, '}');
-		}
-		buf_adds(&b, "]\n");
-		fputs(buf_str(&b), fp);
-		buf_free(&b);
-		return;
-	}
 	for (c = 0; c < t->ncols && c < 32; c++) {
 		w[c] = 0;
 		for (r = 0; r < t->nrows; r++)
-			if (strlen(t->cells[r * (size_t)t->ncols +
-			    (size_t)c]) > w[c])
-				w[c] = strlen(t->cells[r * (size_t)t->ncols +
-				    (size_t)c]);
+			if (strlen(cell_at(t, r, c)) > w[c])
+				w[c] = strlen(cell_at(t, r, c));
 	}
 	for (r = 0; r < t->nrows; r++) {
 		for (c = 0; c < t->ncols && c < 32; c++) {
-			cell = t->cells[r * (size_t)t->ncols + (size_t)c];
+			cell = cell_at(t, r, c);
 			if (c + 1 == t->ncols)
 				fprintf(fp, "%s", cell);
 			else if (r > 0 && is_number(cell))
@@ -303,6 +321,22 @@ table_print(struct table *t, enum table_format f, FILE *fp)
 		}
 		fputc('\n', fp);
 	}
+}
+
+int
+table_print(struct table *t, enum table_format f, FILE *fp)
+{
+	switch (f) {
+	case TABLE_CSV:
+		print_csv(t, fp);
+		return 0;
+	case TABLE_JSON:
+		return print_json(t, fp);
+	case TABLE_TEXT:
+		break;
+	}
+	print_text(t, fp);
+	return 0;
 }
 
 static const struct admin_cmd *

@@ -52,7 +52,8 @@ enum table_format {
 struct table	*table_new(int ncols, const char *const *header);
 /* Add a row of "ncols" cells (copied); 0, or -1 out of memory. */
 int		 table_add(struct table *, const char *const *cells);
-void		 table_print(struct table *, enum table_format, FILE *);
+/* 0, or -1 out of memory (nothing printed). */
+int		 table_print(struct table *, enum table_format, FILE *);
 void		 table_free(struct table *);	/* NULL is fine */
 
 /* Parse "table", "csv" or "json"; -1 if none. */

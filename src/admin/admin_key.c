@@ -274,9 +274,9 @@ key_list(struct admin *a, int argc, char *argv[])
 		table_free(l.t);
 		return admin_fail("%s", l.failed ? "out of memory" : err.msg);
 	}
-	table_print(l.t, TABLE_TEXT, stdout);
+	rc = table_print(l.t, TABLE_TEXT, stdout);
 	table_free(l.t);
-	return ADMIN_OK;
+	return rc == 0 ? ADMIN_OK : admin_fail("out of memory");
 }
 
 /* The key named on the command line, with "db" opened. */

@@ -304,9 +304,11 @@ usage_report(struct admin *a, int argc, char *argv[])
 	}
 	switch (report_rows(&r, st, t)) {
 	case 0:
-		table_print(t, (enum table_format)r.format, stdout);
-		rc = ADMIN_OK;
-		break;
+		if (table_print(t, (enum table_format)r.format, stdout) == 0) {
+			rc = ADMIN_OK;
+			break;
+		}
+		/* FALLTHROUGH */
 	case -1:
 		admin_fail("out of memory");
 		break;

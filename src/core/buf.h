@@ -13,8 +13,17 @@ struct buf {
 	char	*data;		/* NULL until the first append */
 	size_t	 len;
 	size_t	 cap;
-	size_t	 max;		/* appends beyond this fail; 0 means no cap */
+	size_t	 max;		/* appends beyond this fail; BUF_NOCAP */
 };
+
+/* No cap but memory: for what llmgw builds itself, of a size it knows. */
+#define BUF_NOCAP	0
+
+/*
+ * An append's result must be looked at (as curl's dynbuf does): a buffer
+ * that silently stops growing is a record or an answer cut short.
+ */
+#define BUF_CHECK	__attribute__((warn_unused_result))
 
 void	 buf_init(struct buf *, size_t max);
 void	 buf_free(struct buf *);		/* leaves an empty buffer */
@@ -27,13 +36,13 @@ void	 buf_trim(struct buf *, size_t keep);
  * Appenders return 0, or -1 when the cap would be exceeded or memory ran
  * out; on failure the buffer is unchanged.
  */
-int	 buf_add(struct buf *, const void *, size_t);
-int	 buf_adds(struct buf *, const char *);
-int	 buf_addc(struct buf *, char);
+int	 buf_add(struct buf *, const void *, size_t) BUF_CHECK;
+int	 buf_adds(struct buf *, const char *) BUF_CHECK;
+int	 buf_addc(struct buf *, char) BUF_CHECK;
 int	 buf_addf(struct buf *, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
+	    __attribute__((format(printf, 2, 3))) BUF_CHECK;
 int	 buf_vaddf(struct buf *, const char *, va_list)
-	    __attribute__((format(printf, 2, 0)));
+	    __attribute__((format(printf, 2, 0))) BUF_CHECK;
 
 /*
  * Room for "n" more bytes at the end, to read into: a pointer to it, or

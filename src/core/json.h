@@ -7,14 +7,14 @@
 
 #include <stddef.h>
 
-struct buf;
+#include "buf.h"
 
 /*
  * Append "s" ("len" bytes) as a quoted JSON string.  Returns 0, or -1 if
  * the buffer is full.
  */
-int	 json_add_str(struct buf *, const char *s, size_t len);
-int	 json_add_cstr(struct buf *, const char *s);	/* NULL: null */
+int	 json_add_str(struct buf *, const char *s, size_t len) BUF_CHECK;
+int	 json_add_cstr(struct buf *, const char *s) BUF_CHECK; /* NULL: null */
 
 enum json_scan_result {
 	JSON_SCAN_OK = 0,

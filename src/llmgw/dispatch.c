@@ -91,23 +91,25 @@ scratch_trim(struct scratch *s)
 }
 
 /* A value for a key=value log line: quoted when it must be. */
-static void
+static int
 logfmt_value(struct buf *b, const char *v)
 {
 	const char	*p;
+	int		 rc = 0;
 
 	if (v[0] != '\0' && strcspn(v, " \"=\\") == strlen(v)) {
 		for (p = v; *p != '\0'; p++)
-			buf_addc(b, (unsigned char)*p < 0x20 ? '?' : *p);
-		return;
+			rc |= buf_addc(b, (unsigned char)*p < 0x20 ? '?' : *p);
+		return rc;
 	}
-	buf_addc(b, '"');
+	rc |= buf_addc(b, '"');
 	for (p = v; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\')
-			buf_addc(b, '\\');
-		buf_addc(b, (unsigned char)*p < 0x20 ? '?' : *p);
+			rc |= buf_addc(b, '\\');
+		rc |= buf_addc(b, (unsigned char)*p < 0x20 ? '?' : *p);
 	}
-	buf_addc(b, '"');
+	rc |= buf_addc(b, '"');
+	return rc;
 }
 
 /*
@@ -119,22 +121,23 @@ access_line(struct req *rq, const char *path)
 {
 	const struct record	*r = rq->have_rec ? &rq->rec : NULL;
 	struct buf		*b = &rq->scratch->line;
+	int			 rc;
 
 	buf_reset(b);
-	buf_addf(b, "id=%s method=", rq->id);
-	logfmt_value(b, rq->method);
-	buf_adds(b, " path=");
-	logfmt_value(b, path);
-	buf_addf(b, " status=%d total_ms=%lld", rq->status != 0 ?
+	rc = buf_addf(b, "id=%s method=", rq->id);
+	rc |= logfmt_value(b, rq->method);
+	rc |= buf_adds(b, " path=");
+	rc |= logfmt_value(b, path);
+	rc |= buf_addf(b, " status=%d total_ms=%lld", rq->status != 0 ?
 	    rq->status : 499, (long long)(clock_mono_ms() - rq->t0_ms));
 	if (r != NULL) {
-		buf_addf(b, " key=%s", r->key[0] != '\0' ? r->key : "-");
+		rc |= buf_addf(b, " key=%s", r->key[0] != '\0' ? r->key : "-");
 		if (r->model[0] != '\0') {
-			buf_adds(b, " model=");
-			logfmt_value(b, r->model);
+			rc |= buf_adds(b, " model=");
+			rc |= logfmt_value(b, r->model);
 		}
 		if (r->upstream)
-			buf_addf(b, " input_tokens=%ld output_tokens=%ld "
+			rc |= buf_addf(b, " input_tokens=%ld output_tokens=%ld "
 			    "cache_creation_input_tokens=%ld "
 			    "cache_read_input_tokens=%ld ttft_ms=%ld "
 			    "disconnected=%d partial=%d retries=%d "
@@ -146,8 +149,9 @@ access_line(struct req *rq, const char *path)
 			    r->upstream_status, r->upstream_request_id[0] !=
 			    '\0' ? r->upstream_request_id : "-");
 	}
+	/* Past ACCESS_LINE_MAX, the line goes out as far as it got. */
 	if (b->len > 0)
-		log_access("%s", b->data);
+		log_access("%s%s", b->data, rc == -1 ? " ..." : "");
 }
 
 /*

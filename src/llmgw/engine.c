@@ -284,8 +284,12 @@ void
 chat_keep_text(struct chat *ch, const char *text, size_t len)
 {
 	/* If it will not fit, the record gets what did. */
-	if (ch->rq->conf->log_bodies)
-		(void)buf_add(&ch->text, text, len);
+	if (ch->rq->conf->log_bodies && !ch->text_cut &&
+	    buf_add(&ch->text, text, len) == -1) {
+		ch->text_cut = 1;
+		log_info("request %s: reply text past %zu bytes not kept for "
+		    "its record", ch->rq->id, ch->text.len);
+	}
 }
 
 void

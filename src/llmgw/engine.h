@@ -86,6 +86,7 @@ struct chat {
 	int64_t			 last_write_ms;	/* for keep-alives */
 	struct buf		 text;		/* the reply's text, for
 						 * log_bodies */
+	int			 text_cut;	/* ... and it did not fit */
 };
 
 /* Answer the request "rq" with the route "hooks"; "stream" as asked. */

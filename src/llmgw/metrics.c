@@ -197,71 +197,87 @@ metrics_usage_failure(struct metrics *m)
 	atomic_fetch_add(&m->usage_failures, 1);
 }
 
-static void
+static int
 head(struct buf *b, const char *name, const char *type, const char *help)
 {
-	buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	return buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
 }
 
 /* A metric without labels: its head and its one sample. */
-static void
+static int
 counter(struct buf *b, const char *name, const char *help, unsigned long v)
 {
-	head(b, name, "counter", help);
-	buf_addf(b, "%s %lu\n", name, v);
+	int	 rc = 0;
+
+	rc |= head(b, name, "counter", help);
+	rc |= buf_addf(b, "%s %lu\n", name, v);
+	return rc;
 }
 
-static void
+static int
 gauge(struct buf *b, const char *name, const char *help, long v)
 {
-	head(b, name, "gauge", help);
-	buf_addf(b, "%s %ld\n", name, v);
+	int	 rc = 0;
+
+	rc |= head(b, name, "gauge", help);
+	rc |= buf_addf(b, "%s %ld\n", name, v);
+	return rc;
 }
 
 /* The status label of slot "s", then the sample's value. */
-static void
+static int
 status_sample(struct buf *b, size_t s, unsigned long v)
 {
+	int	 rc = 0;
+
 	if (statuses[s] != 0)
-		buf_addf(b, "%d", statuses[s]);
+		rc |= buf_addf(b, "%d", statuses[s]);
 	else
-		buf_adds(b, "other");
-	buf_addf(b, "\"} %lu\n", v);
+		rc |= buf_adds(b, "other");
+	rc |= buf_addf(b, "\"} %lu\n", v);
+	return rc;
 }
 
 /* A label value, escaped as the text format wants: \\, \" and \n. */
-static void
+static int
 label(struct buf *b, const char *s)
 {
+	int	 rc = 0;
+
 	for (; *s != '\0'; s++) {
 		if (*s == '\\' || *s == '"')
-			buf_addc(b, '\\');
+			rc |= buf_addc(b, '\\');
 		if (*s == '\n')
-			buf_adds(b, "\\n");
+			rc |= buf_adds(b, "\\n");
 		else
-			buf_addc(b, *s);
+			rc |= buf_addc(b, *s);
 	}
+	return rc;
 }
 
-static void
+static int
 histogram(struct buf *b, const char *name, const char *help,
     struct histogram *h)
 {
 	unsigned long	 cum = 0;
 	size_t		 i;
+	int		 rc = 0;
 
-	head(b, name, "histogram", help);
+	rc |= head(b, name, "histogram", help);
 	for (i = 0; i <= h->n; i++) {
 		cum += atomic_load(&h->buckets[i]);
 		if (i < h->n)
-			buf_addf(b, "%s_bucket{le=\"%g\"} %lu\n", name,
+			rc |= buf_addf(b, "%s_bucket{le=\"%g\"} %lu\n", name,
 			    h->bounds[i], cum);
 		else
-			buf_addf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
+			rc |= buf_addf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name,
+			    cum);
 	}
-	buf_addf(b, "%s_sum %.3f\n%s_count %lu\n", name,
+	rc |= buf_addf(b, "%s_sum %.3f\n%s_count %lu\n", name,
 	    (double)atomic_load(&h->sum_ms) / 1000.0, name,
 	    atomic_load(&h->count));
+	return rc;
 }
 
 int
@@ -271,39 +287,42 @@ metrics_render(struct metrics *m, long threads, long busy, struct buf *b)
 	    "cache_creation", "cache_read" };
 	unsigned long	 v;
 	size_t		 r, s, i, k;
+	int		 rc;
 
-	head(b, "llmgw_build_info", "gauge", "The llmgw version running.");
-	buf_addf(b, "llmgw_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
-	head(b, "llmgw_requests_total", "counter",
+	rc = head(b, "llmgw_build_info", "gauge", "The llmgw version running.");
+	rc |= buf_addf(b, "llmgw_build_info{version=\"%s\"} 1\n",
+	    PACKAGE_VERSION);
+	rc |= head(b, "llmgw_requests_total", "counter",
 	    "Requests answered, by route and HTTP status (499: the client "
 	    "went away first).");
 	for (r = 0; r < NROUTES; r++)
 		for (s = 0; s < NSTATUS; s++)
 			if ((v = atomic_load(&m->requests[r][s])) > 0) {
-				buf_addf(b, "llmgw_requests_total{route=\"%s\","
-				    "status=\"", routes[r]);
-				status_sample(b, s, v);
+				rc |= buf_addf(b, "llmgw_requests_total{"
+				    "route=\"%s\",status=\"", routes[r]);
+				rc |= status_sample(b, s, v);
 			}
-	head(b, "llmgw_upstream_responses_total", "counter",
+	rc |= head(b, "llmgw_upstream_responses_total", "counter",
 	    "Final upstream answers, by HTTP status (none: no answer).");
 	for (s = 0; s < NSTATUS; s++)
 		if ((v = atomic_load(&m->upstream[s])) > 0) {
-			buf_adds(b, "llmgw_upstream_responses_total{status=\"");
-			status_sample(b, s, v);
+			rc |= buf_adds(b, "llmgw_upstream_responses_total"
+			    "{status=\"");
+			rc |= status_sample(b, s, v);
 		}
-	buf_addf(b, "llmgw_upstream_responses_total{status=\"none\"} %lu\n",
-	    atomic_load(&m->upstream_none));
-	counter(b, "llmgw_upstream_retries_total",
+	rc |= buf_addf(b, "llmgw_upstream_responses_total{status=\"none\"} "
+	    "%lu\n", atomic_load(&m->upstream_none));
+	rc |= counter(b, "llmgw_upstream_retries_total",
 	    "Upstream attempts that were retries.", atomic_load(&m->retries));
-	counter(b, "llmgw_client_disconnects_total",
+	rc |= counter(b, "llmgw_client_disconnects_total",
 	    "Requests whose client went away before the end.",
 	    atomic_load(&m->disconnects));
-	gauge(b, "llmgw_requests_in_flight", "Chat requests being served now.",
-	    atomic_load(&m->in_flight));
-	gauge(b, "llmgw_streams_in_flight",
+	rc |= gauge(b, "llmgw_requests_in_flight",
+	    "Chat requests being served now.", atomic_load(&m->in_flight));
+	rc |= gauge(b, "llmgw_streams_in_flight",
 	    "Streams (POST /chat/stream) being served now.",
 	    atomic_load(&m->streams));
-	head(b, "llmgw_tokens_total", "counter",
+	rc |= head(b, "llmgw_tokens_total", "counter",
 	    "Tokens used, by model and kind (input, output, cache_creation, "
 	    "cache_read); models past the first 64 count as other.");
 	pthread_mutex_lock(&m->lock);
@@ -313,27 +332,28 @@ metrics_render(struct metrics *m, long threads, long busy, struct buf *b)
 		for (k = 0; k < 4; k++) {
 			if (i == METRICS_MODELS && m->models[i].tokens[k] == 0)
 				continue;
-			buf_adds(b, "llmgw_tokens_total{model=\"");
-			label(b, m->models[i].name);
-			buf_addf(b, "\",kind=\"%s\"} %lu\n", kinds[k],
+			rc |= buf_adds(b, "llmgw_tokens_total{model=\"");
+			rc |= label(b, m->models[i].name);
+			rc |= buf_addf(b, "\",kind=\"%s\"} %lu\n", kinds[k],
 			    m->models[i].tokens[k]);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
-	histogram(b, "llmgw_time_to_first_token_seconds",
+	rc |= histogram(b, "llmgw_time_to_first_token_seconds",
 	    "From request to the first token sent (the whole reply for "
 	    "/chat).", &m->ttft);
-	histogram(b, "llmgw_request_duration_seconds",
+	rc |= histogram(b, "llmgw_request_duration_seconds",
 	    "Whole chat requests that reached the upstream.", &m->total);
-	counter(b, "llmgw_spool_write_failures_total",
+	rc |= counter(b, "llmgw_spool_write_failures_total",
 	    "Records that could not be written to the spool.",
 	    atomic_load(&m->spool_failures));
-	counter(b, "llmgw_usage_write_failures_total",
+	rc |= counter(b, "llmgw_usage_write_failures_total",
 	    "Usage rows that could not be written to the database.",
 	    atomic_load(&m->usage_failures));
-	head(b, "llmgw_worker_threads", "gauge",
+	rc |= head(b, "llmgw_worker_threads", "gauge",
 	    "Worker threads, busy with a request or idle.");
-	buf_addf(b, "llmgw_worker_threads{state=\"busy\"} %ld\n", busy);
-	return buf_addf(b, "llmgw_worker_threads{state=\"idle\"} %ld\n",
+	rc |= buf_addf(b, "llmgw_worker_threads{state=\"busy\"} %ld\n", busy);
+	rc |= buf_addf(b, "llmgw_worker_threads{state=\"idle\"} %ld\n",
 	    threads - busy);
+	return rc;
 }

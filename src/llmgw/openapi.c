@@ -51,7 +51,7 @@ set(cJSON *obj, const char *name, cJSON *v)
 static int
 complete(cJSON *doc, const struct conf *c)
 {
-	cJSON	*props, *models;
+	cJSON	*props, *models, *item;
 	char	**m;
 
 	props = child(doc, "components/schemas/ChatRequest/properties");
@@ -71,25 +71,33 @@ complete(cJSON *doc, const struct conf *c)
 		if ((models = cJSON_CreateArray()) == NULL)
 			return -1;
 		for (m = c->allowed_models; *m != NULL; m++)
-			cJSON_AddItemToArray(models, cJSON_CreateString(*m));
+			if ((item = cJSON_CreateString(*m)) == NULL ||
+			    !cJSON_AddItemToArray(models, item)) {
+				cJSON_Delete(item);
+				cJSON_Delete(models);
+				return -1;
+			}
 		if (set(child(props, "model"), "enum", models) == -1)
 			return -1;
 	}
 	return 0;
 }
 
-static void
+static int
 html_text(struct buf *b, const char *s)
 {
+	int	 rc = 0;
+
 	for (; s != NULL && *s != '\0'; s++) {
 		switch (*s) {
-		case '<':  buf_adds(b, "&lt;"); break;
-		case '>':  buf_adds(b, "&gt;"); break;
-		case '&':  buf_adds(b, "&amp;"); break;
-		case '"':  buf_adds(b, "&quot;"); break;
-		default:   buf_addc(b, *s); break;
+		case '<':  rc |= buf_adds(b, "&lt;"); break;
+		case '>':  rc |= buf_adds(b, "&gt;"); break;
+		case '&':  rc |= buf_adds(b, "&amp;"); break;
+		case '"':  rc |= buf_adds(b, "&quot;"); break;
+		default:   rc |= buf_addc(b, *s); break;
 		}
 	}
+	return rc;
 }
 
 static const char *
@@ -111,38 +119,40 @@ deref(const cJSON *doc, const cJSON *o)
 	return child(doc, ref + 2);
 }
 
-static void
+static int
 html_schema(struct buf *b, const cJSON *doc, const cJSON *schema)
 {
 	const cJSON	*props, *p, *req, *r, *v;
 	char		*text;
-	int		 required;
+	int		 required, rc = 0;
 
 	schema = deref(doc, schema);
 	if ((props = cJSON_GetObjectItemCaseSensitive(schema,
 	    "properties")) == NULL)
-		return;
+		return 0;
 	req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-	buf_adds(b, "<table><tr><th>field</th><th>type</th><th>required</th>"
-	    "<th>default</th><th>rules</th><th>meaning</th></tr>\n");
+	rc |= buf_adds(b, "<table><tr><th>field</th><th>type</th>"
+	    "<th>required</th><th>default</th><th>rules</th><th>meaning</th>"
+	    "</tr>\n");
 	cJSON_ArrayForEach(p, props) {
 		required = 0;
 		cJSON_ArrayForEach(r, req)
 			if (cJSON_IsString(r) &&
 			    strcmp(r->valuestring, p->string) == 0)
 				required = 1;
-		buf_adds(b, "<tr><td><code>");
-		html_text(b, p->string);
-		buf_adds(b, "</code></td><td>");
-		html_text(b, str(p, "type") != NULL ? str(p, "type") : "any");
-		buf_adds(b, required ? "</td><td>yes</td><td>" :
+		rc |= buf_adds(b, "<tr><td><code>");
+		rc |= html_text(b, p->string);
+		rc |= buf_adds(b, "</code></td><td>");
+		rc |= html_text(b, str(p, "type") != NULL ? str(p, "type") :
+		    "any");
+		rc |= buf_adds(b, required ? "</td><td>yes</td><td>" :
 		    "</td><td>no</td><td>");
 		if ((v = cJSON_GetObjectItemCaseSensitive(p, "default")) !=
 		    NULL && (text = cJSON_PrintUnformatted(v)) != NULL) {
-			html_text(b, text);
+			rc |= html_text(b, text);
 			cJSON_free(text);
 		}
-		buf_adds(b, "</td><td>");
+		rc |= buf_adds(b, "</td><td>");
 		cJSON_ArrayForEach(v, p) {
 			if (strcmp(v->string, "minimum") == 0 ||
 			    strcmp(v->string, "maximum") == 0 ||
@@ -150,40 +160,42 @@ html_schema(struct buf *b, const cJSON *doc, const cJSON *schema)
 			    strcmp(v->string, "maxLength") == 0 ||
 			    strcmp(v->string, "enum") == 0) {
 				text = cJSON_PrintUnformatted(v);
-				html_text(b, v->string);
-				buf_adds(b, " ");
-				html_text(b, text);
-				buf_adds(b, "<br>");
+				rc |= html_text(b, v->string);
+				rc |= buf_adds(b, " ");
+				rc |= html_text(b, text);
+				rc |= buf_adds(b, "<br>");
 				cJSON_free(text);
 			}
 		}
-		buf_adds(b, "</td><td>");
-		html_text(b, str(p, "description"));
-		buf_adds(b, "</td></tr>\n");
+		rc |= buf_adds(b, "</td><td>");
+		rc |= html_text(b, str(p, "description"));
+		rc |= buf_adds(b, "</td></tr>\n");
 	}
-	buf_adds(b, "</table>\n");
+	rc |= buf_adds(b, "</table>\n");
+	return rc;
 }
 
-static void
+static int
 html_operation(struct buf *b, const cJSON *doc, const char *path,
     const cJSON *op)
 {
 	const cJSON	*resp, *r, *media, *m;
+	int		 rc;
 
-	buf_adds(b, "<section><h2><span class=\"method\">");
-	html_text(b, op->string);
-	buf_adds(b, "</span> <code>");
-	html_text(b, path);
-	buf_adds(b, "</code></h2>\n<p><strong>");
-	html_text(b, str(op, "summary"));
-	buf_adds(b, "</strong></p>\n");
+	rc = buf_adds(b, "<section><h2><span class=\"method\">");
+	rc |= html_text(b, op->string);
+	rc |= buf_adds(b, "</span> <code>");
+	rc |= html_text(b, path);
+	rc |= buf_adds(b, "</code></h2>\n<p><strong>");
+	rc |= html_text(b, str(op, "summary"));
+	rc |= buf_adds(b, "</strong></p>\n");
 	if (str(op, "description") != NULL) {
-		buf_adds(b, "<p>");
-		html_text(b, str(op, "description"));
-		buf_adds(b, "</p>\n");
+		rc |= buf_adds(b, "<p>");
+		rc |= html_text(b, str(op, "description"));
+		rc |= buf_adds(b, "</p>\n");
 	}
 	if (cJSON_GetObjectItemCaseSensitive(op, "security") != NULL)
-		buf_adds(b, "<p>Needs <code>Authorization: Bearer "
+		rc |= buf_adds(b, "<p>Needs <code>Authorization: Bearer "
 		    "&lt;token&gt;</code>.</p>\n");
 	/* Not child(): the media type's name holds a slash. */
 	media = child(op, "requestBody");
@@ -191,46 +203,48 @@ html_operation(struct buf *b, const cJSON *doc, const char *path,
 	    cJSON_GetObjectItemCaseSensitive(media, "content"),
 	    "application/json") : NULL;
 	if (media != NULL) {
-		buf_adds(b, "<h3>Request body (application/json)</h3>\n");
-		html_schema(b, doc, cJSON_GetObjectItemCaseSensitive(media,
-		    "schema"));
+		rc |= buf_adds(b, "<h3>Request body (application/json)</h3>\n");
+		rc |= html_schema(b, doc,
+		    cJSON_GetObjectItemCaseSensitive(media, "schema"));
 	}
-	buf_adds(b, "<h3>Responses</h3>\n<table><tr><th>status</th>"
+	rc |= buf_adds(b, "<h3>Responses</h3>\n<table><tr><th>status</th>"
 	    "<th>meaning</th><th>body</th></tr>\n");
 	resp = cJSON_GetObjectItemCaseSensitive(op, "responses");
 	cJSON_ArrayForEach(r, resp) {
 		const cJSON *rr = deref(doc, r);
 
-		buf_adds(b, "<tr><td>");
-		html_text(b, r->string);
-		buf_adds(b, "</td><td>");
-		html_text(b, str(rr, "description"));
-		buf_adds(b, "</td><td>");
+		rc |= buf_adds(b, "<tr><td>");
+		rc |= html_text(b, r->string);
+		rc |= buf_adds(b, "</td><td>");
+		rc |= html_text(b, str(rr, "description"));
+		rc |= buf_adds(b, "</td><td>");
 		cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(rr,
 		    "content")) {
 			const char *ref = str(cJSON_GetObjectItemCaseSensitive(
 			    m, "schema"), "$ref");
 
-			html_text(b, m->string);
+			rc |= html_text(b, m->string);
 			if (ref != NULL && strrchr(ref, '/') != NULL) {
-				buf_adds(b, ": ");
-				html_text(b, strrchr(ref, '/') + 1);
+				rc |= buf_adds(b, ": ");
+				rc |= html_text(b, strrchr(ref, '/') + 1);
 			}
 		}
-		buf_adds(b, "</td></tr>\n");
+		rc |= buf_adds(b, "</td></tr>\n");
 	}
-	buf_adds(b, "</table></section>\n");
+	rc |= buf_adds(b, "</table></section>\n");
+	return rc;
 }
 
 static int
 render_html(const cJSON *doc, struct buf *b)
 {
 	const cJSON	*paths, *p, *op, *schemas, *s;
+	int		 rc;
 
-	buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
+	rc = buf_adds(b, "<!DOCTYPE html>\n<html lang=\"en\"><head>"
 	    "<meta charset=\"utf-8\"><title>");
-	html_text(b, str(child(doc, "info"), "title"));
-	buf_adds(b, " API</title>\n<style>"
+	rc |= html_text(b, str(child(doc, "info"), "title"));
+	rc |= buf_adds(b, " API</title>\n<style>"
 	    "body{font-family:sans-serif;max-width:60em;margin:2em auto;"
 	    "padding:0 1em;line-height:1.4}"
 	    "table{border-collapse:collapse;margin:.5em 0}"
@@ -240,26 +254,27 @@ render_html(const cJSON *doc, struct buf *b)
 	    "border-radius:.2em}"
 	    "section{border-top:1px solid #ddd;margin-top:1.5em}"
 	    "</style></head><body>\n<h1>");
-	html_text(b, str(child(doc, "info"), "title"));
-	buf_adds(b, " ");
-	html_text(b, str(child(doc, "info"), "version"));
-	buf_adds(b, "</h1>\n<p>");
-	html_text(b, str(child(doc, "info"), "description"));
-	buf_adds(b, "</p>\n<p>Machine-readable: <a href=\"openapi.json\">"
+	rc |= html_text(b, str(child(doc, "info"), "title"));
+	rc |= buf_adds(b, " ");
+	rc |= html_text(b, str(child(doc, "info"), "version"));
+	rc |= buf_adds(b, "</h1>\n<p>");
+	rc |= html_text(b, str(child(doc, "info"), "description"));
+	rc |= buf_adds(b, "</p>\n<p>Machine-readable: <a href=\"openapi.json\">"
 	    "openapi.json</a> (OpenAPI 3.1).</p>\n");
 	paths = cJSON_GetObjectItemCaseSensitive(doc, "paths");
 	cJSON_ArrayForEach(p, paths)
 		cJSON_ArrayForEach(op, p)
-			html_operation(b, doc, p->string, op);
-	buf_adds(b, "<section><h2>Schemas</h2>\n");
+			rc |= html_operation(b, doc, p->string, op);
+	rc |= buf_adds(b, "<section><h2>Schemas</h2>\n");
 	schemas = child(doc, "components/schemas");
 	cJSON_ArrayForEach(s, schemas) {
-		buf_adds(b, "<h3>");
-		html_text(b, s->string);
-		buf_adds(b, "</h3>\n");
-		html_schema(b, doc, s);
+		rc |= buf_adds(b, "<h3>");
+		rc |= html_text(b, s->string);
+		rc |= buf_adds(b, "</h3>\n");
+		rc |= html_schema(b, doc, s);
 	}
-	return buf_adds(b, "</section></body></html>\n");
+	rc |= buf_adds(b, "</section></body></html>\n");
+	return rc;
 }
 
 int
@@ -282,7 +297,7 @@ openapi_build(const struct conf *c, char **json, size_t *json_len,
 		cJSON_Delete(doc);
 		return -1;
 	}
-	buf_init(&b, 0);
+	buf_init(&b, BUF_NOCAP);
 	if (render_html(doc, &b) == -1) {
 		err_set(err, "openapi: out of memory");
 		cJSON_Delete(doc);

@@ -15,42 +15,74 @@
 #include "request.h"
 
 /*
+ * The problems found in a body: the items of a JSON array in "b".  An
+ * append that fails (out of memory) is remembered in "failed", and the
+ * list is then replaced by one saying so (problems_end()).
+ */
+struct problems {
+	struct buf	*b;
+	int		 failed;
+};
+
+/*
  * Append one problem.  "field" NULL means the body itself; "input" is
  * JSON text or NULL for null; "ctx" is a JSON object's text or NULL.
  */
 static void
-problem(struct buf *b, const char *type, const char *field, const char *msg,
-    const char *input, const char *ctx)
+problem(struct problems *p, const char *type, const char *field,
+    const char *msg, const char *input, const char *ctx)
 {
-	buf_adds(b, b->len == 0 ? "[" : ",");
-	buf_adds(b, "{\"type\":");
-	json_add_cstr(b, type);
-	buf_adds(b, ",\"loc\":[\"body\"");
+	struct buf	*b = p->b;
+	int		 rc;
+
+	rc = buf_adds(b, b->len == 0 ? "[" : ",");
+	rc |= buf_adds(b, "{\"type\":");
+	rc |= json_add_cstr(b, type);
+	rc |= buf_adds(b, ",\"loc\":[\"body\"");
 	if (field != NULL) {
-		buf_addc(b, ',');
-		json_add_cstr(b, field);
+		rc |= buf_addc(b, ',');
+		rc |= json_add_cstr(b, field);
 	}
-	buf_adds(b, "],\"msg\":");
-	json_add_cstr(b, msg);
-	buf_adds(b, ",\"input\":");
-	buf_adds(b, input != NULL ? input : "null");
+	rc |= buf_adds(b, "],\"msg\":");
+	rc |= json_add_cstr(b, msg);
+	rc |= buf_adds(b, ",\"input\":");
+	rc |= buf_adds(b, input != NULL ? input : "null");
 	if (ctx != NULL) {
-		buf_adds(b, ",\"ctx\":");
-		buf_adds(b, ctx);
+		rc |= buf_adds(b, ",\"ctx\":");
+		rc |= buf_adds(b, ctx);
 	}
-	buf_addc(b, '}');
+	rc |= buf_addc(b, '}');
+	p->failed |= rc == -1;
 }
 
 /* As problem(), with the offending cJSON value as "input". */
 static void
-problem_item(struct buf *b, const char *type, const char *field,
+problem_item(struct problems *p, const char *type, const char *field,
     const char *msg, const cJSON *item, const char *ctx)
 {
 	char	*input;
 
 	input = cJSON_PrintUnformatted(item);
-	problem(b, type, field, msg, input != NULL ? input : "null", ctx);
+	p->failed |= input == NULL;
+	problem(p, type, field, msg, input != NULL ? input : "null", ctx);
 	cJSON_free(input);
+}
+
+/* Close the list: 0 if it is empty, else -1 (with the list whole). */
+static int
+problems_end(struct problems *p)
+{
+	static const char	 oom[] = "[{\"type\":\"internal\",\"loc\":"
+	    "[\"body\"],\"msg\":\"out of memory\",\"input\":null}]";
+
+	if (!p->failed && p->b->len == 0)
+		return 0;
+	if (p->failed || buf_addc(p->b, ']') == -1) {
+		buf_reset(p->b);
+		if (buf_adds(p->b, oom) == -1)
+			buf_reset(p->b);	/* the caller answers 500 */
+	}
+	return -1;
 }
 
 static int
@@ -63,137 +95,137 @@ all_space(const char *s)
 }
 
 static void
-check_message(const cJSON *item, struct chat_req *req, struct buf *problems)
+check_message(const cJSON *item, struct chat_req *req, struct problems *p)
 {
 	if (item == NULL) {
-		problem(problems, "missing", "message", "Field required",
-		    NULL, NULL);
+		problem(p, "missing", "message", "Field required", NULL, NULL);
 		return;
 	}
 	if (!cJSON_IsString(item)) {
-		problem_item(problems, "string_type", "message",
+		problem_item(p, "string_type", "message",
 		    "Input should be a valid string", item, NULL);
 		return;
 	}
 	if (item->valuestring[0] == '\0') {
-		problem_item(problems, "string_too_short", "message",
+		problem_item(p, "string_too_short", "message",
 		    "String should have at least 1 character", item,
 		    "{\"min_length\":1}");
 		return;
 	}
 	if (all_space(item->valuestring)) {
-		problem_item(problems, "value_error", "message",
+		problem_item(p, "value_error", "message",
 		    "Value error, message must contain non-whitespace text",
 		    item, NULL);
 		return;
 	}
 	req->message_len = strlen(item->valuestring);
-	req->message = strdup(item->valuestring);
+	if ((req->message = strdup(item->valuestring)) == NULL)
+		p->failed = 1;
 }
 
-/* The allowed models as Pydantic words them: "'a', 'b' or 'c'". */
+/*
+ * A model not in allowed_models: Pydantic's literal_error, which words
+ * them "'a', 'b' or 'c'".
+ */
 static void
-expected_models(const struct conf *c, struct buf *b)
+model_not_allowed(const struct conf *c, const cJSON *item,
+    struct problems *p)
 {
-	char	**p;
+	struct buf	 words, msg, ctx;
+	char		**m;
+	int		 rc = 0;
 
-	for (p = c->allowed_models; *p != NULL; p++) {
-		if (p != c->allowed_models)
-			buf_adds(b, p[1] == NULL ? " or " : ", ");
-		buf_addf(b, "'%s'", *p);
+	buf_init(&words, BUF_NOCAP);
+	buf_init(&msg, BUF_NOCAP);
+	buf_init(&ctx, BUF_NOCAP);
+	for (m = c->allowed_models; *m != NULL; m++) {
+		if (m != c->allowed_models)
+			rc |= buf_adds(&words, m[1] == NULL ? " or " : ", ");
+		rc |= buf_addf(&words, "'%s'", *m);
 	}
+	rc |= buf_addf(&msg, "Input should be %s", buf_str(&words));
+	rc |= buf_adds(&ctx, "{\"expected\":");
+	rc |= json_add_str(&ctx, buf_str(&words), words.len);
+	rc |= buf_addc(&ctx, '}');
+	if (rc == 0)
+		problem_item(p, "literal_error", "model", buf_str(&msg), item,
+		    buf_str(&ctx));
+	p->failed |= rc == -1;
+	buf_free(&words);
+	buf_free(&msg);
+	buf_free(&ctx);
 }
 
 static void
 check_model(const struct conf *c, const cJSON *item, struct chat_req *req,
-    struct buf *problems)
+    struct problems *p)
 {
-	struct buf	 words, msg, ctx;
+	char		 msg[64], ctx[32];
 	const char	*model;
 
 	if (item == NULL) {
 		model = c->default_model;
 	} else if (!cJSON_IsString(item)) {
-		problem_item(problems, "string_type", "model",
+		problem_item(p, "string_type", "model",
 		    "Input should be a valid string", item, NULL);
 		return;
 	} else if (item->valuestring[0] == '\0') {
-		problem_item(problems, "string_too_short", "model",
+		problem_item(p, "string_too_short", "model",
 		    "String should have at least 1 character", item,
 		    "{\"min_length\":1}");
 		return;
 	} else if (strlen(item->valuestring) > REQ_MODEL_MAX) {
-		buf_init(&ctx, 0);
-		buf_addf(&ctx, "{\"max_length\":%d}", REQ_MODEL_MAX);
-		buf_init(&msg, 0);
-		buf_addf(&msg, "String should have at most %d characters",
+		snprintf(ctx, sizeof(ctx), "{\"max_length\":%d}",
 		    REQ_MODEL_MAX);
-		problem_item(problems, "string_too_long", "model",
-		    buf_str(&msg), item, buf_str(&ctx));
-		buf_free(&msg);
-		buf_free(&ctx);
+		snprintf(msg, sizeof(msg), "String should have at most %d "
+		    "characters", REQ_MODEL_MAX);
+		problem_item(p, "string_too_long", "model", msg, item, ctx);
 		return;
 	} else
 		model = item->valuestring;
-
 	if (!conf_model_allowed(c, model)) {
-		buf_init(&words, 0);
-		expected_models(c, &words);
-		buf_init(&msg, 0);
-		buf_addf(&msg, "Input should be %s", buf_str(&words));
-		buf_init(&ctx, 0);
-		buf_adds(&ctx, "{\"expected\":");
-		json_add_str(&ctx, words.data, words.len);
-		buf_addc(&ctx, '}');
-		problem_item(problems, "literal_error", "model",
-		    buf_str(&msg), item, buf_str(&ctx));
-		buf_free(&words);
-		buf_free(&msg);
-		buf_free(&ctx);
+		model_not_allowed(c, item, p);
 		return;
 	}
-	req->model = strdup(model);
+	if ((req->model = strdup(model)) == NULL)
+		p->failed = 1;
 }
 
 static void
 check_max_tokens(const struct conf *c, const cJSON *item,
-    struct chat_req *req, struct buf *problems)
+    struct chat_req *req, struct problems *p)
 {
-	struct buf	 msg, ctx;
-	double		 v;
+	char	 msg[64], ctx[32];
+	double	 v;
 
 	if (item == NULL) {
 		req->max_tokens = c->default_max_tokens;
 		return;
 	}
 	if (!cJSON_IsNumber(item)) {
-		problem_item(problems, "int_type", "max_tokens",
+		problem_item(p, "int_type", "max_tokens",
 		    "Input should be a valid integer", item, NULL);
 		return;
 	}
 	v = item->valuedouble;
 	if (!isfinite(v) || v != floor(v)) {
-		problem_item(problems, "int_from_float", "max_tokens",
+		problem_item(p, "int_from_float", "max_tokens",
 		    "Input should be a valid integer, got a number with a "
 		    "fractional part", item, NULL);
 		return;
 	}
 	if (v < 1) {
-		problem_item(problems, "greater_than_equal", "max_tokens",
+		problem_item(p, "greater_than_equal", "max_tokens",
 		    "Input should be greater than or equal to 1", item,
 		    "{\"ge\":1}");
 		return;
 	}
 	if (v > (double)c->max_tokens_limit) {
-		buf_init(&msg, 0);
-		buf_addf(&msg, "Input should be less than or equal to %ld",
-		    c->max_tokens_limit);
-		buf_init(&ctx, 0);
-		buf_addf(&ctx, "{\"le\":%ld}", c->max_tokens_limit);
-		problem_item(problems, "less_than_equal", "max_tokens",
-		    buf_str(&msg), item, buf_str(&ctx));
-		buf_free(&msg);
-		buf_free(&ctx);
+		snprintf(msg, sizeof(msg), "Input should be less than or "
+		    "equal to %ld", c->max_tokens_limit);
+		snprintf(ctx, sizeof(ctx), "{\"le\":%ld}", c->max_tokens_limit);
+		problem_item(p, "less_than_equal", "max_tokens", msg, item,
+		    ctx);
 		return;
 	}
 	req->max_tokens = (long)v;
@@ -201,31 +233,32 @@ check_max_tokens(const struct conf *c, const cJSON *item,
 
 static void
 check_include_usage(const cJSON *item, struct chat_req *req,
-    struct buf *problems)
+    struct problems *p)
 {
 	if (item == NULL)
 		return;
 	if (!cJSON_IsBool(item)) {
-		problem_item(problems, "bool_type", "include_usage",
+		problem_item(p, "bool_type", "include_usage",
 		    "Input should be a valid boolean", item, NULL);
 		return;
 	}
 	req->include_usage = cJSON_IsTrue(item);
 }
 
+/* The body is not JSON: where, and why (Python's json module's words). */
 static void
-json_invalid(struct buf *problems, size_t pos, const char *why)
+json_invalid(struct problems *p, size_t pos, const char *why)
 {
-	struct buf	 ctx;
+	struct buf	*b = p->b;
+	int		 rc;
 
-	buf_init(&ctx, 0);
-	buf_adds(&ctx, "{\"error\":");
-	json_add_cstr(&ctx, why);
-	buf_addc(&ctx, '}');
-	buf_adds(problems, "[{\"type\":\"json_invalid\",\"loc\":[\"body\",");
-	buf_addf(problems, "%zu],\"msg\":\"JSON decode error\",\"input\":{},"
-	    "\"ctx\":%s}", pos, buf_str(&ctx));
-	buf_free(&ctx);
+	rc = buf_adds(b, b->len == 0 ? "[" : ",");
+	rc |= buf_addf(b, "{\"type\":\"json_invalid\",\"loc\":[\"body\",%zu],"
+	    "\"msg\":\"JSON decode error\",\"input\":{},\"ctx\":{\"error\":",
+	    pos);
+	rc |= json_add_cstr(b, why);
+	rc |= buf_adds(b, "}}");
+	p->failed |= rc == -1;
 }
 
 /*
@@ -233,7 +266,7 @@ json_invalid(struct buf *problems, size_t pos, const char *why)
  * reads it.  The object, or NULL with the problem appended.
  */
 static cJSON *
-parse_object(const char *body, size_t len, struct buf *problems)
+parse_object(const char *body, size_t len, struct problems *p)
 {
 	cJSON			*root;
 	const char		*end = NULL;
@@ -241,13 +274,12 @@ parse_object(const char *body, size_t len, struct buf *problems)
 	size_t			 where;
 
 	if (len == 0 || all_space(body)) {
-		problem(problems, "missing", NULL, "Field required", NULL,
-		    NULL);
+		problem(p, "missing", NULL, "Field required", NULL, NULL);
 		return NULL;
 	}
 	if ((scan = json_scan(body, len, REQ_MAX_DEPTH, &where)) !=
 	    JSON_SCAN_OK) {
-		json_invalid(problems, where, json_scan_msg(scan));
+		json_invalid(p, where, json_scan_msg(scan));
 		return NULL;
 	}
 	/* The length includes the NUL so that cJSON can check for it. */
@@ -255,11 +287,11 @@ parse_object(const char *body, size_t len, struct buf *problems)
 	    NULL) {
 		where = end != NULL && end >= body && end <= body + len ?
 		    (size_t)(end - body) : 0;
-		json_invalid(problems, where, "Expecting value");
+		json_invalid(p, where, "Expecting value");
 		return NULL;
 	}
 	if (!cJSON_IsObject(root)) {
-		problem_item(problems, "model_attributes_type", NULL,
+		problem_item(p, "model_attributes_type", NULL,
 		    "Input should be a valid dictionary or object to extract "
 		    "fields from", root, NULL);
 		cJSON_Delete(root);
@@ -275,7 +307,7 @@ static const char *const chat_fields[] = {
 /* Check each field of "root" into "req", problems appended. */
 static void
 check_fields(const struct conf *c, const cJSON *root, struct chat_req *req,
-    struct buf *problems)
+    struct problems *p)
 {
 	const cJSON		*it, *field[4] = { NULL, NULL, NULL, NULL };
 	const char *const	*name;
@@ -291,20 +323,21 @@ check_fields(const struct conf *c, const cJSON *root, struct chat_req *req,
 	}
 	if (field[0] == NULL) {
 		input = cJSON_PrintUnformatted(root);
-		problem(problems, "missing", "message", "Field required",
-		    input, NULL);
+		p->failed |= input == NULL;
+		problem(p, "missing", "message", "Field required", input,
+		    NULL);
 		cJSON_free(input);
 	} else
-		check_message(field[0], req, problems);
-	check_model(c, field[1], req, problems);
-	check_max_tokens(c, field[2], req, problems);
-	check_include_usage(field[3], req, problems);
+		check_message(field[0], req, p);
+	check_model(c, field[1], req, p);
+	check_max_tokens(c, field[2], req, p);
+	check_include_usage(field[3], req, p);
 	cJSON_ArrayForEach(it, root) {
 		for (name = chat_fields; *name != NULL; name++)
 			if (strcmp(it->string, *name) == 0)
 				break;
 		if (*name == NULL)
-			problem_item(problems, "extra_forbidden", it->string,
+			problem_item(p, "extra_forbidden", it->string,
 			    "Extra inputs are not permitted", it, NULL);
 	}
 }
@@ -313,21 +346,17 @@ int
 chat_req_parse(const struct conf *c, const char *body, size_t len,
     struct chat_req *req, struct buf *problems)
 {
-	cJSON	*root;
+	struct problems	 p = { problems, 0 };
+	cJSON		*root;
 
 	memset(req, 0, sizeof(*req));
 	buf_reset(problems);
-	if ((root = parse_object(body, len, problems)) != NULL) {
-		check_fields(c, root, req, problems);
-		if (problems->len == 0 && (req->message == NULL ||
-		    req->model == NULL))
-			problem(problems, "internal", NULL, "out of memory",
-			    NULL, NULL);
+	if ((root = parse_object(body, len, &p)) != NULL) {
+		check_fields(c, root, req, &p);
 		cJSON_Delete(root);
 	}
-	if (problems->len == 0)
+	if (problems_end(&p) == 0)
 		return 0;
-	buf_addc(problems, ']');
 	chat_req_free(req);
 	return -1;
 }

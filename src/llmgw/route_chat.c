@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/json.h"
@@ -32,9 +33,12 @@ invalid(struct req *rq, const struct buf *problems)
 	struct buf	*b = &rq->scratch->upbody;
 
 	buf_reset(b);
-	buf_adds(b, "{\"detail\":");
-	buf_add(b, problems->data, problems->len);
-	buf_addc(b, '}');
+	if (problems->len == 0 || buf_adds(b, "{\"detail\":") == -1 ||
+	    buf_add(b, problems->data, problems->len) == -1 ||
+	    buf_addc(b, '}') == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		return;
+	}
 	rq->status = 422;
 	resp_body(rq->conn, 422, "application/json", rq->id, NULL, b->data,
 	    b->len, 0);
@@ -79,30 +83,33 @@ chat_text(struct chat *ch, const char *text, size_t len)
 static void
 chat_stream_end(struct chat *ch)
 {
-	struct buf	*out = &ch->w->out;
+	char	 usage[128];
 
-	buf_reset(out);
-	if (ch->req.include_usage)
-		buf_addf(out, "event: usage\ndata: {\"input_tokens\":%ld,"
-		    "\"output_tokens\":%ld}\n\n", ch->st.usage.input_tokens,
-		    ch->st.usage.output_tokens);
-	buf_adds(out, "data: [DONE]\n\n");
-	conn_write(ch->rq->conn, out->data, out->len);
+	if (ch->req.include_usage) {
+		snprintf(usage, sizeof(usage), "event: usage\ndata: "
+		    "{\"input_tokens\":%ld,\"output_tokens\":%ld}\n\n",
+		    ch->st.usage.input_tokens, ch->st.usage.output_tokens);
+		(void)conn_puts(ch->rq->conn, usage);
+	}
+	(void)conn_puts(ch->rq->conn, "data: [DONE]\n\n");
 }
 
 /* After the stream began: event: error {"type", "detail"}, the end. */
 static void
 chat_stream_error(struct chat *ch, const struct verdict *v)
 {
-	struct buf	 data;
+	static const char	 oom[] = "{\"type\":\"internal\","
+	    "\"detail\":\"out of memory\"}";
+	struct buf		 data;
 
-	buf_init(&data, 0);
-	buf_adds(&data, "{\"type\":");
-	json_add_cstr(&data, v->type);
-	buf_adds(&data, ",\"detail\":");
-	json_add_cstr(&data, v->detail);
-	buf_addc(&data, '}');
-	(void)chat_event(ch, "error", data.data, data.len);
+	buf_init(&data, BUF_NOCAP);
+	if (buf_adds(&data, "{\"type\":") == -1 ||
+	    json_add_cstr(&data, v->type) == -1 ||
+	    buf_adds(&data, ",\"detail\":") == -1 ||
+	    json_add_cstr(&data, v->detail) == -1 || buf_addc(&data, '}') == -1)
+		(void)chat_event(ch, "error", oom, sizeof(oom) - 1);
+	else
+		(void)chat_event(ch, "error", data.data, data.len);
 	buf_free(&data);
 }
 
@@ -112,10 +119,13 @@ chat_reply(struct chat *ch)
 	struct buf	*out = &ch->w->out;
 
 	buf_reset(out);
-	buf_adds(out, "{\"reply\":");
-	json_add_str(out, buf_str(&ch->text), ch->text.len);
-	buf_addf(out, ",\"input_tokens\":%ld,\"output_tokens\":%ld}",
-	    ch->st.usage.input_tokens, ch->st.usage.output_tokens);
+	if (buf_adds(out, "{\"reply\":") == -1 ||
+	    json_add_str(out, buf_str(&ch->text), ch->text.len) == -1 ||
+	    buf_addf(out, ",\"input_tokens\":%ld,\"output_tokens\":%ld}",
+	    ch->st.usage.input_tokens, ch->st.usage.output_tokens) == -1) {
+		req_error(ch->rq, 500, NULL, "out of memory");
+		return 0;
+	}
 	return resp_body(ch->rq->conn, 200, "application/json", ch->rq->id,
 	    ch->res.ratelimit.len > 0 ? ch->res.ratelimit.data : NULL,
 	    out->data, out->len, 0);

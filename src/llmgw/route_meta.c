@@ -48,24 +48,28 @@ meta_healthz(struct req *rq)
 	struct buf	*b = &rq->scratch->out;
 	char		 last[256];
 	unsigned long	 failures;
-	int		 db_ok, spool_ok;
+	int		 db_ok, spool_ok, rc;
 
 	db_ok = usage_check(rq->gen->db, &dberr) == 0;
 	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
 	failures = spool_failures(rq->gen->spool, last, sizeof(last));
 	buf_reset(b);
-	buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
+	rc = buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
 	    "{\"status\":\"unavailable\"");
-	buf_adds(b, ",\"database\":");
-	json_add_cstr(b, db_ok ? "ok" : dberr.msg);
-	buf_adds(b, ",\"spool\":");
-	json_add_cstr(b, spool_ok ? "ok" : sperr.msg);
-	buf_addf(b, ",\"spool_write_failures\":%lu", failures);
+	rc |= buf_adds(b, ",\"database\":");
+	rc |= json_add_cstr(b, db_ok ? "ok" : dberr.msg);
+	rc |= buf_adds(b, ",\"spool\":");
+	rc |= json_add_cstr(b, spool_ok ? "ok" : sperr.msg);
+	rc |= buf_addf(b, ",\"spool_write_failures\":%lu", failures);
 	if (failures > 0) {
-		buf_adds(b, ",\"spool_last_error\":");
-		json_add_cstr(b, last);
+		rc |= buf_adds(b, ",\"spool_last_error\":");
+		rc |= json_add_cstr(b, last);
 	}
-	buf_addc(b, '}');
+	rc |= buf_addc(b, '}');
+	if (rc == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		return;
+	}
 	if (!db_ok)
 		log_warn("healthz: %s", dberr.msg);
 	if (!spool_ok)

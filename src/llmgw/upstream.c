@@ -65,7 +65,7 @@ upstream_result_init(struct upstream_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->retry_after_ms = -1;
-	buf_init(&r->ratelimit, 4096);
+	buf_init(&r->ratelimit, UPSTREAM_RATELIMIT_MAX);
 	buf_init(&r->errbody, UPSTREAM_ERRBODY_MAX);
 }
 

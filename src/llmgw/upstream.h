@@ -28,6 +28,7 @@ struct err;
 
 #define UPSTREAM_ERRBODY_MAX	(64 * 1024)	/* kept of an error body */
 #define UPSTREAM_REQID_MAX	128
+#define UPSTREAM_RATELIMIT_MAX	4096	/* their headers, passed on */
 
 enum upstream_outcome {
 	UP_DONE = 0,	/* a whole HTTP response arrived, whatever its status */

@@ -107,7 +107,7 @@ upstream_on_header(char *p, size_t size, size_t n, void *arg)
 	struct upstream_result	*r = c->res;
 	size_t			 len = size * n, nlen, i;
 	const char		*colon;
-	char			 value[256], *end;
+	char			 value[256], name[64], *end;
 	long			 secs;
 
 	c->t_last = clock_mono_ms();
@@ -132,13 +132,15 @@ upstream_on_header(char *p, size_t size, size_t n, void *arg)
 	} else if (nlen > 20 && nlen < 64 &&
 	    strncasecmp(p, "anthropic-ratelimit-", 20) == 0) {
 		/* Passed on to the client as they are, names lower case. */
-		for (i = 0; i < nlen; i++)
+		for (i = 0; i < nlen; i++) {
 			if (!isalnum((unsigned char)p[i]) && p[i] != '-')
 				return len;
-		for (i = 0; i < nlen; i++)
-			buf_addc(&r->ratelimit,
-			    (char)tolower((unsigned char)p[i]));
-		buf_addf(&r->ratelimit, ": %s\r\n", value);
+			name[i] = (char)tolower((unsigned char)p[i]);
+		}
+		name[nlen] = '\0';
+		if (buf_addf(&r->ratelimit, "%s: %s\r\n", name, value) == -1)
+			log_debug("upstream: header %s not passed on: past "
+			    "%d bytes of them", name, UPSTREAM_RATELIMIT_MAX);
 	}
 	return len;
 }
@@ -154,10 +156,12 @@ upstream_on_write(char *p, size_t size, size_t n, void *arg)
 	c->t_last = clock_mono_ms();
 	if (r->status < 200 || r->status > 299) {
 		/* An error body: keep the start, which says what went wrong. */
-		if (r->errbody.len < UPSTREAM_ERRBODY_MAX)
-			buf_add(&r->errbody, p, len < UPSTREAM_ERRBODY_MAX -
-			    r->errbody.len ? len : UPSTREAM_ERRBODY_MAX -
-			    r->errbody.len);
+		if (r->errbody.len < UPSTREAM_ERRBODY_MAX &&
+		    buf_add(&r->errbody, p, len < UPSTREAM_ERRBODY_MAX -
+		    r->errbody.len ? len : UPSTREAM_ERRBODY_MAX -
+		    r->errbody.len) == -1)
+			log_debug("upstream: error body not kept: out of "
+			    "memory");
 		return len;
 	}
 	pthread_mutex_lock(&c->lock);

@@ -11,16 +11,16 @@ main(void)
 {
 	struct buf	 b;
 	char		 small[4];
-	int		 i;
+	int		 i, rc;
 
 	buf_init(&b, 0);
 	is_str(buf_str(&b), "", "an empty buffer reads as \"\"");
 	ok(buf_adds(&b, "abc") == 0 && b.len == 3, "append a string");
 	ok(buf_addf(&b, "-%d-", 42) == 0, "append formatted");
 	is_str(buf_str(&b), "abc-42-", "contents so far");
-	for (i = 0; i < 1000; i++)
-		buf_addc(&b, 'x');
-	is_int(b.len, 1007, "grows past its first allocation");
+	for (rc = 0, i = 0; i < 1000; i++)
+		rc |= buf_addc(&b, 'x');
+	ok(rc == 0 && b.len == 1007, "grows past its first allocation");
 	buf_free(&b);
 	ok(b.data == NULL && b.len == 0, "free leaves an empty buffer");
 
@@ -34,13 +34,14 @@ main(void)
 	buf_free(&b);
 
 	buf_init(&b, 0);
-	buf_adds(&b, "small");
+	ok(buf_adds(&b, "small") == 0, "append");
 	buf_trim(&b, 1024);
 	ok(b.len == 0 && b.data != NULL, "trim keeps a small buffer's memory");
-	for (i = 0; i < 2000; i++)
-		buf_addc(&b, 'x');
+	for (rc = 0, i = 0; i < 2000; i++)
+		rc |= buf_addc(&b, 'x');
 	buf_trim(&b, 1024);
-	ok(b.len == 0 && b.data == NULL, "and lets a large one's go");
+	ok(rc == 0 && b.len == 0 && b.data == NULL,
+	    "and lets a large one's go");
 
 	ok(str_copy(small, sizeof(small), "abc") == 0, "copy that fits");
 	is_str(small, "abc", "copied whole");

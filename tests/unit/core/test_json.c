@@ -19,11 +19,12 @@ main(void)
 	size_t		 where = 0;
 
 	buf_init(&b, 0);
-	json_add_str(&b, "a\"b\\c\n\t\x01/é", strlen("a\"b\\c\n\t\x01/é"));
+	ok(json_add_str(&b, "a\"b\\c\n\t\x01/é",
+	    strlen("a\"b\\c\n\t\x01/é")) == 0, "append a string");
 	is_str(buf_str(&b), "\"a\\\"b\\\\c\\n\\t\\u0001/é\"",
 	    "escapes quotes, backslashes and controls; keeps UTF-8");
 	buf_reset(&b);
-	json_add_cstr(&b, NULL);
+	ok(json_add_cstr(&b, NULL) == 0, "append NULL");
 	is_str(buf_str(&b), "null", "NULL is null");
 	buf_free(&b);
 

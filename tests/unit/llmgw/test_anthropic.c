@@ -12,8 +12,7 @@ static int
 on_text(void *arg, const char *s, size_t len)
 {
 	(void)arg;
-	buf_add(&text, s, len);
-	return 0;
+	return buf_add(&text, s, len);
 }
 
 static int

@@ -23,7 +23,8 @@ parse(const char *body)
 	int		 rc;
 
 	buf_init(&b, 0);
-	buf_adds(&b, body);
+	if (buf_adds(&b, body) == -1)
+		abort();
 	rc = chat_req_parse(conf, buf_str(&b), b.len, &req, &problems);
 	buf_free(&b);
 	return rc;

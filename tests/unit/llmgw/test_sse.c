@@ -14,10 +14,9 @@ static int
 record(void *arg, const char *event, const char *data, size_t len)
 {
 	(void)arg;
-	buf_adds(&seen, event);
-	buf_addc(&seen, '|');
-	buf_add(&seen, data, len);
-	buf_addc(&seen, ';');
+	if (buf_adds(&seen, event) == -1 || buf_addc(&seen, '|') == -1 ||
+	    buf_add(&seen, data, len) == -1 || buf_addc(&seen, ';') == -1)
+		abort();
 	return ++nevents == stop_after ? -1 : 0;
 }
 
