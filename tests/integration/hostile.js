@@ -49,13 +49,15 @@ t.main(async () => {
 
   await t.test('a body that drips in', async () => {
     const body = '{"message":"' + 'x'.repeat(40) + '"}';
+    let dripping = true;
     const drip = fcgiRequest(addr, json(body), [...body], {drip: 200});
+    drip.then(() => { dripping = false; });
     await new Promise(r => setTimeout(r, 300));
     const others = await Promise.all([good(), good(), good()]);
-    t.ok(others.every(r => r.status === 200 && r.ms < 1000 * SLOW), `others served meanwhile (${others.map(r => r.ms).join(', ')} ms)`);
+    t.ok(others.every(r => r.status === 200) && dripping, `others served while it drips (${others.map(r => r.ms).join(', ')} ms)`);
     const r = await drip;
     clear(r, 408, /did not arrive within 1000 ms/, 'one byte every 200 ms');
-    t.ok(r.ms < 3000, `cut off after ${r.ms} ms, not the ${body.length * 200} ms it would take`);
+    t.ok(r.ms < body.length * 200 / 2, `cut off after ${r.ms} ms, not the ${body.length * 200} ms it would take`);
   });
 
   await t.test('a body that stops coming', async () => {
@@ -79,14 +81,16 @@ t.main(async () => {
       c.write(Buffer.concat([Buffer.from([1, 4, 0, 1, 0, 100, 0, 0]), Buffer.from('\x0e\x04REQUEST_')]));
     });
     const ms = Date.now() - start;
-    t.ok(closed && ms >= 900 && ms < 5000 * SLOW, `closed by llmgw after ${ms} ms (body_timeout 1s)`);
+    // Held for ever, it would be our own timer (10 s) that closes it.
+    t.ok(closed && ms >= 900, `closed by llmgw after ${ms} ms (body_timeout 1s)`);
     t.is((await good()).status, 200, 'and serving');
   });
 
   await t.test('sizes', async () => {
     let r = await fcgiRequest(addr, cgi({CONTENT_LENGTH: '99999999999999999999'}), '{}');
     clear(r, 413, /larger than 65536 bytes/, 'a huge Content-Length');
-    t.ok(r.ms < 1000, 'refused before reading anything');
+    // Waiting for that body would end in a 408 after body_timeout.
+    t.is(r.status, 413, 'refused before reading anything, not timed out');
     r = await fcgiRequest(addr, cgi({CONTENT_LENGTH: '-5'}), '{}');
     clear(r, 413, /larger than/, 'a negative Content-Length');
     const big = '{"message":"' + 'x'.repeat(70000) + '"}';

@@ -33,7 +33,7 @@ t.main(async () => {
   };
 
   await t.test('SIGTERM: the stream in flight completes, new connections are refused', async () => {
-    const {g, srv, port} = await pair({shutdown_timeout: '10s'});
+    const {g, srv, port} = await pair({shutdown_timeout: '60s'});
     const s = sse(srv.url('/chat/stream'), {message: '[[tokens:8]] [[delay:250]] in flight'}, {headers: auth});
     await sleep(500);
     const t0 = Date.now();
@@ -41,24 +41,26 @@ t.main(async () => {
     t.ok(await waitFor(() => refused(port), 200, 20), 'a new connection to llmgw is refused at once');
     const r = await s;
     t.ok(r.status === 200 && r.done && r.complete && r.events.length === 9, 'the stream in flight completes, [DONE] and all');
-    t.ok(await waitFor(() => g.exited, 10000), 'llmgw exits after it');
+    t.ok(await waitFor(() => g.exited, 30000), 'llmgw exits after it');
     t.is(g.code, 0, 'with status 0');
-    t.ok(Date.now() - t0 < 10000, `within shutdown_timeout (${Date.now() - t0} ms)`);
+    // The stream has 2 s to go; waiting out shutdown_timeout would be 60.
+    t.ok(Date.now() - t0 < 30000, `as its last stream ends, not at shutdown_timeout (${Date.now() - t0} ms)`);
     t.ok(await usageRow(env.LLMGW_DB, r.headers['x-request-id']), 'its usage row was written');
     await srv.stop();
   });
 
   await t.test('SIGTERM past shutdown_timeout: streams end with an error event', async () => {
     const {g, srv} = await pair({shutdown_timeout: '1s'});
-    const s = sse(srv.url('/chat/stream'), {message: '[[tokens:40]] [[delay:200]] too long'}, {headers: auth});
+    const s = sse(srv.url('/chat/stream'), {message: '[[tokens:150]] [[delay:200]] too long'}, {headers: auth});
     await sleep(600);
     const t0 = Date.now();
     g.proc.kill('SIGTERM');
     const r = await s;
     t.ok(r.status === 200 && !r.done, 'the stream did not finish');
     t.is(r.error && JSON.parse(r.error).type, 'shutting_down', 'it ended with an error event: shutting_down');
-    t.ok(await waitFor(() => g.exited, 10000) && g.code === 0, 'llmgw exits 0');
-    t.ok(Date.now() - t0 < 4000, `soon after the deadline (${Date.now() - t0} ms)`);
+    t.ok(await waitFor(() => g.exited, 30000) && g.code === 0, 'llmgw exits 0');
+    // The stream had 30 s to go; the deadline was 1 s.
+    t.ok(Date.now() - t0 < 15000, `at the deadline, not the stream's end (${Date.now() - t0} ms)`);
     const u = await usageRow(env.LLMGW_DB, r.headers['x-request-id']);
     t.ok(u && u.partial === 1 && u.output_tokens > 0, `usage recorded, partial (${u && u.output_tokens} tokens)`);
     await srv.stop();

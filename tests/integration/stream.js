@@ -58,7 +58,7 @@ t.main(async () => {
     t.ok(last.completed, 'stub finished');
   });
 
-  await t.test('20 concurrent streams take about as long as one', async () => {
+  await t.test('20 concurrent streams run side by side, not one after another', async () => {
     const t0 = Date.now();
     const one = await stream('[[tokens:10]] [[delay:100]]');
     const single = Date.now() - t0;
@@ -67,7 +67,9 @@ t.main(async () => {
     const both = Date.now() - t1;
     t.ok(one.done, 'one stream completes');
     t.is(all.filter(r => r.done && r.events.length === 11).length, 20, 'all 20 complete with every event');
-    t.ok(both < single * 2 + 500, `20 at once: ${both} ms; one alone: ${single} ms`);
+    // Serial would take 20 times one: the bound sits far from that and
+    // from one, whatever the machine's load.
+    t.ok(both < single * 20 / 4, `20 at once: ${both} ms; one alone: ${single} ms, 20 in a row about ${single * 20} ms`);
   });
 
   await t.test('an upstream error after the first token', async () => {
@@ -96,28 +98,31 @@ t.main(async () => {
     const r = await stream('[[tokens:5]] [[stall:2]]');
     t.is(r.events.filter(e => e.event === '').length, 2, 'two tokens');
     t.is(r.error && JSON.parse(r.error).type, 'upstream_timeout', 'then a timeout error event');
-    t.ok(r.ended < 5000, `within a few seconds (${Math.round(r.ended)} ms)`);
+    // The stub stalls for good: without idle_timeout (1 s) it would be
+    // the client's own timeout that ends the stream.
+    t.ok(r.ended < 10000, `ended by idle_timeout (1 s), after ${Math.round(r.ended)} ms`);
     const u = await row(r.headers['x-request-id']);
     t.like(u && u.upstream_error, /idle_timeout/, 'recorded as idle_timeout');
   });
 
   await t.test('a client that hangs up stops the upstream transfer', async () => {
     await stub.reset();
-    const r = await stream('[[tokens:30]] [[delay:100]]', {abortAfter: 3});
+    const r = await stream('[[tokens:200]] [[delay:100]]', {abortAfter: 3});
     t.ok(r.aborted, 'client hung up after 3 events');
     const gone = await waitFor(async () => {
       const log = await stub.log();
       return log.length && log[0].closed_at ? log[0] : null;
     }, 5000);
     t.ok(gone && gone.client_closed_early, 'the stub saw its connection closed early');
-    t.ok(gone && gone.deltas < 15, `after ${gone && gone.deltas} of 30 deltas`);
-    t.ok(gone && gone.closed_at - gone.t < 2500, 'within about a second of the hang-up');
+    // The whole stream would take 20 s; the hang-up comes after 0.3 s.
+    t.ok(gone && gone.deltas < 100, `after ${gone && gone.deltas} of 200 deltas`);
+    t.ok(gone && gone.closed_at - gone.t < 10000, `${gone && gone.closed_at - gone.t} ms after it began, not the 20 s of the whole stream`);
     const u = await row(r.headers['x-request-id']);
     t.ok(u, 'a usage row');
     if (u) {
       t.is(u.disconnected, 1, 'marked disconnected');
       t.is(u.partial, 1, 'and partial');
-      t.ok(u.output_tokens >= 3 && u.output_tokens < 30, `with partial output tokens (${u.output_tokens})`);
+      t.ok(u.output_tokens >= 3 && u.output_tokens < 100, `with partial output tokens (${u.output_tokens})`);
       t.ok(u.input_tokens > 0, 'and the input tokens');
     }
   });

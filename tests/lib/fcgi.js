@@ -44,7 +44,7 @@ function fcgiRequest(addr, env, body = '', {drip = 0, timeout = 30000} = {}) {
     const sock = net.connect(addr.path ? {path: addr.path} : {host: '127.0.0.1', port: addr.port});
     const pairs = Array.isArray(env) ? env : Object.entries(env);
     const pieces = (Array.isArray(body) ? body : [body]).map(b => Buffer.from(b));
-    let out = Buffer.alloc(0), acc = Buffer.alloc(0), done = false;
+    let out = Buffer.alloc(0), acc = Buffer.alloc(0), done = false, ended = false;
     const timer = setTimeout(() => finish(new Error('timed out')), timeout);
     function finish(err) {
       if (done) return;
@@ -77,18 +77,26 @@ function fcgiRequest(addr, env, body = '', {drip = 0, timeout = 30000} = {}) {
         if (type === END_REQUEST) return finish();
       }
     });
+    sock.on('end', () => { ended = true; });
     sock.on('close', () => finish());
     sock.on('error', () => finish());
     sock.on('connect', async () => {
       const begin = Buffer.from([0, 1, 0, 0, 0, 0, 0, 0]);	// responder, no keep-conn
       sock.write(Buffer.concat([record(BEGIN_REQUEST, 1, begin),
         record(PARAMS, 1, params(pairs)), record(PARAMS, 1, Buffer.alloc(0))]));
+      // Between pieces, what llmgw sent is read before the next write:
+      // a write after it closed fails, and the failure would end the
+      // request before its answer is read.
+      const closed = () => done || ended || out.length > 0;
       for (const piece of pieces) {
-        if (done) return;
+        if (closed()) return;
         if (piece.length) sock.write(record(STDIN, 1, piece));
-        if (drip) await new Promise(r => setTimeout(r, drip));
+        if (drip) {
+          await new Promise(r => setTimeout(r, drip));
+          await new Promise(r => setImmediate(r));
+        }
       }
-      if (!done && !(Array.isArray(body) && body.open)) sock.write(record(STDIN, 1, Buffer.alloc(0)));
+      if (!closed() && !(Array.isArray(body) && body.open)) sock.write(record(STDIN, 1, Buffer.alloc(0)));
     });
   });
 }

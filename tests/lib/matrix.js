@@ -66,9 +66,14 @@ async function checkDeployment(ctx) {
     t.ok(one.done, `${name}: one stream alone: ${single} ms`);
     t.is(all.filter(r => r.status === 200 && r.done && r.complete && r.events.length === 11).length, 50,
       `${name}: all 50 complete, none fails`);
-    // Valgrind runs one thread at a time, so under it 50 streams cost 50
-    // times the CPU of one and the time comparison means nothing.
-    t.ok(fifty < single * 2 + 1000 || SLOW > 1, `${name}: 50 at once took ${fifty} ms, about the time of one` +
+    // Concurrent, not serial: one after another, 50 would take 50 times
+    // one; the bound sits far from both that and one, so a slow or
+    // loaded machine (50 CGI processes built with ASan start slowly)
+    // does not fail it.  Valgrind runs one thread at a time, so under it
+    // 50 streams cost 50 times the CPU of one and the comparison means
+    // nothing.
+    t.ok(fifty < single * 50 / 4 || SLOW > 1, `${name}: 50 at once took ${fifty} ms; ` +
+      `one alone ${single} ms, so 50 one after another would take about ${single * 50} ms` +
       (SLOW > 1 ? ' (not timed under valgrind)' : ''));
   });
 
