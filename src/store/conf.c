@@ -18,6 +18,9 @@
 #include "conf.h"
 #include "conf_syntax.h"
 
+#ifndef SYSCONFDIR
+#define SYSCONFDIR		"/etc"
+#endif
 #ifndef LLMGW_DB_DEFAULT
 #define LLMGW_DB_DEFAULT	"/var/lib/llmgw/llmgw.db"
 #endif
