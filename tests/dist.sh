@@ -28,14 +28,14 @@ if [ -n "$tarball" ] && tar -xzf "$tarball" -C "$tmp"; then
 	rc=$?
 	echo "$out" | grep -q 'install the Debian package libcurl4-openssl-dev'
 	point $(( rc == 0 || $? != 0 )) "no libcurl: configure stops, naming libcurl4-openssl-dev"
-	# No fcgiapp.h (the cache variable stands in for the missing header).
-	out=$(cd "$src" && ac_cv_header_fcgiapp_h=no ./configure 2>&1)
+	# No fastcgi.h (the cache variable stands in for the missing header).
+	out=$(cd "$src" && ac_cv_header_fastcgi_h=no ./configure 2>&1)
 	rc=$?
 	echo "$out" | grep -q 'install the Debian package libfcgi-dev'
-	point $(( rc == 0 || $? != 0 )) "no fcgiapp.h: configure stops, naming libfcgi-dev"
+	point $(( rc == 0 || $? != 0 )) "no fastcgi.h: configure stops, naming libfcgi-dev"
 else
 	point 1 "no libcurl: configure stops (no tarball to try it on)"
-	point 1 "no fcgiapp.h: configure stops (no tarball to try it on)"
+	point 1 "no fastcgi.h: configure stops (no tarball to try it on)"
 fi
 echo "1..$n"
 exit $bad

@@ -43,9 +43,6 @@ struct app {
 	int			 conf_required;
 	long			 threads;	/* --threads, or 0 */
 	int			 single;	/* one worker (mod_fcgid) */
-	/* Plain CGI: set by SIGTERM, which is how a web server says the
-	 * client left; NULL otherwise. */
-	const volatile int	*cgi_gone;
 };
 
 /*

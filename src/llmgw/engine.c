@@ -149,22 +149,28 @@ content_length(struct conn *conn, long limit)
 	return want;
 }
 
-/* A read of the body failed: answer it.  Always -1. */
+/* A read of the body failed (errno says how): answer it.  Always -1. */
 static int
-read_failed(struct chat *ch, int timed_out)
+read_failed(struct chat *ch, long limit)
 {
 	char	 detail[128];
 
-	(void)conn_read_timeout(ch->rq->conn, 0);
-	ch->rq->conn->unread = 1;	/* do not wait for the rest */
-	if (!timed_out) {
+	switch (errno) {
+	case ETIMEDOUT:
+		snprintf(detail, sizeof(detail), "the request body did not "
+		    "arrive within %ld ms", ch->rq->conf->body_timeout_ms);
+		ch->hooks->error(ch, 408, "Connection: close\r\n", detail);
+		break;
+	case EFBIG:
+		snprintf(detail, sizeof(detail), "Request body is larger "
+		    "than %ld bytes", limit);
+		ch->hooks->error(ch, 413, "Connection: close\r\n", detail);
+		break;
+	default:
 		ch->hooks->error(ch, 400, NULL, "could not read the request "
 		    "body");
-		return -1;
+		break;
 	}
-	snprintf(detail, sizeof(detail), "the request body did not arrive "
-	    "within %ld ms", ch->rq->conf->body_timeout_ms);
-	ch->hooks->error(ch, 408, "Connection: close\r\n", detail);
 	return -1;
 }
 
@@ -173,18 +179,24 @@ chat_read_body(struct chat *ch)
 {
 	struct req	*rq = ch->rq;
 	struct buf	*b = &ch->w->body;
-	char		 detail[128], *p, eof;
+	char		*p;
 	long		 limit = rq->conf->body_limit, want;
-	int64_t		 deadline, left;
+	int64_t		 deadline;
 	ssize_t		 n;
 	size_t		 room;
 
-	if ((want = content_length(rq->conn, limit)) > limit)
-		goto too_big;
+	if ((want = content_length(rq->conn, limit)) > limit) {
+		errno = EFBIG;
+		return read_failed(ch, limit);
+	}
 	buf_reset(b);
 	b->max = (size_t)limit + 1;
-	/* A body that drips in must not hold a worker for ever: the whole
-	 * of it has body_timeout, each read what is left of that. */
+	/*
+	 * Under FastCGI the body came whole before the request was served
+	 * (fcgi.c): these reads take it from memory.  Under CGI they wait
+	 * on the web server's pipe, which times them out; the deadline is
+	 * checked between them.
+	 */
 	deadline = clock_mono_ms() + rq->conf->body_timeout_ms;
 	for (;;) {
 		room = (size_t)limit + 1 - b->len;
@@ -198,29 +210,20 @@ chat_read_body(struct chat *ch)
 			ch->hooks->error(ch, 500, NULL, "out of memory");
 			return -1;
 		}
-		/* The first read has the connection's own timeout, which is
-		 * body_timeout (llmgw.c), and needs no system call to set. */
-		if ((left = deadline - clock_mono_ms()) <= 0)
-			return read_failed(ch, 1);
-		if ((b->len > 0 && conn_read_timeout(rq->conn, left) == -1) ||
-		    (n = conn_read(rq->conn, p, room)) == -1)
-			return read_failed(ch, errno == EAGAIN ||
-			    errno == EWOULDBLOCK);
+		if (clock_mono_ms() > deadline) {
+			errno = ETIMEDOUT;
+			return read_failed(ch, limit);
+		}
+		if ((n = conn_read(rq->conn, p, room)) == -1)
+			return read_failed(ch, limit);
 		if (n == 0)
 			break;
 		buf_commit(b, (size_t)n);
 	}
-	/* Take the end of the body too, so the connection can be reused. */
-	if ((long)b->len <= limit && want >= 0 && (size_t)want == b->len)
-		(void)conn_read(rq->conn, &eof, 1);
-	(void)conn_read_timeout(rq->conn, 0);
 	if ((long)b->len <= limit)
 		return 0;
-too_big:
-	snprintf(detail, sizeof(detail), "Request body is larger than %ld "
-	    "bytes", limit);
-	ch->hooks->error(ch, 413, "Connection: close\r\n", detail);
-	return -1;
+	errno = EFBIG;
+	return read_failed(ch, limit);
 }
 
 int
@@ -369,8 +372,8 @@ on_reply_data(void *arg, const char *p, size_t n)
 }
 
 /*
- * About once a second while waiting for the upstream.  Under plain CGI,
- * SIGTERM from the web server means the client left.  For streams, after
+ * About once a second while waiting for the upstream.  The web server
+ * may have aborted the request or gone (conn_check()).  For streams, after
  * keepalive_interval of silence towards the client, an SSE comment.
  * It keeps proxies' idle timers from firing, and a client that has gone
  * is noticed here and its upstream transfer stopped.  It commits the
@@ -382,7 +385,7 @@ on_tick(void *arg)
 	struct chat	*ch = arg;
 	int64_t		 now = clock_mono_ms();
 
-	if (ch->rq->app->cgi_gone != NULL && *ch->rq->app->cgi_gone) {
+	if (conn_check(ch->rq->conn) == -1) {
 		ch->stop = STOP_CLIENT_GONE;
 		return -1;
 	}

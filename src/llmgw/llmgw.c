@@ -102,12 +102,11 @@ run_cgi(struct app *app)
 	sigaction(SIGHUP, &sa, NULL);
 	control_signals(&set);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);	/* this thread only */
-	app->cgi_gone = &cgi_gone;
 	if ((w = dispatch_worker_new(app, &err)) == NULL) {
 		log_error("%s", err.msg);
 		return 1;
 	}
-	conn_init_cgi(&conn);
+	conn_init_cgi(&conn, &cgi_gone);
 	dispatch_serve(w, &conn);
 	/* A body we did not read (a refusal): take it, or the web server may
 	 * drop the answer when we go. */
@@ -125,9 +124,10 @@ pool_opts(const struct conf *c, struct server_opts *opts)
 	opts->min_threads = c->threads;
 	opts->max_threads = c->max_threads;
 	opts->idle_ms = c->thread_idle_ms;
-	/* No read from the web server waits for ever; a request body's
-	 * reads after the first are cut to what is left of it. */
-	opts->read_timeout_ms = c->body_timeout_ms;
+	/* A request, parameters and body, arrives whole within
+	 * body_timeout of its first byte, or its connection is closed. */
+	opts->request_ms = c->body_timeout_ms;
+	opts->body_max = c->body_limit;
 }
 
 /* SIGHUP: a good new configuration replaces the old; a bad one is refused. */
@@ -312,18 +312,12 @@ check_start(const struct conf *conf)
 
 /* Serve on "fd" (FastCGI), or one CGI request, or say how to start. */
 static int
-run(struct app *app, int fd, struct err *err)
+run(struct app *app, int fd)
 {
 	const char	*gw = getenv("GATEWAY_INTERFACE");
 
-	if (fd != -1) {
-		if (server_init(err) == -1) {
-			log_error("%s", err->msg);
-			close(fd);
-			return 1;
-		}
+	if (fd != -1)
 		return run_fastcgi(app, fd);
-	}
 	if (gw != NULL && *gw != '\0')
 		return run_cgi(app);
 	fprintf(stderr, "llmgw: no FastCGI socket on standard input and not "
@@ -374,7 +368,7 @@ main(int argc, char *argv[])
 	conf = NULL;		/* the app's now, or freed */
 	if (app == NULL)
 		goto fail;
-	rc = run(app, fd, &err);
+	rc = run(app, fd);
 	goto out;
 fail:
 	log_error("%s", err.msg);

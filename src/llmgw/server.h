@@ -1,23 +1,26 @@
 /*
- * The FastCGI side of llmgw: the listening socket and a pool of worker
- * threads.
+ * The FastCGI side of llmgw: the listening socket, the connections, and a
+ * pool of worker threads.
  *
  * Idle workers wait in one epoll set, which holds the listening socket
- * and the idle keep-alive connections, and the worker the kernel wakes
- * serves the connection itself with libfcgi (no thread in between to
- * hand it over), one request at a time, so a slow stream holds one worker
- * and nothing else.  Every entry is one-shot: an event goes to one worker
- * only, and is armed again when that worker is done with it.  The pool
- * starts with "min_threads" workers and grows with the connections that
- * wait (up to "max_threads"): a worker that takes one makes sure another
- * waits, or is starting, for each connection a burst left in the set and
- * for the next (new workers start the rest of a burst's between them, a
- * few each).  A worker that has been idle for "idle_ms" exits while more
- * than "min_threads" remain.
+ * and every connection not being served: one whose request is still
+ * arriving, and one the web server keeps open between requests.  The
+ * worker the kernel wakes for a connection reads what it sent, without
+ * waiting (fcgi.c), and goes back to waiting unless that made a request
+ * whole; then it serves the request itself, one at a time, so a slow
+ * stream holds one worker and nothing else.  A connection still sending
+ * its request holds no worker at all, only its bytes so far, and is
+ * closed if the request is not whole within "request_ms" of its first
+ * byte (a body cut short is answered 408).  Every entry is one-shot: an
+ * event goes to one worker only, and is armed again when that worker is
+ * done with it.
  *
- * A connection the web server wants kept open (FCGI_KEEP_CONN: nginx
- * fastcgi_keep_conn, mod_proxy_fcgi enablereuse) goes back to the epoll
- * set between requests instead of pinning a worker.
+ * The pool starts with "min_threads" workers and grows with the
+ * connections that wait (up to "max_threads"): a worker that takes one
+ * makes sure another waits, or is starting, for each connection a burst
+ * left in the set and for the next (new workers start the rest of a
+ * burst's between them, a few each).  A worker that has been idle for
+ * "idle_ms" exits while more than "min_threads" remain.
  */
 #ifndef SERVER_H
 #define SERVER_H
@@ -40,12 +43,9 @@ struct server_opts {
 	long	 min_threads;
 	long	 max_threads;
 	long	 idle_ms;
-	long	 read_timeout_ms;	/* every read from the web server
-					 * (SO_RCVTIMEO); 0: none */
+	long	 request_ms;		/* for a request to arrive whole */
+	long	 body_max;		/* a larger body is not read */
 };
-
-/* Set up libfcgi; once, before anything else here.  0 or -1 with "err". */
-int	 server_init(struct err *);
 
 /* Start the first workers on "fd", which the server takes. */
 struct server	*server_start(int fd, const struct server_opts *,

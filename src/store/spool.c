@@ -19,6 +19,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/io.h"
 #include "core/reqid.h"
 #include "core/str.h"
 #include "spool_impl.h"
@@ -175,40 +176,6 @@ spool_close(struct spool *s)
 }
 
 int
-spool_writev_all(int fd, struct iovec *iov, int n)
-{
-	ssize_t	 w;
-
-	while (n > 0) {
-		if ((w = writev(fd, iov, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
-int
-spool_write_all(int fd, const char *p, size_t n)
-{
-	struct iovec	 iov;
-
-	iov.iov_base = (void *)p;
-	iov.iov_len = n;
-	return spool_writev_all(fd, &iov, 1);
-}
-
-int
 spool_rename_new(int fromfd, const char *from, int tofd, const char *to)
 {
 #ifdef RENAME_NOREPLACE
@@ -249,7 +216,7 @@ put_unnamed(struct spool *s, enum spool_dir to, const char *name,
 	if ((fd = openat(s->fds[to], ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
 	    0640)) == -1)
 		return 1;
-	if (spool_write_all(fd, data, len) == -1 || (s->sync && fsync(fd) == -1)) {
+	if (io_write_all(fd, data, len) == -1 || (s->sync && fsync(fd) == -1)) {
 		err_set(err, "spool: write %s/%s/%s: %s", s->dir, spool_subdirs[to],
 		    name, strerror(errno));
 		close(fd);
@@ -310,7 +277,7 @@ spool_put_file(struct spool *s, enum spool_dir to, const char *name,
 		goto fail;
 	}
 	created = 1;
-	if (spool_write_all(fd, data, len) == -1) {
+	if (io_write_all(fd, data, len) == -1) {
 		err_set(err, "spool: write %s/tmp/%s: %s", s->dir, tmp,
 		    strerror(errno));
 		goto fail;

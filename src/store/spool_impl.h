@@ -60,10 +60,6 @@ void	 spool_unhold(struct spool *);
 /* Stop the closer and finish the open segment (spool_writer.c). */
 void	 spool_writer_stop(struct spool *);
 
-/* Write all of "iov" / of "p", or fail: 0, or -1 with errno. */
-int	 spool_writev_all(int fd, struct iovec *iov, int n);
-int	 spool_write_all(int fd, const char *p, size_t n);
-
 /* rename that never replaces: renameat2, or link and unlink without it. */
 int	 spool_rename_new(int fromfd, const char *from, int tofd,
 	    const char *to);

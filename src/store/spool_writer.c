@@ -17,6 +17,7 @@
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/io.h"
 #include "core/reqid.h"
 #include "spool_impl.h"
 #include "spool_writer.h"
@@ -257,7 +258,7 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 		if (rc == -1)
 			goto out;
 	}
-	if (spool_writev_all(s->seg.fd, iov, n) == -1) {
+	if (io_writev_all(s->seg.fd, iov, n) == -1) {
 		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
 		    s->dir, s->seg.id, strerror(errno));
 		rc = -1;

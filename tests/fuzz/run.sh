@@ -48,12 +48,16 @@ for t in "$@"; do
 	dict=
 	[ ! -f "$srcdir/tests/fuzz/$t.dict" ] ||
 		dict="-dict=$srcdir/tests/fuzz/$t.dict"
+	# A target's own options (a memory limit, say), one line.
+	opts=
+	[ ! -f "$srcdir/tests/fuzz/$t.opts" ] ||
+		opts=$(cat "$srcdir/tests/fuzz/$t.opts")
 	echo "== fuzz_$t for ${seconds}s"
 	# New inputs go to the build folder's corpus; the seeds are read only.
 	# shellcheck disable=SC2086
 	if "$out/fuzz_$t" -max_total_time="$seconds" -timeout=10 \
 	    -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-	    -artifact_prefix="$regress/" $dict \
+	    -artifact_prefix="$regress/" $dict $opts \
 	    "$corpus" "$srcdir/tests/fuzz/corpus/$t" 2>"$out/fuzz_$t.log"; then
 		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' \
 		    "$out/fuzz_$t.log")
