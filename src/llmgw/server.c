@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -40,8 +41,11 @@
 #define WORKER_STACK	(256u * 1024)
 #endif
 #define SPAWN_FANOUT	2	/* workers one thread starts itself */
+#define TRIM_AFTER	1000	/* connections closed ... */
+#define TRIM_BELOW	64	/* ... and this few left: memory back */
 
 static void	*worker_main(void *);
+static void	 give_back_locked(struct server *);
 static long	 want_waiters_locked(struct server *, long);
 
 static void
@@ -262,6 +266,24 @@ next_connection_locked(struct server *s, int *expired, long *start)
 	}
 }
 
+/*
+ * With the lock held: once many connections have come and gone and few
+ * are left (a burst of peers that never sent their requests, say), give
+ * the memory they held back to the system.  Each worker thread has its
+ * own malloc arena, which keeps freed memory for its next allocations;
+ * without this, RSS would stay at the burst's height.
+ */
+static void
+give_back_locked(struct server *s)
+{
+	if (s->freed < TRIM_AFTER || s->nconns > TRIM_BELOW)
+		return;
+	s->freed = 0;
+	pthread_mutex_unlock(&s->lock);
+	(void)malloc_trim(0);
+	pthread_mutex_lock(&s->lock);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -304,6 +326,7 @@ worker_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 		slot.fd = -1;
 		sconn_settle_locked(s, c, fate);
+		give_back_locked(s);
 	}
 	if (slot.prev != NULL)
 		slot.prev->next = slot.next;

@@ -114,6 +114,7 @@ conn_new_locked(struct server *s, int fd)
 	if ((c->next = s->conns) != NULL)
 		s->conns->prev = c;
 	s->conns = c;
+	s->nconns++;
 	server_arm_timer_locked(s);
 	return c;
 }
@@ -128,6 +129,8 @@ sconn_close_locked(struct server *s, struct sconn *c)
 		s->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	s->nconns--;
+	s->freed++;
 	/* Closing it takes it out of the epoll set. */
 	if (close(c->f.fd) == -1)
 		log_error("server: close a connection: %s", strerror(errno));

@@ -71,6 +71,9 @@ struct server {
 	int			 timer_armed;
 	int			 stopping;
 	int			 closed;	/* the listener is gone */
+	long			 nconns;	/* open connections */
+	long			 freed;		/* closed since memory was
+						 * last given back */
 };
 
 /* With the lock held: watch "fd" for "tag" (EPOLL_CTL_ADD or _MOD). */
