@@ -151,9 +151,14 @@ messages_http_error(struct chat *ch, const struct verdict *v)
 {
 	char	 extra[2048];
 
+	/*
+	 * The upstream's own answer, as it was; but not what it said of
+	 * llmgw's own credential (401, 403), which is the operator's to read
+	 * in the log, not the client's.
+	 */
 	if (ch->res.outcome == UP_DONE && ch->res.status >= 400 &&
+	    ch->res.status != 401 && ch->res.status != 403 &&
 	    ch->res.errbody.len > 0 && ch->stop == STOP_NONE) {
-		/* The upstream's own answer, as it was. */
 		pass_headers(ch, extra, sizeof(extra));
 		ch->rq->status = (int)ch->res.status;
 		resp_body(ch->rq->conn, (int)ch->res.status,

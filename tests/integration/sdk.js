@@ -68,6 +68,13 @@ t.main(async () => {
       t.ok(e instanceof Anthropic.BadRequestError && e.status === 400, 'an upstream 400 passes through');
       t.is(e.error.error.message, 'messages.0: bad', 'with its message');
     }
+    for (const st of [401, 403]) {
+      try { await client.messages.create(ask(`[[status:${st}]] [[error-message:invalid x-api-key sk-ant-upstream]]`)); } catch (e) {
+        t.ok(e instanceof Anthropic.InternalServerError && e.status === 502,
+          `an upstream ${st} (llmgw's own key refused): 502 (${e.status})`);
+        t.ok(!/x-api-key|sk-ant/.test(JSON.stringify(e.error)), 'the client does not read what the upstream said of it');
+      }
+    }
     try { await client.messages.create(ask('[[status:529]]')); } catch (e) {
       t.is(e.status, 529, 'an upstream 529 passes through (after llmgw\'s retries)');
       t.is(e.error.error.type, 'overloaded_error', 'as overloaded_error');
