@@ -60,6 +60,16 @@ fuzz_passed=$(grep -c '^fuzz_.*: ok' fuzz.out)
 fuzz_targets=$(sed -n 's/^FUZZ_TARGETS = //p' Makefile.am | wc -w)
 fuzz_failed=$((fuzz_targets - fuzz_passed))
 
+echo "== gcc -fanalyzer over every source file (make analyze)"
+make analyze > analyze.out 2>&1
+analyze_rc=$?
+grep -E 'warning|error' analyze.out | head -20
+if [ $analyze_rc -eq 0 ]; then
+	echo "analyzer: no finding"
+else
+	echo "analyzer: findings above"
+fi
+
 # Count every test point of every test file (automake's summary counts
 # files that crashed as one ERROR; here a crash counts as a failure).
 passed=0 failed=0 skipped=0
@@ -74,8 +84,8 @@ count_results() {
 }
 count_results
 [ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=$((failed + 1))
-passed=$((passed + fuzz_passed + dist_passed))
-failed=$((failed + fuzz_failed + dist_failed))
+passed=$((passed + fuzz_passed + dist_passed + (analyze_rc == 0)))
+failed=$((failed + fuzz_failed + dist_failed + (analyze_rc != 0)))
 
 # The tests that work llmgw's threads hardest (the worker pool, the
 # upstream loop and its wake-ups, group commit, the usage writer) again,

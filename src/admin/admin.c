@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/analyzer.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -178,10 +179,11 @@ table_new(int ncols, const char *const *header)
 	return t;
 }
 
+ANALYZER_LEAKS_OFF	/* each cell is freed by table_free() */
 int
 table_add(struct table *t, const char *const *cells)
 {
-	char	**n;
+	char	**n, **row;
 	int	 i;
 
 	if (t->nrows == t->cap) {
@@ -191,13 +193,18 @@ table_add(struct table *t, const char *const *cells)
 			return -1;
 		t->cells = n;
 	}
+	row = t->cells + t->nrows * (size_t)t->ncols;
 	for (i = 0; i < t->ncols; i++)
-		if ((t->cells[t->nrows * (size_t)t->ncols + (size_t)i] =
-		    strdup(cells[i] != NULL ? cells[i] : "")) == NULL)
+		if ((row[i] = strdup(cells[i] != NULL ? cells[i] : "")) ==
+		    NULL) {
+			while (i-- > 0)		/* the row is not counted */
+				free(row[i]);
 			return -1;
+		}
 	t->nrows++;
 	return 0;
 }
+ANALYZER_LEAKS_ON
 
 void
 table_free(struct table *t)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/analyzer.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "conf.h"
@@ -150,6 +151,7 @@ conf_keys(void)
 	return names;
 }
 
+ANALYZER_LEAKS_OFF	/* a field is freed by conf_free() */
 /* A text value: "k" is CT_STRING or CT_URL. */
 static int
 set_text(struct conf *c, const struct conf_key *k, const char *value,
@@ -174,6 +176,7 @@ set_text(struct conf *c, const struct conf_key *k, const char *value,
 	*field = s;
 	return 0;
 }
+ANALYZER_LEAKS_ON
 
 /* A number of kind "k->type", in its range: 0, or -1 with "err". */
 static int
