@@ -173,7 +173,7 @@ table_new(int ncols, const char *const *header)
 		return NULL;
 	t->ncols = ncols;
 	if (table_add(t, header) == -1) {
-		free(t);
+		table_free(t);
 		return NULL;
 	}
 	return t;
