@@ -18,6 +18,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "store/conf.h"
+#include "store/perm.h"
 #include "store/conf_syntax.h"
 #include "admin.h"
 
@@ -443,6 +444,7 @@ main(int argc, char *argv[])
 		fprintf(stderr, "llmgw-admin: %s\n", err.msg);
 		return ADMIN_FAIL;
 	}
+	perm_set(a.conf);
 	/* A command sees its own name first, then its arguments. */
 	rc = cmd->name[0] == '\0' ? cmd->run(&a, argc, argv) :
 	    cmd->run(&a, argc - 1, argv + 1);

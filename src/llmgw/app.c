@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "store/conf.h"
 #include "store/dbpool.h"
+#include "store/perm.h"
 #include "store/spool.h"
 #include "app.h"
 #include "metrics.h"
@@ -163,6 +164,7 @@ app_reload(struct app *app, struct err *err)
 	app->gen = g;
 	pthread_mutex_unlock(&gen_lock);
 	log_set_level((enum log_level)g->conf->log_level);
+	perm_set(g->conf);
 	app_drop(old);
 	return 0;
 }

@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <strings.h>
 
 #include "core/sha256.h"
@@ -38,4 +40,21 @@ auth_token_equal(const char *token, size_t len, const char *expected)
 	for (i = 0; i < SHA256_LEN; i++)
 		diff |= a[i] ^ b[i];
 	return diff == 0;
+}
+
+int
+auth_loopback(const char *addr)
+{
+	struct in_addr	 v4;
+	struct in6_addr	 v6;
+
+	if (addr == NULL)
+		return 0;
+	if (inet_pton(AF_INET, addr, &v4) == 1)
+		return (ntohl(v4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &v6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&v6))
+		return 1;
+	return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
 }

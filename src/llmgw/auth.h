@@ -19,4 +19,10 @@ int	 auth_bearer(const char *header, const char **token, size_t *len);
  */
 int	 auth_token_equal(const char *token, size_t len, const char *expected);
 
+/*
+ * 1 if "addr" (a REMOTE_ADDR, or NULL) is a loopback address: 127.0.0.0/8,
+ * ::1, or 127.0.0.0/8 mapped into IPv6.
+ */
+int	 auth_loopback(const char *addr);
+
 #endif /* AUTH_H */

@@ -19,31 +19,44 @@
 #define LISTEN_BACKLOG	4096
 
 /*
- * A unix socket at "path", made under a temporary name and renamed into
- * place once it listens with its mode set: whoever waits for the path (a
- * web server, a test, systemd) can connect the moment it appears.  A
- * socket left by an earlier run is replaced; no other file is.
+ * A unix socket at "path", made in a folder of its own that only we may
+ * enter (mkdtemp), given its mode there, and only then renamed into
+ * place: nobody can connect to it before it has its mode, and whoever
+ * waits for the path (a web server, a test, systemd) can connect the
+ * moment it appears.  A socket left by an earlier run is replaced; no
+ * other file is.
  */
 static int
 listen_unix(const char *path, long mode, struct err *err)
 {
 	struct sockaddr_un	 sun;
 	struct stat		 st;
+	char			 dir[sizeof(sun.sun_path)], *slash;
 	int			 fd = -1, rc;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	rc = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.%ld.tmp", path,
-	    (long)getpid());
-	if (rc < 0 || (size_t)rc >= sizeof(sun.sun_path)) {
-		err_set(err, "listen %s: path too long", path);
-		return -1;
-	}
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		err_set(err, "listen %s: exists and is not a socket", path);
 		return -1;
 	}
-	unlink(sun.sun_path);
+	slash = strrchr(path, '/');
+	rc = snprintf(dir, sizeof(dir), "%.*s/.llmgw.XXXXXX", (int)(slash -
+	    path), path);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (rc < 0 || (size_t)rc + 3 > sizeof(sun.sun_path)) {
+		err_set(err, "listen %s: path too long", path);
+		return -1;
+	}
+	if (mkdtemp(dir) == NULL) {
+		err_set(err, "listen %s: a folder beside it: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	rc = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/s", dir);
+	if (rc < 0 || (size_t)rc >= sizeof(sun.sun_path)) {
+		err_set(err, "listen %s: path too long", path);
+		goto fail;
+	}
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1) {
@@ -60,12 +73,13 @@ listen_unix(const char *path, long mode, struct err *err)
 		err_set(err, "listen %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	rmdir(dir);
 	return fd;
 fail:
-	if (fd != -1) {
+	if (fd != -1)
 		close(fd);
-		unlink(sun.sun_path);
-	}
+	unlink(sun.sun_path);
+	rmdir(dir);
 	return -1;
 }
 

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "store/conf.h"
+#include "store/perm.h"
 #include "app.h"
 #include "conn.h"
 #include "dispatch.h"
@@ -346,6 +347,7 @@ main(int argc, char *argv[])
 	}
 	log_init("llmgw", (enum log_level)conf->log_level);
 	rc = 1;
+	perm_set(conf);
 	if (check_start(conf) == -1)
 		goto out;
 	signal(SIGPIPE, SIG_IGN);

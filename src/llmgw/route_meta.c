@@ -87,6 +87,14 @@ meta_metrics(struct req *rq)
 	size_t		 len;
 	long		 threads = 1, busy = 1;
 
+	/* The counters are the operator's: loopback peers only, unless a
+	 * token is set, which is then always asked for. */
+	if (rq->conf->metrics_token == NULL &&
+	    !auth_loopback(conn_param(rq->conn, "REMOTE_ADDR"))) {
+		req_error(rq, 403, NULL, "/metrics is answered to loopback "
+		    "peers only, unless metrics_token is set");
+		return;
+	}
 	if (rq->conf->metrics_token != NULL &&
 	    (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"), &token,
 	    &len) == -1 ||

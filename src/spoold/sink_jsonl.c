@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "store/conf.h"
+#include "store/perm.h"
 #include "sink_impl.h"
 
 struct jsonl_sink {
@@ -28,8 +29,17 @@ jsonl_open_fd(struct jsonl_sink *s, struct err *err)
 		s->fd = STDOUT_FILENO;
 		return 0;
 	}
-	if ((s->fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0640)) == -1) {
+	if ((s->fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL |
+	    O_CLOEXEC, perm_file_mode())) != -1) {
+		if (perm_fix(s->fd, 0) == -1) {
+			err_set(err, "chmod %s: %s", s->path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	/* There already: logrotate made it, or the admin; left as it is. */
+	if (errno != EEXIST || (s->fd = open(s->path, O_WRONLY | O_APPEND |
+	    O_CLOEXEC)) == -1) {
 		err_set(err, "open %s: %s", s->path, strerror(errno));
 		return -1;
 	}

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "store/conf.h"
+#include "store/perm.h"
 #include "store/spool_reader.h"
 #include "courier.h"
 
@@ -57,6 +59,7 @@ write_status(struct spoold *d)
 	struct courier_status	 st;
 	char			 path[4096], tmp[4200];
 	FILE			*fp;
+	int			 fd;
 
 	courier_status(d->courier, &st);
 	if (st.changes == d->status_at)
@@ -66,8 +69,14 @@ write_status(struct spoold *d)
 	    d->conf->spool_dir) >= (int)sizeof(path))
 		return;
 	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
-	if ((fp = fopen(tmp, "w")) == NULL)
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    perm_file_mode())) == -1)
 		return;
+	if (perm_fix(fd, 0) == -1 || (fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
 	fprintf(fp, "pid %ld\ntime %lld\ndelivered %lu\nfailed %lu\n"
 	    "last_error %s\n", (long)getpid(), (long long)clock_wall_ms(),
 	    st.delivered, st.failed, st.last_error);
@@ -115,6 +124,7 @@ load_conf(struct spoold *d, struct err *err)
 	conf_free(d->conf);
 	d->conf = c;
 	log_set_level((enum log_level)c->log_level);
+	perm_set(c);
 	log_use_syslog(strcmp(c->spoold_log, "syslog") == 0);
 	if (c->warning[0] != '\0')
 		log_warn("%s", c->warning);

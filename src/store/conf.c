@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -120,6 +121,7 @@ static const struct conf_key conf_keys_table[] = {
 	    86400000, "30s", NULL },
 	{ "access_log", CT_BOOL, OFF(access_log), 0, 0, "yes", NULL },
 	{ "metrics_token", CT_STRING, OFF(metrics_token), 0, 0, NULL, NULL },
+	{ "file_group", CT_STRING, OFF(file_group), 0, 0, NULL, NULL },
 	{ "listen", CT_STRING, OFF(listen), 0, 0, NULL, NULL },
 	{ "listen_mode", CT_MODE, OFF(listen_mode), 0, 0777, "0660", NULL },
 	{ "threads", CT_INT, OFF(threads), 1, 100000, "4", NULL },
@@ -504,6 +506,19 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 static int
 conf_check(struct conf *c, const unsigned long *seen, struct err *err)
 {
+	struct group	*g;
+
+	c->file_gid = -1;
+	if (c->file_group != NULL) {
+		errno = 0;
+		if ((g = getgrnam(c->file_group)) == NULL) {
+			err_set(err, "file_group: %s", errno != 0 ?
+			    strerror(errno) : "no such group");
+			conf_where(c, seen, "file_group", "file_group", err);
+			return -1;
+		}
+		c->file_gid = (long)g->gr_gid;
+	}
 	if (c->default_max_tokens > c->max_tokens_limit) {
 		err_set(err, "default_max_tokens (%ld) is above "
 		    "max_tokens_limit (%ld)", c->default_max_tokens,

@@ -64,7 +64,10 @@ struct conf {
 	long	 keepalive_ms;		/* SSE comment after this silence */
 	long	 shutdown_timeout_ms;
 	int	 access_log;
-	char	*metrics_token;		/* secret; NULL: /metrics is open */
+	char	*metrics_token;		/* secret; NULL: /metrics answers
+					 * loopback peers only */
+	char	*file_group;		/* may read the files we make */
+	long	 file_gid;		/* its id; -1: none */
 
 	/* Process. */
 	char	*listen;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 
 #include "core/err.h"
 #include "db.h"
+#include "perm.h"
 
 /*
  * Migration N takes the schema from version N to N + 1.  Never edit one
@@ -253,11 +255,41 @@ fail:
 	return NULL;
 }
 
+/*
+ * Make the database file if there is none, with perm.h's mode, before
+ * SQLite does with the umask's: SQLite gives its WAL and SHM files the
+ * database's mode.  0, or -1 with "err" set.
+ */
+static int
+db_create(const char *path, struct err *err)
+{
+	int	 fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+	    perm_file_mode())) == -1) {
+		if (errno == EEXIST)
+			return 0;
+		err_set(err, "database %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (perm_fix(fd, 0) == -1) {
+		err_set(err, "database %s: its mode: %s", path,
+		    strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 struct sqlite3 *
 db_open(const char *path, struct err *err)
 {
 	struct sqlite3	*db;
 
+	if (db_create(path, err) == -1)
+		return NULL;
 	db = db_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
 	if (db == NULL)
 		return NULL;

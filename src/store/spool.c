@@ -23,6 +23,7 @@
 #include "core/io.h"
 #include "core/reqid.h"
 #include "core/str.h"
+#include "perm.h"
 #include "spool_impl.h"
 
 const char *const spool_subdirs[SPOOL_NDIRS] = { "tmp", "new", "cur",
@@ -50,8 +51,14 @@ make_dirs(const char *path, struct err *err)
 		if (p[i] != '/' && p[i] != '\0')
 			continue;
 		p[i] = '\0';
-		if (mkdir(p, 0750) == -1 && (errno != EEXIST ||
-		    stat(p, &st) == -1 || !S_ISDIR(st.st_mode))) {
+		if (mkdir(p, perm_dir_mode()) == 0) {
+			if (perm_fix_path(p, 1) == -1) {
+				err_set(err, "spool: chmod %s: %s", p,
+				    strerror(errno));
+				return -1;
+			}
+		} else if (errno != EEXIST || stat(p, &st) == -1 ||
+		    !S_ISDIR(st.st_mode)) {
 			err_set(err, "spool: mkdir %s: %s", p, errno ==
 			    EEXIST ? "exists and is not a directory" :
 			    strerror(errno));
@@ -215,9 +222,10 @@ put_unnamed(struct spool *s, enum spool_dir to, const char *name,
 	int	 fd, e;
 
 	if ((fd = openat(s->fds[to], ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
-	    0640)) == -1)
+	    perm_file_mode())) == -1)
 		return 1;
-	if (io_write_all(fd, data, len) == -1 || (s->sync && fsync(fd) == -1)) {
+	if (perm_fix(fd, 0) == -1 || io_write_all(fd, data, len) == -1 ||
+	    (s->sync && fsync(fd) == -1)) {
 		err_set(err, "spool: write %s/%s/%s: %s", s->dir, spool_subdirs[to],
 		    name, strerror(errno));
 		close(fd);
@@ -272,12 +280,17 @@ spool_put_file(struct spool *s, enum spool_dir to, const char *name,
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld", name, (long)getpid());
 	if ((fd = openat(s->fds[SPOOL_TMP], tmp, O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0640)) == -1) {
+	    O_CLOEXEC, perm_file_mode())) == -1) {
 		err_set(err, "spool: create %s/tmp/%s: %s", s->dir, tmp,
 		    strerror(errno));
 		goto fail;
 	}
 	created = 1;
+	if (perm_fix(fd, 0) == -1) {
+		err_set(err, "spool: chmod %s/tmp/%s: %s", s->dir, tmp,
+		    strerror(errno));
+		goto fail;
+	}
 	if (io_write_all(fd, data, len) == -1) {
 		err_set(err, "spool: write %s/tmp/%s: %s", s->dir, tmp,
 		    strerror(errno));

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/proc.h"
 #include "core/str.h"
+#include "perm.h"
 #include "spool_impl.h"
 #include "spool_reader.h"
 
@@ -42,8 +43,8 @@ write_reason(struct spool *s, const char *base, int attempts,
 	if (spool_hold(s, err) == -1)
 		return -1;
 	if ((fd = openat(s->fds[SPOOL_FAILED], name, O_WRONLY | O_CREAT |
-	    O_TRUNC | O_CLOEXEC, 0640)) == -1 ||
-	    dprintf(fd, "%s after %d attempt%s: %s\n", when, attempts,
+	    O_TRUNC | O_CLOEXEC, perm_file_mode())) == -1 ||
+	    perm_fix(fd, 0) == -1 || dprintf(fd, "%s after %d attempt%s: %s\n", when, attempts,
 	    attempts == 1 ? "" : "s", reason) < 0 ||
 	    (s->sync && fsync(fd) == -1)) {
 		err_set(err, "spool: write failed/%s in %s: %s", name, s->dir,

@@ -19,6 +19,7 @@
 #include "core/err.h"
 #include "core/io.h"
 #include "core/reqid.h"
+#include "perm.h"
 #include "spool_impl.h"
 #include "spool_writer.h"
 
@@ -61,12 +62,12 @@ seg_open(struct spool *s, struct err *err)
 	reqid_new(s->seg.id);
 	snprintf(name, sizeof(name), "%s" SEGMENT_SUFFIX, s->seg.id);
 	if ((fd = openat(s->fds[SPOOL_TMP], name, O_WRONLY | O_CREAT | O_EXCL |
-	    O_APPEND | O_CLOEXEC, 0640)) == -1) {
+	    O_APPEND | O_CLOEXEC, perm_file_mode())) == -1) {
 		err_set(err, "spool: create %s/tmp/%s: %s", s->dir, name,
 		    strerror(errno));
 		return -1;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	if (perm_fix(fd, 0) == -1 || flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		err_set(err, "spool: lock %s/tmp/%s: %s", s->dir, name,
 		    strerror(errno));
 		close(fd);

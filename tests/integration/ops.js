@@ -6,6 +6,7 @@ const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const t = require('../lib/tap');
+const {fcgiRequest} = require('../lib/fcgi');
 const {request, sse, freePort, waitFor, sleep} = require('../lib/http');
 const {LLMGW, TOKEN, API_KEY, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, usageRow,
   which, sanitizerReports} = require('../lib/servers');
@@ -117,8 +118,26 @@ t.main(async () => {
     await g.stop();
   });
 
+  await t.test('/metrics without a token: loopback peers only', async () => {
+    const {g, srv, port} = await pair({});
+    t.is((await request(srv.url('/metrics'))).status, 200, 'through lighttpd from 127.0.0.1: 200');
+    const get = (remote) => fcgiRequest({port}, {REQUEST_METHOD: 'GET', SCRIPT_NAME: '', PATH_INFO: '/metrics',
+      ...(remote ? {REMOTE_ADDR: remote} : {})}, '');
+    for (const ok of ['127.0.0.1', '127.9.8.7', '::1', '::ffff:127.0.0.1'])
+      t.is((await get(ok)).status, 200, `REMOTE_ADDR ${ok}: 200`);
+    for (const no of ['203.0.113.9', '10.0.0.1', '::ffff:10.0.0.1', '2001:db8::1', 'localhost', null]) {
+      const r = await get(no);
+      t.ok(r.status === 403 && /loopback/.test(r.json && r.json.detail), `REMOTE_ADDR ${no}: 403`);
+    }
+    await g.stop();
+    await srv.stop();
+  });
+
   await t.test('/metrics', async () => {
-    const {g, srv} = await pair({metrics_token: 'metrics-secret-1', retries: 1});
+    const {g, srv, port} = await pair({metrics_token: 'metrics-secret-1', retries: 1});
+    const far = await fcgiRequest({port}, {REQUEST_METHOD: 'GET', SCRIPT_NAME: '', PATH_INFO: '/metrics',
+      REMOTE_ADDR: '203.0.113.9', HTTP_AUTHORIZATION: 'Bearer metrics-secret-1'}, '');
+    t.is(far.status, 200, 'with metrics_token set, any peer with the token: 200');
     await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: '[[tokens:3]] [[usage:10,3,1,2]]'}});
     await sse(srv.url('/chat/stream'), {message: '[[tokens:4]]'}, {headers: auth});
     await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: '[[status:529]]'}});

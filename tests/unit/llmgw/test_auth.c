@@ -25,5 +25,15 @@ main(void)
 	ok(!auth_token_equal("secreT", 6, "secret"), "different tokens do not");
 	ok(!auth_token_equal("secret", 5, "secret"), "a prefix does not");
 	ok(!auth_token_equal("secretx", 7, "secret"), "a longer one does not");
+	ok(auth_loopback("127.0.0.1") && auth_loopback("127.255.0.9"),
+	    "127.0.0.0/8 is loopback");
+	ok(auth_loopback("::1") && auth_loopback("::ffff:127.0.0.1"),
+	    "::1 and mapped 127/8 too");
+	ok(!auth_loopback("10.0.0.1") && !auth_loopback("128.0.0.1") &&
+	    !auth_loopback("::ffff:10.0.0.1") && !auth_loopback("2001:db8::1"),
+	    "others are not");
+	ok(!auth_loopback("localhost") && !auth_loopback("") &&
+	    !auth_loopback(NULL) && !auth_loopback("127.0.0.1 "),
+	    "names, nothing and junk are not");
 	return done_testing();
 }
