@@ -23,7 +23,7 @@ const struct admin_cmd admin_db_cmds[] = {
 	    "Integrity check and schema version; exit 1 on a problem.",
 	    db_check },
 	{ "db", "migrate", "",
-	    "Bring the schema up to this llmgw's version.", db_migrate_cmd },
+	    "Bring the schema up to this llmgw's version; leave WAL mode.", db_migrate_cmd },
 	{ "db", "vacuum", "",
 	    "Compact the database and truncate its write-ahead log.",
 	    db_vacuum },
@@ -97,6 +97,11 @@ db_migrate_cmd(struct admin *a, int argc, char *argv[])
 		return rc;
 	if ((db = db_open_existing(a->conf->database, 0, &err)) == NULL)
 		return admin_fail("%s", err.msg);
+	if (db_journal(db, DB_BUSY_TIMEOUT_MS, &err) == -1) {
+		sqlite3_close(db);
+		return admin_fail("database %s: %s", a->conf->database,
+		    err.msg);
+	}
 	before = pragma_int(db, "PRAGMA user_version");
 	if (db_migrate(db, a->conf->database, &err) == -1) {
 		sqlite3_close(db);

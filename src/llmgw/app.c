@@ -9,6 +9,7 @@
 #include "store/dbpool.h"
 #include "store/perm.h"
 #include "store/spool.h"
+#include "store/spool_writer.h"
 #include "app.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -53,14 +54,16 @@ gen_new(struct conf *conf, struct metrics *metrics, struct err *err)
 		err_set(err, "out of memory");
 		goto fail;
 	}
-	if ((g->usage = usage_open(g->db, metrics, err)) == NULL)
+	spool_keep(g->spool, (size_t)conf->backlog_max);
+	if ((g->usage = usage_open(g->db, metrics, (size_t)conf->backlog_max,
+	    err)) == NULL)
 		goto fail;
 	if (openapi_build(conf, &g->openapi, &g->openapi_len, &g->docs,
 	    &g->docs_len, err) == -1)
 		goto fail;
 	/* Create and migrate the database now, not in the first requests'
 	 * race; if it cannot be opened, each request tries again. */
-	if ((c = dbpool_get(g->db, &dberr)) == NULL)
+	if ((c = dbpool_get(g->db, 0, &dberr)) == NULL)
 		log_warn("%s; every request will try again", dberr.msg);
 	dbpool_put(g->db, c, 0);
 	return g;

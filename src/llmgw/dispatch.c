@@ -262,14 +262,12 @@ dispatch_after(struct worker *w)
 	struct record	*r = &rq->rec;
 	struct err	 err;
 
-	if (rq->resv.id[0] != '\0' && budget_settle(rq->gen->db, &rq->resv,
-	    r->input_tokens + r->output_tokens +
-	    r->cache_creation_input_tokens + r->cache_read_input_tokens,
-	    &err) == -1)
-		log_error("%s", err.msg);
-	/* Usage rows are for requests that called the API. */
+	/* Usage rows are for requests that called the API; the row settles
+	 * what the request held of its key's budget. */
 	if (rq->have_rec && r->upstream)
 		usage_add(rq->gen->usage, r);
+	else if (budget_release(rq->gen->db, &rq->resv, &err) == -1)
+		log_error("%s", err.msg);
 	app_drop(rq->gen);
 	memset(rq, 0, sizeof(*rq));
 }

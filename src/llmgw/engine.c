@@ -17,6 +17,7 @@
 #include "store/budget.h"
 #include "store/conf.h"
 #include "store/keys.h"
+#include "store/spool_writer.h"
 #include "app.h"
 #include "auth.h"
 #include "conn.h"
@@ -26,6 +27,7 @@
 #include "resp.h"
 #include "retry.h"
 #include "route.h"
+#include "usage.h"
 
 #define REPLY_MAX	(32L * 1024 * 1024)	/* a whole non-streamed reply */
 #define READ_CHUNK	16384			/* a read of the body */
@@ -62,7 +64,9 @@ check_auth(struct chat *ch)
 		ch->key.budget_tokens = ch->key.rpm = -1;
 		return 0;
 	}
-	switch (keys_lookup(rq->gen->db, token, len, &ch->key, &err)) {
+	ch->db_deadline = clock_mono_ms() + rq->conf->database_wait_ms;
+	switch (keys_lookup(rq->gen->db, token, len, ch->db_deadline,
+	    &ch->key, &err)) {
 	case -1:
 		log_error("request %s: %s", rq->id, err.msg);
 		memset(&ch->key, 0, sizeof(ch->key));
@@ -95,9 +99,10 @@ static int
 check_key(struct chat *ch)
 {
 	struct req	*rq = ch->rq;
+	struct budget_claim claim;
 	struct err	 err;
 	char		 extra[64], detail[256];
-	long		 after = 1, hold;
+	long		 after = 1;
 
 	if (!ch->keyed)
 		return 0;
@@ -107,9 +112,14 @@ check_key(struct chat *ch)
 		ch->hooks->error(ch, 403, NULL, detail);
 		return -1;
 	}
-	hold = ch->req.max_tokens + (long)ch->req.message_len + RESERVE_SLACK;
-	switch (budget_reserve(rq->gen->db, &ch->key, hold,
-	    rq->conf->total_timeout_ms + 60000, &rq->resv, &after, &err)) {
+	claim.id = rq->rec.id;
+	claim.ts_ms = rq->ts_ms;
+	claim.tokens = ch->req.max_tokens + (long)ch->req.message_len +
+	    RESERVE_SLACK;
+	claim.hold_ms = rq->conf->total_timeout_ms + 60000;
+	claim.deadline_ms = ch->db_deadline;
+	switch (budget_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,
+	    &after, &err)) {
 	case BUDGET_OK:
 		return 0;
 	case BUDGET_RATE:
@@ -119,7 +129,7 @@ check_key(struct chat *ch)
 	case BUDGET_SPENT:
 		snprintf(detail, sizeof(detail), "token budget of %ld per %s "
 		    "is spent (this request may need %ld)",
-		    ch->key.budget_tokens, ch->key.period, hold);
+		    ch->key.budget_tokens, ch->key.period, claim.tokens);
 		break;
 	case BUDGET_ERROR:
 		log_error("request %s: %s", rq->id, err.msg);
@@ -128,6 +138,37 @@ check_key(struct chat *ch)
 	}
 	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", after);
 	ch->hooks->error(ch, 429, extra, detail);
+	return -1;
+}
+
+/*
+ * Whether this request's records can be kept: with usage rows or spool
+ * records waiting in memory up to backlog_max, llmgw refuses rather than
+ * answer without them, unless on_record_failure is serve.  0, or -1
+ * after answering.
+ */
+static int
+check_records(struct chat *ch)
+{
+	struct req		*rq = ch->rq;
+	struct usage_state	 us;
+	struct spool_backlog	 sb;
+	char			 detail[ERR_MAX + 128];
+
+	if (rq->conf->serve_unrecorded)
+		return 0;
+	usage_state(rq->gen->usage, &us);
+	spool_backlog(rq->gen->spool, &sb);
+	if (!us.full && !sb.full)
+		return 0;
+	if (us.full)
+		snprintf(detail, sizeof(detail), "llmgw cannot record usage "
+		    "now: %zu rows wait for the database", us.backlog);
+	else
+		snprintf(detail, sizeof(detail), "llmgw cannot record "
+		    "requests now: %zu records wait for the spool",
+		    sb.records);
+	ch->hooks->error(ch, 503, "Retry-After: 5\r\n", detail);
 	return -1;
 }
 
@@ -525,9 +566,11 @@ record(struct chat *ch, const struct verdict *v)
 	struct req	*rq = ch->rq;
 	struct record	*r = &rq->rec;
 	long		 out = ch->st.usage.output_tokens;
+	char		 id[sizeof(r->id)];
 
+	memcpy(id, r->id, sizeof(id));
 	memset(r, 0, sizeof(*r));
-	reqid_new(r->id);
+	memcpy(r->id, id, sizeof(id));
 	str_copy(r->request_id, sizeof(r->request_id), rq->id);
 	r->ts_ms = rq->ts_ms;
 	str_copy(r->key, sizeof(r->key), ch->key.id);
@@ -586,8 +629,9 @@ chat_run(struct req *rq, const struct chat_hooks *hooks, int stream)
 	ch.ttft_ms = -1;
 	upstream_result_init(&ch.res);
 	buf_init(&ch.text, REPLY_MAX);
+	reqid_new(rq->rec.id);		/* what its budget is held under */
 	if (check_auth(&ch) == 0 && hooks->prepare(&ch) == 0 &&
-	    check_key(&ch) == 0)
+	    check_records(&ch) == 0 && check_key(&ch) == 0)
 		serve(&ch, &v);
 	record(&ch, &v);
 	chat_req_free(&ch.req);

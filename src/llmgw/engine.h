@@ -76,6 +76,8 @@ struct chat {
 	struct key		 key;		/* who asks; id "static" for the
 						 * static token, "" for nobody */
 	int			 keyed;		/* a key from the key table */
+	int64_t			 db_deadline;	/* monotonic: its database
+						 * waits end then */
 	struct upstream_result	 res;		/* the last attempt's */
 	struct anthropic_stream	 st;		/* ... and its events */
 	enum stop_reason	 stop;		/* why we stopped it */

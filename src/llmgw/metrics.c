@@ -52,6 +52,8 @@ struct metrics {
 	atomic_long		 streams;
 	atomic_ulong		 spool_failures;
 	atomic_ulong		 usage_failures;
+	atomic_ulong		 spool_lost;
+	atomic_ulong		 usage_lost;
 	struct histogram	 ttft;
 	struct histogram	 total;
 	pthread_mutex_t		 lock;
@@ -197,6 +199,18 @@ metrics_usage_failure(struct metrics *m)
 	atomic_fetch_add(&m->usage_failures, 1);
 }
 
+void
+metrics_spool_lost(struct metrics *m)
+{
+	atomic_fetch_add(&m->spool_lost, 1);
+}
+
+void
+metrics_usage_lost(struct metrics *m)
+{
+	atomic_fetch_add(&m->usage_lost, 1);
+}
+
 static int
 head(struct buf *b, const char *name, const char *type, const char *help)
 {
@@ -281,7 +295,8 @@ histogram(struct buf *b, const char *name, const char *help,
 }
 
 int
-metrics_render(struct metrics *m, long threads, long busy, struct buf *b)
+metrics_render(struct metrics *m, const struct metrics_now *now,
+    struct buf *b)
 {
 	static const char *const kinds[] = { "input", "output",
 	    "cache_creation", "cache_read" };
@@ -345,15 +360,29 @@ metrics_render(struct metrics *m, long threads, long busy, struct buf *b)
 	rc |= histogram(b, "llmgw_request_duration_seconds",
 	    "Whole chat requests that reached the upstream.", &m->total);
 	rc |= counter(b, "llmgw_spool_write_failures_total",
-	    "Records that could not be written to the spool.",
-	    atomic_load(&m->spool_failures));
+	    "Writes of records to the spool that failed (the records then "
+	    "wait in memory).", atomic_load(&m->spool_failures));
 	rc |= counter(b, "llmgw_usage_write_failures_total",
-	    "Usage rows that could not be written to the database.",
-	    atomic_load(&m->usage_failures));
+	    "Writes of usage rows to the database that failed (the rows then "
+	    "wait in memory).", atomic_load(&m->usage_failures));
+	rc |= gauge(b, "llmgw_spool_backlog",
+	    "Records waiting in memory for the spool.",
+	    (long)now->spool_backlog);
+	rc |= gauge(b, "llmgw_usage_backlog",
+	    "Usage rows waiting in memory for the database.",
+	    (long)now->usage_backlog);
+	rc |= counter(b, "llmgw_spool_records_lost_total",
+	    "Records not kept (past twice backlog_max, or at exit): whole in "
+	    "the log instead.", atomic_load(&m->spool_lost));
+	rc |= counter(b, "llmgw_usage_rows_lost_total",
+	    "Usage rows not kept (past twice backlog_max, or at exit): whole "
+	    "in the log, and in the spool record for llmgw-spoold.",
+	    atomic_load(&m->usage_lost));
 	rc |= head(b, "llmgw_worker_threads", "gauge",
 	    "Worker threads, busy with a request or idle.");
-	rc |= buf_addf(b, "llmgw_worker_threads{state=\"busy\"} %ld\n", busy);
+	rc |= buf_addf(b, "llmgw_worker_threads{state=\"busy\"} %ld\n",
+	    now->busy);
 	rc |= buf_addf(b, "llmgw_worker_threads{state=\"idle\"} %ld\n",
-	    threads - busy);
+	    now->threads - now->busy);
 	return rc;
 }

@@ -28,15 +28,25 @@ void	 metrics_record(struct metrics *, const struct record *);
 /* A request on a route that is not a chat route. */
 void	 metrics_route(struct metrics *, const char *route, int status);
 
+/* A write that failed (the row or record then waits), or one given up. */
 void	 metrics_spool_failure(struct metrics *);
 void	 metrics_usage_failure(struct metrics *);
+void	 metrics_spool_lost(struct metrics *);
+void	 metrics_usage_lost(struct metrics *);
+
+/* Gauges the caller reads from elsewhere. */
+struct metrics_now {
+	long	 threads;		/* worker threads */
+	long	 busy;			/* ... busy with a request */
+	size_t	 usage_backlog;		/* rows waiting in memory */
+	size_t	 spool_backlog;		/* records waiting in memory */
+};
 
 /*
- * Append the exposition: every metric with HELP and TYPE lines.
- * "threads" and "busy" are the worker pool's sizes now.  Returns 0 or -1
- * if the buffer is full.
+ * Append the exposition: every metric with HELP and TYPE lines.  Returns
+ * 0 or -1 if the buffer is full.
  */
-int	 metrics_render(struct metrics *, long threads, long busy,
+int	 metrics_render(struct metrics *, const struct metrics_now *,
 	    struct buf *);
 
 #endif /* METRICS_H */

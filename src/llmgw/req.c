@@ -37,11 +37,18 @@ req_spool(struct req *rq)
 	if (record_to_json(r, b) == -1) {
 		log_error("request %s: out of memory writing its record",
 		    r->request_id);
-	} else if (spool_put(rq->gen->spool, b->data, b->len, &err) == -1) {
+	} else switch (spool_put(rq->gen->spool, b->data, b->len, &err)) {
+	case 0:
+		break;
+	case 1:			/* waits in memory for the spool */
 		metrics_spool_failure(rq->app->metrics);
-		/* Not in the spool: then whole, in the log. */
+		break;
+	default:
+		metrics_spool_lost(rq->app->metrics);
+		/* Not kept: then whole, in the log. */
 		snprintf(what, sizeof(what), "%s; record", err.msg);
 		log_error_blob(what, b->data, b->len);
+		break;
 	}
 	metrics_record(rq->app->metrics, r);
 	rq->have_rec = 1;

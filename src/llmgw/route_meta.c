@@ -10,11 +10,14 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "store/conf.h"
+#include "store/ledger.h"
 #include "store/spool.h"
+#include "store/spool_writer.h"
 #include "app.h"
 #include "auth.h"
 #include "conn.h"
@@ -24,6 +27,8 @@
 #include "resp.h"
 #include "server.h"
 #include "usage.h"
+
+#define HEALTH_WAIT_MS	500	/* the database's part of an answer */
 
 void
 meta_openapi(struct req *rq)
@@ -41,26 +46,45 @@ meta_docs(struct req *rq)
 	    rq->gen->docs, rq->gen->docs_len, rq->head_only);
 }
 
+/*
+ * Whether this process can serve and record a request, within about
+ * HEALTH_WAIT_MS whatever the database does: it proves the database takes
+ * a write then, and the spool a file; and it says how many rows and
+ * records wait in memory.  503 if either proof fails, or llmgw refuses
+ * requests because too many wait.
+ */
 void
 meta_healthz(struct req *rq)
 {
-	struct err	 dberr, sperr;
-	struct buf	*b = &rq->scratch->out;
-	char		 last[256];
-	unsigned long	 failures;
-	int		 db_ok, spool_ok, rc;
+	struct err		 dberr, sperr;
+	struct usage_state	 us;
+	struct spool_backlog	 sb;
+	struct buf		*b = &rq->scratch->out;
+	char			 last[256];
+	unsigned long		 failures;
+	int			 db_ok, spool_ok, refusing, rc;
 
-	db_ok = usage_check(rq->gen->db, &dberr) == 0;
+	db_ok = ledger_probe(rq->gen->db, clock_mono_ms() + HEALTH_WAIT_MS,
+	    &dberr) == 0;
 	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
 	failures = spool_failures(rq->gen->spool, last, sizeof(last));
+	usage_state(rq->gen->usage, &us);
+	spool_backlog(rq->gen->spool, &sb);
+	refusing = !rq->conf->serve_unrecorded && (us.full || sb.full);
 	buf_reset(b);
-	rc = buf_adds(b, db_ok && spool_ok ? "{\"status\":\"ok\"" :
-	    "{\"status\":\"unavailable\"");
+	rc = buf_adds(b, db_ok && spool_ok && !refusing ?
+	    "{\"status\":\"ok\"" : "{\"status\":\"unavailable\"");
 	rc |= buf_adds(b, ",\"database\":");
 	rc |= json_add_cstr(b, db_ok ? "ok" : dberr.msg);
 	rc |= buf_adds(b, ",\"spool\":");
 	rc |= json_add_cstr(b, spool_ok ? "ok" : sperr.msg);
-	rc |= buf_addf(b, ",\"spool_write_failures\":%lu", failures);
+	rc |= buf_addf(b, ",\"usage_backlog\":%zu,\"spool_backlog\":%zu,"
+	    "\"refusing\":%s,\"spool_write_failures\":%lu", us.backlog,
+	    sb.records, refusing ? "true" : "false", failures);
+	if (us.failing_ms > 0) {
+		rc |= buf_adds(b, ",\"usage_last_error\":");
+		rc |= json_add_cstr(b, us.error);
+	}
 	if (failures > 0) {
 		rc |= buf_adds(b, ",\"spool_last_error\":");
 		rc |= json_add_cstr(b, last);
@@ -74,7 +98,7 @@ meta_healthz(struct req *rq)
 		log_warn("healthz: %s", dberr.msg);
 	if (!spool_ok)
 		log_warn("healthz: %s", sperr.msg);
-	rq->status = db_ok && spool_ok ? 200 : 503;
+	rq->status = db_ok && spool_ok && !refusing ? 200 : 503;
 	resp_body(rq->conn, rq->status, "application/json", rq->id,
 	    "Cache-Control: no-store\r\n", b->data, b->len, rq->head_only);
 }
@@ -85,7 +109,9 @@ meta_metrics(struct req *rq)
 	struct buf	*b = &rq->scratch->out;
 	const char	*token;
 	size_t		 len;
-	long		 threads = 1, busy = 1;
+	struct metrics_now now = { 1, 1, 0, 0 };
+	struct usage_state us;
+	struct spool_backlog sb;
 
 	/* The counters are the operator's: loopback peers only, unless a
 	 * token is set, which is then always asked for. */
@@ -104,10 +130,14 @@ meta_metrics(struct req *rq)
 		return;
 	}
 	if (rq->app->server != NULL)
-		server_counts(rq->app->server, &threads, &busy);
+		server_counts(rq->app->server, &now.threads, &now.busy);
+	usage_state(rq->gen->usage, &us);
+	spool_backlog(rq->gen->spool, &sb);
+	now.usage_backlog = us.backlog;
+	now.spool_backlog = sb.records;
 	buf_reset(b);
 	b->max = 0;
-	if (metrics_render(rq->app->metrics, threads, busy, b) == -1) {
+	if (metrics_render(rq->app->metrics, &now, b) == -1) {
 		req_error(rq, 500, NULL, "out of memory");
 		return;
 	}

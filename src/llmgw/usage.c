@@ -6,132 +6,66 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "store/db.h"
-#include "store/dbpool.h"
+#include "store/ledger.h"
 #include "store/record.h"
-#include "store/record_sql.h"
 #include "metrics.h"
 #include "usage.h"
 
-#define QUEUE_MAX	4096	/* rows waiting; past it, callers wait */
 #define COMMIT_GAP_MS	10	/* under load, a commit at most this often */
+#define RETRY_FIRST_MS	50	/* a failed write: again after this, */
+#define RETRY_MAX_MS	1000	/* ... doubling up to this */
+#define REMIND_MS	60000	/* while failing, a log line this often */
 
 struct usage {
 	struct dbpool	*db;
 	struct metrics	*metrics;	/* may be NULL */
+	size_t		 max;		/* rows waiting: the bound */
 	pthread_t	 writer;
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 more;		/* rows came, or stop */
-	pthread_cond_t	 taken;		/* the writer took the queue */
+	pthread_cond_t	 taken;		/* the writer wrote, or failed */
 	struct buf	 queue;		/* struct records, one after another */
+	size_t		 writing;	/* rows the writer has taken */
 	unsigned long	 added;		/* rows handed in */
-	unsigned long	 handled;	/* ... and written or given up on */
+	unsigned long	 handled;	/* ... and written or logged */
 	int		 waiting;	/* the writer waits for rows */
 	int		 stop;
 	int64_t		 committed_ms;	/* when the last commit began */
+	int64_t		 failing_since;	/* monotonic ms; 0: not failing */
+	int64_t		 reminded_ms;	/* the last log line about it */
+	char		 error[ERR_MAX];	/* why, while failing */
 };
 
-static const char insert_sql[] =
-    "INSERT INTO usage (" RECORD_SQL_COLUMNS ") VALUES (" RECORD_SQL_PARAMS
-    ")";
+#define ROWS(len)	((len) / sizeof(struct record))
 
-static const char health_sql[] =
-    "INSERT OR REPLACE INTO health (id, ts) VALUES (1, ?1)";
-
-/* Step a write to its end; 0, or -1 with "err" set. */
-static int
-step_done(struct dbpool *p, struct dbconn *c, sqlite3_stmt *st,
-    struct err *err)
-{
-	if (sqlite3_step(st) == SQLITE_DONE)
-		return 0;
-	err_set(err, "database %s: %s (SQLite code %d)", dbpool_path(p),
-	    sqlite3_errmsg(c->db), sqlite3_extended_errcode(c->db));
-	return -1;
-}
-
-/* Rows "data", struct records one after another, in one transaction. */
-static int
-write_rows(struct usage *u, const char *data, size_t len, struct err *err)
-{
-	struct dbconn	*c;
-	struct record	 r;
-	sqlite3_stmt	*st;
-	size_t		 off;
-	int		 rc = -1, many = len > sizeof(r);
-
-	if ((c = dbpool_get_writer(u->db, err)) == NULL)
-		return -1;
-	if (many && db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
-		goto out;
-	for (off = 0; off + sizeof(r) <= len; off += sizeof(r)) {
-		memcpy(&r, data + off, sizeof(r));
-		if ((st = dbconn_stmt(c, DBS_USAGE_INSERT, insert_sql,
-		    err)) == NULL)
-			goto out;
-		record_sql_bind(st, &r);
-		if (step_done(u->db, c, st, err) == -1)
-			goto out;
-	}
-	if (many && db_exec(c->db, "COMMIT", err) == -1)
-		goto out;
-	rc = 0;
-out:
-	if (rc == -1 && many && !sqlite3_get_autocommit(c->db))
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	dbpool_put(u->db, c, rc == -1);
-	return rc;
-}
-
-/* A row that could not be stored: counted, and whole in the log. */
+/* A row not kept: counted, and whole in the log. */
 static void
-lost(struct usage *u, const struct record *r, const struct err *err)
+lost(struct usage *u, const struct record *r, const char *why)
 {
 	struct buf	 b;
 	char		 what[ERR_MAX + 128];
 
 	if (u->metrics != NULL)
-		metrics_usage_failure(u->metrics);
+		metrics_usage_lost(u->metrics);
 	buf_init(&b, 0);
-	record_to_json(r, &b);
 	snprintf(what, sizeof(what), "usage row for request %s not stored: "
-	    "%s; record", r->request_id, err->msg);
-	log_error_blob(what, buf_str(&b), b.len);
+	    "%s; record", r->request_id, why);
+	if (record_to_json(r, &b) == 0)
+		log_error_blob(what, buf_str(&b), b.len);
+	else
+		log_error("%s %s: out of memory", what, r->id);
 	buf_free(&b);
 }
 
 /*
- * Write a batch; if it fails as a whole, row by row, so that one bad row
- * costs only itself.
- */
-static void
-write_batch(struct usage *u, const char *data, size_t len)
-{
-	struct record	 r;
-	struct err	 err;
-	size_t		 off;
-
-	if (write_rows(u, data, len, &err) == 0)
-		return;
-	for (off = 0; off + sizeof(r) <= len; off += sizeof(r)) {
-		memcpy(&r, data + off, sizeof(r));
-		if (len == sizeof(r) || write_rows(u, data + off, sizeof(r),
-		    &err) == -1)
-			lost(u, &r, &err);
-	}
-}
-
-/*
  * Whether rows should gather longer: under load, until COMMIT_GAP_MS after
- * the last commit began, since a commit costs per transaction (locks, WAL
- * frames), not per row.  Rows after a pause are written at once.  With
- * the lock held; waits unlocked, on "more" (rung only to stop).
+ * the last commit began, since a commit costs per transaction (locks,
+ * syncs), not per row.  Rows after a pause are written at once.  With the
+ * lock held; waits unlocked, on "more" (rung only to stop).
  */
 static int
 gathered_too_briefly(struct usage *u)
@@ -147,21 +81,65 @@ gathered_too_briefly(struct usage *u)
 	return 1;
 }
 
+/* With the lock held: the batch failed; its rows go back to the front. */
+static void
+requeue(struct usage *u, struct buf *batch, const struct err *err)
+{
+	int64_t		 now = clock_mono_ms();
+	size_t		 i;
+
+	if (u->metrics != NULL)
+		metrics_usage_failure(u->metrics);
+	snprintf(u->error, sizeof(u->error), "%s", err->msg);
+	if (u->failing_since == 0 || now - u->reminded_ms >= REMIND_MS) {
+		log_error("usage rows wait in memory (%zu): %s",
+		    ROWS(batch->len + u->queue.len), err->msg);
+		u->reminded_ms = now;
+	}
+	if (u->failing_since == 0)
+		u->failing_since = now;
+	if (buf_add(batch, u->queue.data, u->queue.len) == 0) {
+		struct buf t = u->queue;
+
+		u->queue = *batch;
+		*batch = t;
+		return;
+	}
+	/* No memory to put them back together: the failed ones go. */
+	for (i = 0; i < ROWS(batch->len); i++)
+		lost(u, (const struct record *)(void *)batch->data + i,
+		    "out of memory keeping it");
+	u->handled += ROWS(batch->len);
+}
+
+/* With the lock held: wait "ms" before trying again, unless stopping. */
+static void
+pause_writer(struct usage *u, long ms)
+{
+	struct timespec	 until = clock_after_ms(CLOCK_MONOTONIC, ms);
+
+	if (!u->stop)
+		pthread_cond_timedwait(&u->more, &u->lock, &until);
+}
+
 /*
  * The writer: whatever rows wait, in one transaction, then again.  While
- * it commits, the next batch gathers.
+ * it commits, the next batch gathers.  Once stopping, one last try.
  */
 static void *
 writer_main(void *arg)
 {
 	struct usage	*u = arg;
 	struct buf	 batch;
-	size_t		 rows;
+	struct err	 err;
+	long		 retry_ms = RETRY_FIRST_MS;
+	size_t		 i;
+	int		 failed, last = 0;
 
 	(void)pthread_setname_np(pthread_self(), "llmgw-usage");
 	buf_init(&batch, 0);
 	pthread_mutex_lock(&u->lock);
-	for (;;) {
+	while (!last) {
 		while (u->queue.len == 0 && !u->stop) {
 			u->waiting = 1;
 			pthread_cond_wait(&u->more, &u->lock);
@@ -169,8 +147,9 @@ writer_main(void *arg)
 		}
 		if (u->queue.len == 0)
 			break;		/* stopping, all written */
-		if (gathered_too_briefly(u))
+		if (u->failing_since == 0 && gathered_too_briefly(u))
 			continue;
+		last = u->stop;
 		u->committed_ms = clock_mono_ms();
 		buf_reset(&batch);
 		{
@@ -179,23 +158,45 @@ writer_main(void *arg)
 			batch = u->queue;
 			u->queue = t;
 		}
-		pthread_cond_broadcast(&u->taken);
+		u->writing = ROWS(batch.len);
 		pthread_mutex_unlock(&u->lock);
 
-		write_batch(u, batch.data, batch.len);
-		rows = batch.len / sizeof(struct record);
+		failed = ledger_write(u->db, (const struct record *)(void *)
+		    batch.data, ROWS(batch.len), 0, &err) == -1;
 
 		pthread_mutex_lock(&u->lock);
-		u->handled += rows;
+		u->writing = 0;
+		if (failed) {
+			requeue(u, &batch, &err);
+			pthread_cond_broadcast(&u->taken);
+			pause_writer(u, retry_ms);
+			retry_ms = retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS :
+			    retry_ms * 2;
+			continue;
+		}
+		if (u->failing_since != 0)
+			log_info("usage rows written again, after %lld ms",
+			    (long long)(clock_mono_ms() - u->failing_since));
+		u->failing_since = 0;
+		retry_ms = RETRY_FIRST_MS;
+		u->handled += ROWS(batch.len);
 		pthread_cond_broadcast(&u->taken);
 	}
+	/* Stopped with rows the database would not take. */
+	for (i = 0; i < ROWS(u->queue.len); i++)
+		lost(u, (const struct record *)(void *)u->queue.data + i,
+		    u->error);
+	u->handled += ROWS(u->queue.len);
+	buf_reset(&u->queue);
+	pthread_cond_broadcast(&u->taken);
 	pthread_mutex_unlock(&u->lock);
 	buf_free(&batch);
 	return NULL;
 }
 
 struct usage *
-usage_open(struct dbpool *db, struct metrics *metrics, struct err *err)
+usage_open(struct dbpool *db, struct metrics *metrics, size_t max,
+    struct err *err)
 {
 	struct usage	*u;
 	pthread_condattr_t attr;
@@ -207,6 +208,7 @@ usage_open(struct dbpool *db, struct metrics *metrics, struct err *err)
 	}
 	u->db = db;
 	u->metrics = metrics;
+	u->max = max;
 	buf_init(&u->queue, 0);
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_condattr_init(&attr);
@@ -247,51 +249,55 @@ void
 usage_add(struct usage *u, const struct record *r)
 {
 	struct record	 row = *r;
-	struct err	 err;
-	int		 rc;
+	char		 why[ERR_MAX + 64] = "";
+	size_t		 rows;
 
 	row.prompt = row.reply = NULL;	/* not stored; gone by the write */
 	pthread_mutex_lock(&u->lock);
-	while (u->queue.len >= QUEUE_MAX * sizeof(row))
-		pthread_cond_wait(&u->taken, &u->lock);
-	rc = buf_add(&u->queue, &row, sizeof(row));
-	if (rc == 0) {
-		u->added++;
-		if (u->waiting)
-			pthread_cond_signal(&u->more);
-	}
+	rows = ROWS(u->queue.len) + u->writing;
+	if (u->stop)
+		snprintf(why, sizeof(why), "llmgw is stopping");
+	else if (rows >= 2 * u->max)
+		snprintf(why, sizeof(why), "%zu rows wait already (%s)", rows,
+		    u->failing_since != 0 ? u->error : "the writer is behind");
+	else if (buf_add(&u->queue, &row, sizeof(row)) == -1)
+		snprintf(why, sizeof(why), "out of memory queueing it");
+	u->added++;
+	if (why[0] != '\0')
+		u->handled++;
+	else if (u->waiting)
+		pthread_cond_signal(&u->more);
 	pthread_mutex_unlock(&u->lock);
-	if (rc == -1) {
-		err_set(&err, "out of memory queueing it");
-		lost(u, &row, &err);
-	}
-}
-
-void
-usage_sync(struct usage *u)
-{
-	unsigned long	 upto;
-
-	pthread_mutex_lock(&u->lock);
-	upto = u->added;
-	while (u->handled < upto)
-		pthread_cond_wait(&u->taken, &u->lock);
-	pthread_mutex_unlock(&u->lock);
+	if (why[0] != '\0')
+		lost(u, &row, why);
 }
 
 int
-usage_check(struct dbpool *p, struct err *err)
+usage_sync(struct usage *u)
 {
-	struct dbconn	*c;
-	sqlite3_stmt	*st;
-	int		 rc = -1;
+	unsigned long	 upto;
+	int		 rc;
 
-	if ((c = dbpool_get_writer(p, err)) == NULL)
-		return -1;
-	if ((st = dbconn_stmt(c, DBS_HEALTH, health_sql, err)) != NULL) {
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
-		rc = step_done(p, c, st, err);
-	}
-	dbpool_put(p, c, rc == -1);
+	pthread_mutex_lock(&u->lock);
+	upto = u->added;
+	while (u->handled < upto && u->failing_since == 0)
+		pthread_cond_wait(&u->taken, &u->lock);
+	rc = u->handled < upto ? -1 : 0;
+	pthread_mutex_unlock(&u->lock);
 	return rc;
+}
+
+void
+usage_state(struct usage *u, struct usage_state *st)
+{
+	pthread_mutex_lock(&u->lock);
+	st->backlog = ROWS(u->queue.len) + u->writing;
+	st->full = st->backlog >= u->max;
+	st->failing_ms = u->failing_since == 0 ? 0 :
+	    clock_mono_ms() - u->failing_since;
+	if (st->failing_ms == 0 && u->failing_since != 0)
+		st->failing_ms = 1;
+	snprintf(st->error, sizeof(st->error), "%s", u->failing_since != 0 ?
+	    u->error : "");
+	pthread_mutex_unlock(&u->lock);
 }

@@ -20,6 +20,8 @@
 #include "sink.h"
 
 #define MAX_SINKS	8
+#define USAGE_SINK	0	/* always the first (sink_usage.c): taking a
+				 * record again is harmless there */
 #define DELIVERY_MAX	1024	/* records offered to a sink at once */
 #define TMP_MAX_AGE	(3600L * 1000)	/* a writer that died an hour ago */
 #define SEGMENT_MIN_AGE	1000L	/* ms: a newer segment may not be locked yet */
@@ -283,7 +285,7 @@ split(struct courier *d, struct claim *c)
 			continue;
 		if (h->tries > tries)
 			tries = h->tries;
-		touched |= h->done != 0;
+		touched |= (h->done & ~(1u << USAGE_SINK)) != 0;
 		giveup |= h->tries >= d->conf->spool_attempts;
 	}
 	/* All in the same state: back whole, a rename. */
@@ -586,6 +588,9 @@ courier_open_sinks(struct courier *d, struct err *err)
 
 	if (d->nsinks > 0)
 		return 0;
+	if ((d->sinks[USAGE_SINK] = sink_open("usage", d->conf, err)) == NULL)
+		goto fail;
+	d->nsinks++;
 	for (p = d->conf->sinks; *p != NULL; p++) {
 		if (d->nsinks == MAX_SINKS) {
 			err_set(err, "more than %d sinks", MAX_SINKS);

@@ -1,8 +1,9 @@
 /*
  * The records llmgw-spoold holds and their delivery: files claimed from
  * the spool's new/ (until spool_batch records are held; a file holds one
- * or more), each record offered to every sink, a file removed once all
- * sinks have all of it.  A sink that fails is tried again with
+ * or more), each record offered to the usage sink (its usage row, should
+ * llmgw not have written it) and every configured sink, a file removed
+ * once all sinks have all of it.  A sink that fails is tried again with
  * exponential backoff; after spool_attempts attempts the record goes to
  * failed/ with the reason.  When the records of one file part ways, the
  * file is taken apart.  Records are never deleted undelivered.  One

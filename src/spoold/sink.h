@@ -8,6 +8,8 @@
  *   webhook  HTTP POST {"batch": [...]} (a Langfuse-style ingestion
  *            endpoint); any 2xx means delivered
  *   jsonl    one JSON line per record, appended to a file or stdout
+ *   usage    the record's usage row, if llmgw did not write it; always
+ *            the first, not configured
  */
 #ifndef SINK_H
 #define SINK_H

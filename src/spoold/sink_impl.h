@@ -18,5 +18,6 @@ struct sink_ops {
 extern const struct sink_ops	sink_sqlite_ops;
 extern const struct sink_ops	sink_webhook_ops;
 extern const struct sink_ops	sink_jsonl_ops;
+extern const struct sink_ops	sink_usage_ops;
 
 #endif /* SINK_IMPL_H */

@@ -35,7 +35,10 @@ static const char reserve_sql[] =
     "INSERT INTO reservations (id, key_id, period, tokens, pid, start,"
     " expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char unreserve_sql[] = "DELETE FROM reservations WHERE id = ?1";
-static const char settle_sql[] =
+static const char key_period_sql[] =
+    "SELECT coalesce(budget_period, 'day') FROM keys"
+    " WHERE id = ?1 AND budget_tokens IS NOT NULL";
+static const char charge_sql[] =
     "INSERT INTO budget_use (key_id, period, tokens) VALUES (?1, ?2, ?3)"
     " ON CONFLICT (key_id, period) DO UPDATE"
     " SET tokens = tokens + excluded.tokens";
@@ -139,9 +142,11 @@ budget_reclaim(struct sqlite3 *db, struct err *err)
 
 /* One try: 0 reserved, 1 rate, 2 spent, -1 error (rolled back). */
 static int
-try_reserve(struct dbconn *c, const struct key *k, long tokens, long hold_ms,
-    struct reservation *r, long *retry_after, struct err *err)
+try_reserve(struct dbconn *c, const struct key *k,
+    const struct budget_claim *claim, struct reservation *r,
+    long *retry_after, struct err *err)
 {
+	long		 tokens = claim->tokens;
 	int64_t		 now = clock_wall_ms(), used, held, count, oldest = 0;
 	sqlite3_stmt	*st;
 	long		 left;
@@ -168,8 +173,8 @@ try_reserve(struct dbconn *c, const struct key *k, long tokens, long hold_ms,
 			goto fail;
 	}
 	if (k->budget_tokens >= 0) {
-		budget_period(k->period, now, r->period, sizeof(r->period),
-		    &left);
+		budget_period(k->period, claim->ts_ms, r->period,
+		    sizeof(r->period), &left);
 		if ((used = run(c, DBS_BUDGET_USED, used_sql, k->id, r->period,
 		    0, NULL, err)) == -1 ||
 		    (held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
@@ -180,7 +185,7 @@ try_reserve(struct dbconn *c, const struct key *k, long tokens, long hold_ms,
 			rc = 2;
 			goto refuse;
 		}
-		reqid_new(r->id);
+		str_copy(r->id, sizeof(r->id), claim->id);
 		str_copy(r->key_id, sizeof(r->key_id), k->id);
 		r->tokens = tokens;
 		if ((st = dbconn_stmt(c, DBS_RESERVE, reserve_sql, err)) ==
@@ -192,7 +197,7 @@ try_reserve(struct dbconn *c, const struct key *k, long tokens, long hold_ms,
 		sqlite3_bind_int64(st, 4, tokens);
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)proc_self_start());
-		sqlite3_bind_int64(st, 7, now + hold_ms);
+		sqlite3_bind_int64(st, 7, now + claim->hold_ms);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
@@ -214,8 +219,9 @@ fail:
 }
 
 enum budget_verdict
-budget_reserve(struct dbpool *p, const struct key *k, long tokens,
-    long hold_ms, struct reservation *r, long *retry_after, struct err *err)
+budget_reserve(struct dbpool *p, const struct key *k,
+    const struct budget_claim *claim, struct reservation *r,
+    long *retry_after, struct err *err)
 {
 	struct dbconn	*c;
 	struct err	 ignored;
@@ -224,14 +230,14 @@ budget_reserve(struct dbpool *p, const struct key *k, long tokens,
 	memset(r, 0, sizeof(*r));
 	if (k->budget_tokens < 0 && k->rpm < 0)
 		return BUDGET_OK;		/* nothing to hold or count */
-	if ((c = dbpool_get_writer(p, err)) == NULL)
+	if ((c = dbpool_get_writer(p, claim->deadline_ms, err)) == NULL)
 		return BUDGET_ERROR;
 	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
 		budget_reclaim(c->db, &ignored);
-	rc = try_reserve(c, k, tokens, hold_ms, r, retry_after, err);
+	rc = try_reserve(c, k, claim, r, retry_after, err);
 	/* Short of tokens: what dead processes hold may be the reason. */
 	if (rc == 2 && budget_reclaim(c->db, &ignored) > 0)
-		rc = try_reserve(c, k, tokens, hold_ms, r, retry_after, err);
+		rc = try_reserve(c, k, claim, r, retry_after, err);
 	dbpool_put(p, c, rc == -1);
 	if (rc == -1)
 		err_prefix(err, "database %s: budget of key %s", dbpool_path(p),
@@ -241,31 +247,56 @@ budget_reserve(struct dbpool *p, const struct key *k, long tokens,
 }
 
 int
-budget_settle(struct dbpool *p, struct reservation *r, long used,
-    struct err *err)
+budget_unreserve(struct dbconn *c, const char *id, struct err *err)
+{
+	return run(c, DBS_UNRESERVE, unreserve_sql, id, NULL, 0, NULL,
+	    err) == -1 ? -1 : 0;
+}
+
+int
+budget_release(struct dbpool *p, struct reservation *r, struct err *err)
 {
 	struct dbconn	*c;
-	int		 rc = -1;
+	int		 rc;
 
 	if (r->id[0] == '\0')
 		return 0;
-	if ((c = dbpool_get_writer(p, err)) == NULL)
+	if ((c = dbpool_get_writer(p, 0, err)) == NULL)
 		return -1;
-	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == 0 &&
-	    run(c, DBS_UNRESERVE, unreserve_sql, r->id, NULL, 0, NULL, err) !=
-	    -1 &&
-	    run(c, DBS_SETTLE, settle_sql, r->key_id, r->period, used, NULL,
-	    err) != -1 &&
-	    db_exec(c->db, "COMMIT", err) == 0)
-		rc = 0;
-	else
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = budget_unreserve(c, r->id, err);
 	dbpool_put(p, c, rc == -1);
 	if (rc == -1)
-		err_prefix(err, "database %s: settle %ld tokens of key %s",
-		    dbpool_path(p), used, r->key_id);
+		err_prefix(err, "database %s: release the budget held by %s",
+		    dbpool_path(p), r->id);
 	r->id[0] = '\0';
 	return rc;
+}
+
+int
+budget_charge(struct dbconn *c, const char *key_id, int64_t ts_ms,
+    long tokens, struct err *err)
+{
+	sqlite3_stmt	*st;
+	char		 kind[8] = "", period[12];
+	long		 left;
+	int		 rc;
+
+	if ((st = dbconn_stmt(c, DBS_KEY_PERIOD, key_period_sql, err)) == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		str_copy(kind, sizeof(kind),
+		    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		err_set(err, "%s", sqlite3_errmsg(c->db));
+		return -1;
+	}
+	if (rc == SQLITE_DONE)
+		return 0;		/* no such key, or no budget */
+	budget_period(kind, ts_ms, period, sizeof(period), &left);
+	return run(c, DBS_CHARGE, charge_sql, key_id, period, tokens, NULL,
+	    err) == -1 ? -1 : 0;
 }
 
 int

@@ -6,9 +6,11 @@
  * bound of what it can cost against the key's budget for the current
  * period, and counts it against the key's requests per minute, in one
  * BEGIN IMMEDIATE transaction: of two requests racing for the last
- * tokens, one gets them.  When the request ends, budget_settle() turns the
- * reservation into what it really used.  Since a reservation is never
- * less than the real cost, the settled total never exceeds the budget.
+ * tokens, one gets them.  The reservation is named by the request's
+ * record id; the usage row of that record (ledger.h) replaces it by what
+ * the request really used, in one transaction.  Since a reservation is
+ * never less than the real cost, the settled total never exceeds the
+ * budget.
  *
  * A reservation names the process that made it (pid and start time); one
  * whose process died, or that is older than it can be, is released.
@@ -19,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct dbconn;
 struct dbpool;
 struct err;
 struct key;
@@ -38,22 +41,42 @@ enum budget_verdict {
 	BUDGET_ERROR
 };
 
+/* What a request asks for. */
+struct budget_claim {
+	const char	*id;		/* its record id: the reservation's */
+	int64_t		 ts_ms;		/* when it came (Unix ms): its period */
+	long		 tokens;	/* the most it can cost */
+	long		 hold_ms;	/* how long they may be held at most */
+	int64_t		 deadline_ms;	/* monotonic: no waiting past it */
+};
+
 /*
- * Hold "tokens" of key "k"'s budget (if it has one) for at most "hold_ms",
- * and count one request against its rpm (if it has a limit).  On
- * BUDGET_RATE and BUDGET_SPENT "*retry_after" is the seconds until it may
- * work; on BUDGET_ERROR "err" says why.  "resv" is filled on BUDGET_OK.
+ * Hold the claim's tokens of key "k"'s budget (if it has one), and count
+ * one request against its rpm (if it has a limit).  On BUDGET_RATE and
+ * BUDGET_SPENT "*retry_after" is the seconds until it may work; on
+ * BUDGET_ERROR "err" says why.  "resv" is filled on BUDGET_OK ("" id if
+ * nothing is held).
  */
 enum budget_verdict budget_reserve(struct dbpool *, const struct key *k,
-	    long tokens, long hold_ms, struct reservation *resv,
+	    const struct budget_claim *, struct reservation *resv,
 	    long *retry_after, struct err *);
 
 /*
- * Replace the reservation by "used" tokens, and empty "resv".  Returns 0,
- * or -1 with "err" set (the reservation is then released later).
+ * Let go of what "resv" holds, for a request that will have no usage
+ * row, and empty it.  0, or -1 with "err" set (it is then released once
+ * its time is up).
  */
-int	 budget_settle(struct dbpool *, struct reservation *resv, long used,
+int	 budget_release(struct dbpool *, struct reservation *resv,
 	    struct err *);
+
+/*
+ * Within a transaction on "c": drop reservation "id" (if there is one),
+ * and add "tokens" to key "key_id"'s budget use in the period that holds
+ * "ts_ms" (if the key has a budget).  0, or -1 with "err" set.
+ */
+int	 budget_unreserve(struct dbconn *c, const char *id, struct err *);
+int	 budget_charge(struct dbconn *c, const char *key_id, int64_t ts_ms,
+	    long tokens, struct err *);
 
 /* Release reservations of dead processes or past their time. */
 long	 budget_reclaim(struct sqlite3 *, struct err *);

@@ -43,6 +43,10 @@ struct conf {
 	char	*spool_dir;
 	int	 spool_fsync;
 	int	 log_bodies;		/* message texts in spool records */
+	long	 database_wait_ms;	/* a request's waits for it, at most */
+	long	 backlog_max;		/* rows, records kept in memory */
+	char	*on_record_failure;	/* "refuse" or "serve" */
+	int	 serve_unrecorded;	/* ... it is "serve" */
 
 	/* llmgw-spoold. */
 	char	**sinks;		/* "sqlite", "webhook", "jsonl" */

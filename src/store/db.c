@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "db.h"
 #include "perm.h"
@@ -201,33 +202,72 @@ db_is_wal(struct sqlite3 *db)
 }
 
 /*
- * WAL mode is a property of the file, set once.  Setting it needs the
- * file to itself and fails at once, without SQLite's busy wait, while
- * another connection has it open: as when mod_fcgid starts several
- * processes on a new database.  So ask first, and wait out the others
- * for as long as any other lock.
+ * A rollback journal, and (see db_connect()) no file mapped into memory.
+ * In WAL mode SQLite maps the -shm file and writes to it; once the file
+ * system refuses writes (remounted read-only after an I/O error, the
+ * file made immutable) such a write is a SIGBUS that kills every request
+ * of the process.  With a journal every access is a read or a write
+ * call, and a refusal is an error code: the job that met it fails, no
+ * other.
+ *
+ * Leaving WAL mode, a property of the file that an earlier llmgw set,
+ * needs the database to itself.  "wait_ms": how long to wait for the
+ * other connections to go; if 0, the connection stays in WAL mode while
+ * they are there, and the next one tries again.
  */
-static int
-db_use_wal(struct sqlite3 *db, struct err *err)
+int
+db_journal(struct sqlite3 *db, long wait_ms, struct err *err)
 {
 	struct timespec	 pause = { 0, 20 * 1000 * 1000 };
-	int		 waited;
+	long		 waited;
 
-	for (waited = 0; !db_is_wal(db); waited += 20) {
-		if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL,
-		    NULL) == SQLITE_OK && db_is_wal(db))
+	/* Set per connection: only WAL mode is stored in the file. */
+	for (waited = 0; ; waited += 20) {
+		(void)sqlite3_exec(db, DB_JOURNAL, NULL, NULL, NULL);
+		if (!db_is_wal(db))
 			return 0;
-		if ((sqlite3_errcode(db) != SQLITE_BUSY &&
-		    sqlite3_errcode(db) != SQLITE_OK) ||
-		    waited >= DB_BUSY_TIMEOUT_MS)
-			return db_exec(db, "PRAGMA journal_mode = WAL", err);
+		if (waited >= wait_ms)
+			break;
 		nanosleep(&pause, NULL);
 	}
-	return 0;
+	if (wait_ms == 0)
+		return 0;
+	err_set(err, "still in WAL mode after %ld ms: other processes have "
+	    "it open", wait_ms);
+	return -1;
 }
 
+/*
+ * SQLite's busy handler, until the monotonic ms at "arg": its sleeps
+ * (1 ms, then longer) without its fixed timeout, which restarts at each
+ * statement.
+ */
+static int
+busy_until(void *arg, int count)
+{
+	static const int	 sleeps[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25,
+				    50, 50, 100 };
+	const int64_t		*deadline_ms = arg;
+	struct timespec		 ts;
+	int64_t			 left;
+	int			 ms;
+
+	if ((left = *deadline_ms - clock_mono_ms()) <= 0)
+		return 0;
+	ms = count < (int)(sizeof(sleeps) / sizeof(sleeps[0])) ?
+	    sleeps[count] : 100;
+	if (ms > left)
+		ms = (int)left;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ms * 1000000;
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* "deadline_ms": see db_open_until(); NULL for DB_BUSY_TIMEOUT_MS. */
 static struct sqlite3 *
-db_connect(const char *path, int flags, struct err *err)
+db_connect(const char *path, int flags, const int64_t *deadline_ms,
+    struct err *err)
 {
 	struct sqlite3	*db = NULL;
 
@@ -238,15 +278,19 @@ db_connect(const char *path, int flags, struct err *err)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(db, 1);
-	sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
-	if (db_exec(db, "PRAGMA foreign_keys = ON", err) == -1) {
-		err_prefix(err, "database %s", path);
-		goto fail;
-	}
-	if ((flags & SQLITE_OPEN_READWRITE) &&
-	    (db_use_wal(db, err) == -1 ||
-	    db_exec(db, "PRAGMA synchronous = NORMAL", err) == -1)) {
-		err_prefix(err, "database %s", path);
+	if (deadline_ms != NULL)
+		sqlite3_busy_handler(db, busy_until, (void *)deadline_ms);
+	else
+		sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+	/* Settings that read the schema: they fail as any first read does
+	 * (locked, unreadable), which is what the message should say. */
+	if (db_exec(db, "PRAGMA foreign_keys = ON", err) == -1 ||
+	    db_exec(db, "PRAGMA mmap_size = 0", err) == -1 ||
+	    ((flags & SQLITE_OPEN_READWRITE) &&
+	    (db_journal(db, 0, err) == -1 ||
+	    db_exec(db, "PRAGMA synchronous = NORMAL", err) == -1))) {
+		err_set(err, "database %s: %s (SQLite code %d)", path,
+		    sqlite3_errmsg(db), sqlite3_extended_errcode(db));
 		goto fail;
 	}
 	return db;
@@ -257,7 +301,7 @@ fail:
 
 /*
  * Make the database file if there is none, with perm.h's mode, before
- * SQLite does with the umask's: SQLite gives its WAL and SHM files the
+ * SQLite does with the umask's: SQLite gives its journal the
  * database's mode.  0, or -1 with "err" set.
  */
 static int
@@ -286,11 +330,18 @@ db_create(const char *path, struct err *err)
 struct sqlite3 *
 db_open(const char *path, struct err *err)
 {
+	return db_open_until(path, NULL, err);
+}
+
+struct sqlite3 *
+db_open_until(const char *path, const int64_t *deadline_ms, struct err *err)
+{
 	struct sqlite3	*db;
 
 	if (db_create(path, err) == -1)
 		return NULL;
-	db = db_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, err);
+	db = db_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    deadline_ms, err);
 	if (db == NULL)
 		return NULL;
 	if (db_migrate(db, path, err) == -1) {
@@ -308,5 +359,5 @@ db_open_existing(const char *path, int readonly, struct err *err)
 		return NULL;
 	}
 	return db_connect(path, readonly ? SQLITE_OPEN_READONLY :
-	    SQLITE_OPEN_READWRITE, err);
+	    SQLITE_OPEN_READWRITE, NULL, err);
 }

@@ -1,6 +1,7 @@
 /*
  * The llmgw database: opening a connection the way every process must
- * (WAL, busy timeout, foreign keys) and bringing the schema up to date.
+ * (a rollback journal, nothing mapped, busy timeout, foreign keys) and
+ * bringing the schema up to date.
  * The schema version lives in PRAGMA user_version; db.c holds the
  * migrations, applied in order, each in one BEGIN IMMEDIATE transaction,
  * so several processes starting at once do not trip over each other.
@@ -8,10 +9,13 @@
 #ifndef DB_H
 #define DB_H
 
+#include <stdint.h>
+
 struct err;
 struct sqlite3;
 
 #define DB_BUSY_TIMEOUT_MS	5000
+#define DB_JOURNAL		"PRAGMA journal_mode = TRUNCATE"
 
 /* The schema version this build writes. */
 int		 db_schema_version(void);
@@ -21,6 +25,13 @@ int		 db_schema_version(void);
  * connection (close with sqlite3_close), or NULL with "err" set.
  */
 struct sqlite3	*db_open(const char *path, struct err *);
+/*
+ * As db_open(), its waits for other connections' locks ending at the
+ * monotonic ms that "deadline_ms" points to (read at each wait, so the
+ * caller may move it for each job; it must outlive the connection).
+ */
+struct sqlite3	*db_open_until(const char *path, const int64_t *deadline_ms,
+		    struct err *);
 
 /* Open an existing database without migrating, for inspection. */
 struct sqlite3	*db_open_existing(const char *path, int readonly,
@@ -31,6 +42,12 @@ struct sqlite3	*db_open_existing(const char *path, int readonly,
  * "err" set (the schema is then as it was).
  */
 int		 db_migrate(struct sqlite3 *, const char *path, struct err *);
+
+/*
+ * Leave WAL mode (see db.c), waiting up to "wait_ms" for the other
+ * connections to close.  0, or -1 with "err" set.
+ */
+int		 db_journal(struct sqlite3 *, long wait_ms, struct err *);
 
 /* Run SQL without results; returns 0 or -1 with "err" set. */
 int		 db_exec(struct sqlite3 *, const char *sql, struct err *);

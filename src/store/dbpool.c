@@ -1,11 +1,15 @@
 #include "config.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "db.h"
 #include "dbpool.h"
@@ -72,37 +76,80 @@ dbpool_path(const struct dbpool *p)
 	return p->path;
 }
 
+static int64_t
+deadline_or_default(int64_t deadline_ms)
+{
+	return deadline_ms > 0 ? deadline_ms :
+	    clock_mono_ms() + DB_BUSY_TIMEOUT_MS;
+}
+
+/*
+ * Whether "c" still has the file at the pool's path: a database deleted
+ * or replaced since it was opened would take rows that nobody will see.
+ */
+static int
+same_file(const struct dbpool *p, const struct dbconn *c)
+{
+	struct stat	 st;
+
+	return stat(p->path, &st) == 0 && st.st_dev == c->dev &&
+	    st.st_ino == c->ino;
+}
+
 struct dbconn *
-dbpool_get(struct dbpool *p, struct err *err)
+dbpool_get(struct dbpool *p, int64_t deadline_ms, struct err *err)
 {
 	struct dbconn	*c;
+	struct stat	 st;
 
+	deadline_ms = deadline_or_default(deadline_ms);
 	pthread_mutex_lock(&p->lock);
 	if ((c = p->idle) != NULL) {
 		p->idle = c->next;
 		p->nidle--;
 	}
 	pthread_mutex_unlock(&p->lock);
-	if (c != NULL)
-		return c;
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		err_set(err, "database %s: out of memory", p->path);
-		return NULL;
+	if (c != NULL && !same_file(p, c)) {
+		conn_close(c);
+		c = NULL;
 	}
-	if ((c->db = db_open(p->path, err)) == NULL) {
-		free(c);
-		return NULL;
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			err_set(err, "database %s: out of memory", p->path);
+			return NULL;
+		}
+		c->deadline_ms = deadline_ms;
+		if ((c->db = db_open_until(p->path, &c->deadline_ms,
+		    err)) == NULL) {
+			free(c);
+			return NULL;
+		}
+		if (stat(p->path, &st) == 0) {
+			c->dev = st.st_dev;
+			c->ino = st.st_ino;
+		}
 	}
+	c->deadline_ms = deadline_ms;
 	return c;
 }
 
 struct dbconn *
-dbpool_get_writer(struct dbpool *p, struct err *err)
+dbpool_get_writer(struct dbpool *p, int64_t deadline_ms, struct err *err)
 {
 	struct dbconn	*c;
+	struct timespec	 until;
+	int		 rc;
 
-	pthread_mutex_lock(&p->write_lock);
-	if ((c = dbpool_get(p, err)) == NULL) {
+	deadline_ms = deadline_or_default(deadline_ms);
+	until = clock_after_ms(CLOCK_MONOTONIC, deadline_ms - clock_mono_ms());
+	if ((rc = pthread_mutex_clocklock(&p->write_lock, CLOCK_MONOTONIC,
+	    &until)) != 0) {
+		err_set(err, "database %s: %s", p->path, rc == ETIMEDOUT ?
+		    "this process's other writers held it past the deadline" :
+		    strerror(rc));
+		return NULL;
+	}
+	if ((c = dbpool_get(p, deadline_ms, err)) == NULL) {
 		pthread_mutex_unlock(&p->write_lock);
 		return NULL;
 	}

@@ -7,10 +7,17 @@
  * it is asked for it, in the slot named by enum db_slot, and keeps it.
  *
  * If the database cannot be opened, every call tries again, so one that
- * comes back is used without a restart.
+ * comes back is used without a restart; one deleted or replaced is opened
+ * (made) afresh.
+ *
+ * A job has a deadline: it waits for other writers of this process and
+ * for other processes' locks until then, and no longer (SQLITE_BUSY).
  */
 #ifndef DBPOOL_H
 #define DBPOOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
 
 struct err;
 struct dbpool;
@@ -29,7 +36,8 @@ enum db_slot {
 	DBS_RPM_HIT,
 	DBS_RPM_PRUNE,
 	DBS_UNRESERVE,
-	DBS_SETTLE,
+	DBS_KEY_PERIOD,
+	DBS_CHARGE,
 	DBS_NSLOTS
 };
 
@@ -38,6 +46,9 @@ struct dbconn {
 	struct sqlite3		*db;
 	struct sqlite3_stmt	*st[DBS_NSLOTS];
 	int			 writing;	/* holds the pool's write lock */
+	int64_t			 deadline_ms;	/* monotonic: the job's */
+	dev_t			 dev;		/* the file it opened */
+	ino_t			 ino;
 };
 
 /* Never fails but for memory: the database is opened on first use. */
@@ -45,14 +56,19 @@ struct dbpool	*dbpool_new(const char *path);
 void		 dbpool_free(struct dbpool *);	/* NULL is fine */
 const char	*dbpool_path(const struct dbpool *);
 
-/* A connection for this thread's job: NULL with "err" set. */
-struct dbconn	*dbpool_get(struct dbpool *, struct err *);
+/*
+ * A connection for this thread's job, due by "deadline_ms" (monotonic;
+ * 0: DB_BUSY_TIMEOUT_MS from now): NULL with "err" set.
+ */
+struct dbconn	*dbpool_get(struct dbpool *, int64_t deadline_ms,
+		    struct err *);
 /*
  * As dbpool_get(), for a job that writes: the threads of this process
  * then take turns, and SQLite's busy handler, which sleeps a millisecond
  * and more at a time, is left for other processes.
  */
-struct dbconn	*dbpool_get_writer(struct dbpool *, struct err *);
+struct dbconn	*dbpool_get_writer(struct dbpool *, int64_t deadline_ms,
+		    struct err *);
 /* Give it back; one that "failed" is closed, not reused. */
 void		 dbpool_put(struct dbpool *, struct dbconn *, int failed);
 

@@ -74,8 +74,8 @@ key_fetch(sqlite3 *db, sqlite3_stmt *st, struct key *k, struct err *err)
 }
 
 int
-keys_lookup(struct dbpool *p, const char *token, size_t len, struct key *k,
-    struct err *err)
+keys_lookup(struct dbpool *p, const char *token, size_t len,
+    int64_t deadline_ms, struct key *k, struct err *err)
 {
 	static const char	 sql[] = "SELECT " KEY_COLUMNS
 	    " FROM keys WHERE hash = ?1";
@@ -89,7 +89,7 @@ keys_lookup(struct dbpool *p, const char *token, size_t len, struct key *k,
 	    strncmp(token, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
 		return 0;
 	sha256_hex(token, len, hash);
-	if ((c = dbpool_get(p, err)) == NULL)
+	if ((c = dbpool_get(p, deadline_ms, err)) == NULL)
 		return -1;
 	if ((st = dbconn_stmt(c, DBS_KEY_BY_HASH, sql, err)) != NULL) {
 		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);

@@ -34,11 +34,12 @@ struct key {
 };
 
 /*
- * The key whose secret is the "len" bytes at "token".  Returns 1 with
- * "key" filled, 0 when there is none, -1 with "err" set.
+ * The key whose secret is the "len" bytes at "token", waiting for the
+ * database until "deadline_ms" (monotonic; 0: the default).  Returns 1
+ * with "key" filled, 0 when there is none, -1 with "err" set.
  */
 int	 keys_lookup(struct dbpool *, const char *token, size_t len,
-	    struct key *, struct err *);
+	    int64_t deadline_ms, struct key *, struct err *);
 
 /* 1 if the key may use "model". */
 int	 key_allows_model(const struct key *, const char *model);

@@ -1,6 +1,6 @@
 /*
  * The permissions of what llmgw, llmgw-spoold and llmgw-admin create: the
- * database and its WAL and SHM files, the spool's folders and records,
+ * database and its journal, the spool's folders and records,
  * the jsonl sink.  Private to the user llmgw runs as (files 0600,
  * folders 0700), or, with file_group set, readable by that group too
  * (0640, 0750), whatever the umask: each is set with fchmod() once it

@@ -152,6 +152,7 @@ spool_open(const char *dir, int sync)
 	}
 	s->sync = sync;
 	s->seg.fd = -1;
+	buf_init(&s->seg.backlog, 0);
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		s->fds[i] = -1;
 	pthread_rwlock_init(&s->lock, NULL);
@@ -177,6 +178,7 @@ spool_close(struct spool *s)
 			close(s->fds[i]);
 	pthread_mutex_destroy(&s->seg.lock);
 	pthread_cond_destroy(&s->seg.wake);
+	buf_free(&s->seg.backlog);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->errlock);
 	free(s->dir);

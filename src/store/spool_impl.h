@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/reqid.h"
 #include "spool.h"
 
@@ -50,6 +51,13 @@ struct spool {
 		int		 closer_runs;
 		int		 closer_idle;	/* waits untimed: signal it */
 		int		 stop;
+		struct buf	 backlog;	/* records not yet written,
+						 * one per line */
+		size_t		 nbacklog;	/* ... how many */
+		size_t		 keep;		/* the bound; 0: none kept */
+		int64_t		 retry_ms;	/* when the closer tries them */
+		long		 retry_gap_ms;	/* ... doubling */
+		int64_t		 failing_since;	/* 0: writes work */
 	}			 seg;
 };
 

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -18,7 +19,9 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/io.h"
+#include "core/log.h"
 #include "core/reqid.h"
+#include "core/str.h"
 #include "perm.h"
 #include "spool_impl.h"
 #include "spool_writer.h"
@@ -27,6 +30,9 @@
 #define SEGMENT_MS		1000		/* ... and one this old */
 #define SEGMENT_LINGER_MS	20	/* ... and one no write added to since */
 #define SEGMENT_SYNC_MS		10	/* a write is synced this soon */
+#define BACKLOG_BYTES		(64UL * 1024 * 1024)	/* full at this */
+#define RETRY_FIRST_MS		50	/* the backlog: tried again after */
+#define RETRY_MAX_MS		1000	/* ... this, doubling up to this */
 
 /* A segment taken from the writers, to be finished without the lock. */
 struct retired {
@@ -174,7 +180,124 @@ closer_sync(struct spool *s)
 	pthread_mutex_lock(&s->seg.lock);
 }
 
-/* The closer: syncs the open segment, and moves it on when it is due. */
+/*
+ * With the lock held: append "n" (1 or 2) pieces, "len" bytes of whole
+ * records, to the open segment, opening one if there is none.  0, or -1
+ * with "err" set and nothing of them in the file.
+ */
+static int
+seg_append(struct spool *s, const struct iovec *iov, int n, size_t len,
+    struct err *err)
+{
+	struct iovec	 left[2];	/* io_writev_all() moves through it */
+	int		 rc;
+
+	/* Only a new segment needs the folders: a write goes to its fd. */
+	if (s->seg.fd == -1) {
+		if (spool_hold(s, err) == -1)
+			return -1;
+		rc = seg_open(s, err);
+		spool_unhold(s);
+		if (rc == -1)
+			return -1;
+	}
+	memcpy(left, iov, (size_t)n * sizeof(*iov));
+	if (io_writev_all(s->seg.fd, left, n) == -1) {
+		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
+		    s->dir, s->seg.id, strerror(errno));
+		/* No part of it may stay: cut back to the whole records, or
+		 * leave the file, closed, to recovery, which does. */
+		if (ftruncate(s->seg.fd, s->seg.len) == -1) {
+			close(s->seg.fd);
+			s->seg.fd = -1;
+		}
+		return -1;
+	}
+	s->seg.len += (off_t)len;
+	s->seg.last_ms = clock_mono_ms();
+	if (s->seg.dirty_ms == 0)
+		s->seg.dirty_ms = s->seg.last_ms;
+	return 0;
+}
+
+/* With the lock held: a write failed; when to try the backlog again. */
+static void
+backlog_wait(struct spool *s, const struct err *err)
+{
+	int64_t	 now = clock_mono_ms();
+
+	if (s->seg.failing_since == 0) {
+		s->seg.failing_since = now;
+		s->seg.retry_gap_ms = RETRY_FIRST_MS;
+		log_error("spool: records wait in memory: %s", err->msg);
+	}
+	s->seg.retry_ms = now + s->seg.retry_gap_ms;
+	s->seg.retry_gap_ms = s->seg.retry_gap_ms * 2 > RETRY_MAX_MS ?
+	    RETRY_MAX_MS : s->seg.retry_gap_ms * 2;
+}
+
+/* With the lock held: write the backlog, in order.  0 if it is written
+ * (or there is none), else -1, its failure counted. */
+static int
+backlog_flush(struct spool *s)
+{
+	struct iovec	 iov;
+	struct err	 err;
+
+	if (s->seg.backlog.len == 0)
+		return 0;
+	iov.iov_base = s->seg.backlog.data;
+	iov.iov_len = s->seg.backlog.len;
+	if (seg_append(s, &iov, 1, iov.iov_len, &err) == -1) {
+		spool_note_failure(s, &err);
+		backlog_wait(s, &err);
+		return -1;
+	}
+	log_info("spool: %zu records written, after %lld ms in memory",
+	    s->seg.nbacklog, (long long)(clock_mono_ms() -
+	    s->seg.failing_since));
+	buf_reset(&s->seg.backlog);
+	s->seg.nbacklog = 0;
+	s->seg.failing_since = 0;
+	return 0;
+}
+
+/* With the lock held: keep a record that could not be written.  0, or -1
+ * with "err" set if the backlog has no room (left as it was if none is
+ * kept at all). */
+static int
+backlog_keep(struct spool *s, const struct iovec *iov, int n, size_t len,
+    struct err *err)
+{
+	char	 why[ERR_MAX];
+	size_t	 before = s->seg.backlog.len;
+	int	 i, rc = 0;
+
+	if (s->seg.keep == 0)
+		return -1;
+	if (s->seg.nbacklog >= 2 * s->seg.keep ||
+	    s->seg.backlog.len + len > 2 * BACKLOG_BYTES) {
+		pthread_mutex_lock(&s->errlock);
+		str_copy(why, sizeof(why), s->last_error);
+		pthread_mutex_unlock(&s->errlock);
+		err_set(err, "spool: %zu records wait in memory already, and "
+		    "no more are kept (%s)", s->seg.nbacklog, why);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		rc |= buf_add(&s->seg.backlog, iov[i].iov_base,
+		    iov[i].iov_len);
+	if (rc == -1) {
+		s->seg.backlog.len = before;
+		err_set(err, "spool: out of memory keeping a record");
+		return -1;
+	}
+	s->seg.nbacklog++;
+	return 0;
+}
+
+/* The closer: syncs the open segment, moves it on when it is due, and
+ * writes the backlog when it may. */
 static void *
 closer_main(void *arg)
 {
@@ -186,19 +309,28 @@ closer_main(void *arg)
 	(void)pthread_setname_np(pthread_self(), "llmgw-spool");
 	pthread_mutex_lock(&s->seg.lock);
 	while (!s->seg.stop) {
-		if (s->seg.fd == -1) {
+		now = clock_mono_ms();
+		if (s->seg.backlog.len > 0 && s->seg.retry_ms <= now) {
+			(void)backlog_flush(s);
+			continue;
+		}
+		if (s->seg.fd == -1 && s->seg.backlog.len == 0) {
 			s->seg.closer_idle = 1;
 			pthread_cond_wait(&s->seg.wake, &s->seg.lock);
 			s->seg.closer_idle = 0;
 			continue;
 		}
-		now = clock_mono_ms();
-		if ((next = seg_due_ms(s)) <= now) {
-			seg_detach(s, &r);
-			pthread_mutex_unlock(&s->seg.lock);
-			seg_retire(s, &r);
-			pthread_mutex_lock(&s->seg.lock);
-			continue;
+		next = s->seg.backlog.len > 0 ? s->seg.retry_ms : INT64_MAX;
+		if (s->seg.fd != -1) {
+			if (seg_due_ms(s) <= now) {
+				seg_detach(s, &r);
+				pthread_mutex_unlock(&s->seg.lock);
+				seg_retire(s, &r);
+				pthread_mutex_lock(&s->seg.lock);
+				continue;
+			}
+			if (seg_due_ms(s) < next)
+				next = seg_due_ms(s);
 		}
 		if (s->sync && s->seg.dirty_ms != 0) {
 			if (s->seg.dirty_ms + SEGMENT_SYNC_MS <= now) {
@@ -236,7 +368,8 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 {
 	struct iovec	 iov[2];
 	struct retired	 r;
-	int		 n = 1, rc = 0;
+	size_t		 all = len;
+	int		 n = 1, rc = -1;
 
 	iov[0].iov_base = (void *)data;
 	iov[0].iov_len = len;
@@ -244,56 +377,61 @@ spool_put(struct spool *s, const char *data, size_t len, struct err *err)
 		iov[1].iov_base = (void *)"\n";
 		iov[1].iov_len = 1;
 		n = 2;
+		all++;
 	}
 	pthread_mutex_lock(&s->seg.lock);	/* before spool_hold(): the order */
 	if (!s->seg.closer_runs)
 		start_closer(s);
-	/* Only a new segment needs the folders: a write goes to its fd. */
-	if (s->seg.fd == -1) {
-		if (spool_hold(s, err) == -1) {
-			rc = -1;
-			goto out;
+	if (s->seg.backlog.len == 0) {
+		if (seg_append(s, iov, n, all, err) == 0)
+			rc = 0;
+		else {
+			spool_note_failure(s, err);
+			if (backlog_keep(s, iov, n, all, err) == 0) {
+				backlog_wait(s, err);
+				rc = 1;
+			}
 		}
-		rc = seg_open(s, err);
-		spool_unhold(s);
-		if (rc == -1)
-			goto out;
-	}
-	if (io_writev_all(s->seg.fd, iov, n) == -1) {
-		err_set(err, "spool: write %s/tmp/%s" SEGMENT_SUFFIX ": %s",
-		    s->dir, s->seg.id, strerror(errno));
-		rc = -1;
-		/* No part of it may stay: cut back to the whole records, or
-		 * leave the file, closed, to recovery, which does. */
-		if (ftruncate(s->seg.fd, s->seg.len) == -1) {
-			close(s->seg.fd);
-			s->seg.fd = -1;
-		}
-	} else {
-		s->seg.len += (off_t)(len + (n == 2));
-		s->seg.last_ms = clock_mono_ms();
-		if (s->seg.dirty_ms == 0)
-			s->seg.dirty_ms = s->seg.last_ms;
-	}
-	/* A closer waiting for a time sees this when it wakes: waking it
+	} else if (backlog_keep(s, iov, n, all, err) == 0)
+		/* After the records before it, which may go now. */
+		rc = backlog_flush(s) == 0 ? 0 : 1;
+	/* A closer waiting for a time sees a write when it wakes: waking it
 	 * for every write would cost a switch each. */
 	if (s->seg.closer_idle)
 		pthread_cond_signal(&s->seg.wake);
-out:
 	r.fd = -1;
 	if (!s->seg.closer_runs && s->seg.fd != -1)
 		seg_detach(s, &r);	/* no closer: finished now */
 	pthread_mutex_unlock(&s->seg.lock);
 	seg_retire(s, &r);
-	if (rc == -1)
-		spool_note_failure(s, err);
 	return rc;
+}
+
+void
+spool_keep(struct spool *s, size_t max)
+{
+	pthread_mutex_lock(&s->seg.lock);
+	s->seg.keep = max;
+	pthread_mutex_unlock(&s->seg.lock);
+}
+
+void
+spool_backlog(struct spool *s, struct spool_backlog *b)
+{
+	pthread_mutex_lock(&s->seg.lock);
+	b->records = s->seg.nbacklog;
+	b->bytes = s->seg.backlog.len;
+	b->full = b->records >= s->seg.keep || b->bytes >= BACKLOG_BYTES;
+	b->failing_ms = s->seg.failing_since == 0 ? 0 :
+	    clock_mono_ms() - s->seg.failing_since + 1;
+	pthread_mutex_unlock(&s->seg.lock);
 }
 
 void
 spool_writer_stop(struct spool *s)
 {
 	struct retired	 r;
+	char		 what[ERR_MAX + 64];
 
 	pthread_mutex_lock(&s->seg.lock);
 	s->seg.stop = 1;
@@ -301,6 +439,16 @@ spool_writer_stop(struct spool *s)
 	pthread_mutex_unlock(&s->seg.lock);
 	if (s->seg.closer_runs)
 		pthread_join(s->seg.closer, NULL);
+	/* One last try for the backlog; what stays goes to the log. */
+	pthread_mutex_lock(&s->seg.lock);
+	if (backlog_flush(s) == -1) {
+		pthread_mutex_lock(&s->errlock);
+		snprintf(what, sizeof(what), "spool: %zu records not written "
+		    "(%s); records", s->seg.nbacklog, s->last_error);
+		pthread_mutex_unlock(&s->errlock);
+		log_error_blob(what, s->seg.backlog.data, s->seg.backlog.len);
+	}
+	pthread_mutex_unlock(&s->seg.lock);
 	if (s->seg.fd != -1) {
 		seg_detach(s, &r);
 		seg_retire(s, &r);

@@ -48,7 +48,8 @@ t.main(async () => {
 
   await t.test('healthz', async () => {
     const r = await request(url('/healthz'));
-    t.is([r.status, r.json], [200, {status: 'ok', database: 'ok', spool: 'ok', spool_write_failures: 0}], 'healthy: 200');
+    t.is([r.status, r.json], [200, {status: 'ok', database: 'ok', spool: 'ok', usage_backlog: 0, spool_backlog: 0,
+      refusing: false, spool_write_failures: 0}], 'healthy: 200');
     t.ok(fs.existsSync(path.join(dir, 'spool', 'new')), 'the spool directory was made');
     const h = await request(url('/healthz'), {method: 'HEAD'});
     t.is([h.status, h.text], [200, ''], 'HEAD: status without a body');

@@ -1,5 +1,5 @@
 // What llmgw, llmgw-spoold and llmgw-admin create is private, whatever
-// the umask: the database and its WAL and SHM files, the spool's folders
+// the umask: the database and its journal, the spool's folders
 // and records, the jsonl sink, 0600 and 0700; with file_group set, 0640
 // and 0750 and that group.  And the listening socket has its mode from
 // the moment it can be connected to.
@@ -61,22 +61,23 @@ async function oneRun(t, name, settings, fileMode, dirMode, gid) {
   const s = spawnSync('/bin/sh', ['-c', 'umask 000; exec "$0" --once', SPOOLD], {env: {...process.env, ...env,
     LLMGW_CONFIG: conf}, encoding: 'utf8'});
   t.is(s.status, 0, `${name}: llmgw-spoold --once delivered`);
-  // SQLite removes the WAL and SHM files when its last connection closes:
-  // they are looked at while llmgw runs.
+  // The rollback journal stays, empty, between transactions; and a
+  // database never left in WAL mode has no WAL or SHM file.
   const live = walk(state).filter(([p]) => /-(wal|shm)$/.test(p));
+  t.is(live.map(([p]) => path.relative(state, p)), [], `${name}: no WAL or SHM file: nothing is mapped`);
   const key = spawnSync('/bin/sh', ['-c', 'umask 000; exec "$0" key create --name perms', ADMIN],
     {env: {...process.env, ...env, LLMGW_DB: path.join(state, 'admin.db')}, encoding: 'utf8'});
   t.is(key.status, 0, `${name}: llmgw-admin made a database of its own`);
   await g.stop();
   // zzbroken is the test's own file, moved into failed/ as it was.
-  const files = walk(state).filter(([p]) => p !== state && !p.endsWith('/zzbroken')).concat(walk(jsonl), live);
+  const files = walk(state).filter(([p]) => p !== state && !p.endsWith('/zzbroken')).concat(walk(jsonl));
   const wrong = files.filter(([, m, g2, isDir]) => m !== (isDir ? dirMode : fileMode) || (gid !== null && g2 !== gid))
     .map(([p, m, g2]) => `${path.relative(dir, p)} ${oct(m)} gid ${g2}`);
   const names = files.map(([p]) => path.relative(state, p));
-  const want = ['llmgw.db', 'llmgw.db-wal', 'llmgw.db-shm', 'spool/new', 'spool/failed/zzbroken.reason', 'spool/.spoold-status',
+  const want = ['llmgw.db', 'llmgw.db-journal', 'spool/new', 'spool/failed/zzbroken.reason', 'spool/.spoold-status',
     'admin.db', '../out.jsonl'];
   t.is(want.filter(n => !names.includes(n)), [],
-    `${name}: the database, its WAL and SHM, the spool's folders and records, the jsonl sink (${files.length} made)`);
+    `${name}: the database, its journal, the spool's folders and records, the jsonl sink (${files.length} made)`);
   t.is(wrong, [], `${name}: all ${oct(fileMode)} (folders ${oct(dirMode)})${gid !== null ? `, group ${gid}` : ''} under umask 000`);
 }
 

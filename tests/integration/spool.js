@@ -325,7 +325,7 @@ finally:
     await srv.stop();
   });
 
-  await t.test('a full disk: requests succeed, the failure is counted and shown', async () => {
+  await t.test('a full disk: records wait in memory, 503 only at the bound, none lost', async () => {
     const mnt = path.join(dir, 'tiny');
     fs.mkdirSync(mnt);
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128k', 'tmpfs', mnt]);
@@ -333,31 +333,41 @@ finally:
     t.onCleanup(() => spawnSync('umount', ['-l', mnt]));
     const d3 = path.join(dir, 'full');
     fs.mkdirSync(d3);
-    writeConf(d3, {});
-    const srv = await startLighttpd({dir: d3, env: llmgwEnv(d3, stub, {LLMGW_SPOOL_DIR: path.join(mnt, 'spool')})});
-    const first = await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'before'}});
+    writeConf(d3, {backlog_max: 3});
+    const spool = path.join(mnt, 'spool');
+    const srv = await startLighttpd({dir: d3, env: llmgwEnv(d3, stub, {LLMGW_SPOOL_DIR: spool})});
+    const chat = (message) => request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message}});
+    const first = await chat('before');
     t.is(first.status, 200, 'a request while there is room');
     // Its segment moves into new/ first: the next record needs a new file.
     // (A client may have its body a moment before the record is written.)
-    t.ok(await waitFor(() => spoolRecords(path.join(mnt, 'spool')).length === 1, 5000 * SLOW), 'its record in new/');
+    t.ok(await waitFor(() => spoolRecords(spool).length === 1, 5000 * SLOW), 'its record in new/');
     try { fs.writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(512 * 1024)); } catch (e) { /* full, as meant */ }
-    const r = await request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'disk full'}});
-    t.is(r.status, 200, 'a request on a full disk still succeeds');
-    // The client has its body a moment before the record is written
-    // (more than a moment under valgrind): wait for the failure.
-    const h = await waitFor(async () => {
-      const x = await request(srv.url('/healthz'));
-      return x.json && x.json.spool_write_failures >= 1 ? x : null;
-    }, 5000) || await request(srv.url('/healthz'));
-    t.is(h.status, 503, '/healthz: 503');
-    t.ok(h.json.spool_write_failures >= 1, `failures counted: ${h.json.spool_write_failures}`);
+    const ids = [first.headers['x-request-id']];
+    const statuses = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await chat(`disk full ${i}`);
+      statuses.push(r.status);
+      ids.push(r.headers['x-request-id']);
+      // The client has its body a moment before the record is written.
+      await waitFor(async () => (await request(srv.url('/healthz'))).json.spool_backlog === i + 1, 5000 * SLOW);
+    }
+    t.is(statuses, [200, 200, 200], 'requests on a full disk succeed while fewer than backlog_max records wait');
+    const h = await request(srv.url('/healthz'));
+    t.is([h.status, h.json.spool_backlog, h.json.refusing], [503, 3, true], '/healthz: 503, three waiting, refusing');
     t.like(h.json.spool_last_error, /No space left on device/, 'with the reason');
-    const logged = new RegExp(`No space left on device; record: \\{"id":"[0-9a-f]{32}","request_id":"${r.headers['x-request-id']}"`);
-    await waitFor(() => logged.test(srv.log()), 5000);
-    t.like(srv.log(), logged, 'the whole record is in the log instead');
+    const refused = await chat('past the bound');
+    ids.push(refused.headers['x-request-id']);
+    t.is(refused.status, 503, 'at the bound: 503');
+    t.like(refused.json.detail, /cannot record requests now: 3 records wait for the spool/, `in the route's shape: ${refused.json.detail}`);
+    t.ok(refused.headers['retry-after'], 'with Retry-After');
+    t.ok(!/; record: \{/.test(srv.log()), 'no record went to the log instead');
     fs.unlinkSync(path.join(mnt, 'filler'));
-    const h2 = await request(srv.url('/healthz'));
-    t.is(h2.status, 200, 'room again: /healthz 200');
+    t.ok(await waitFor(async () => (await request(srv.url('/healthz'))).status === 200, 10000 * SLOW), 'room again: /healthz 200');
+    t.is((await chat('after')).status, 200, 'and requests succeed');
+    t.ok(await waitFor(() => spoolRecords(spool).length === 6, 5000 * SLOW), 'six records in new/');
+    t.is(spoolRecords(spool).map(r => r.request_id).filter(id => ids.includes(id)).sort(), [...ids].sort(),
+      'each request of the full disk once, the refused one too: none lost');
     await srv.stop();
   });
 });

@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "store/db.h"
 #include "store/dbpool.h"
+#include "store/ledger.h"
 #include "store/record.h"
 #include "llmgw/usage.h"
 #include "../tap.h"
@@ -50,6 +51,7 @@ add_rows(void *arg)
 	strcpy(r.request_id, "req-many");
 	strcpy(r.route, "/chat");
 	r.status = 200;
+	r.upstream = 1;
 	r.output_tokens = 1;
 	r.ttft_ms = -1;
 	for (i = 0; i < PER_ADDER; i++) {
@@ -80,6 +82,100 @@ rows_at_once(struct usage *u, const char *path)
 	    "every row stored once");
 }
 
+static void
+row(struct record *r, const char *id)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	strcpy(r->request_id, "req-1");
+	strcpy(r->route, "/chat/stream");
+	strcpy(r->model, "m");
+	r->status = 200;
+	r->upstream = 1;
+	r->input_tokens = 11;
+	r->output_tokens = 22;
+	r->cache_read_input_tokens = 3;
+	r->ttft_ms = -1;
+	r->total_ms = 5;
+}
+
+/* Another process holds the database's write lock for a while: the rows
+ * wait in memory, then go in, none lost. */
+static void
+locked_database(const char *path)
+{
+	struct dbpool		*db = dbpool_new(path);
+	struct usage		*u;
+	struct usage_state	 st;
+	struct record		 r;
+	struct err		 err;
+	sqlite3			*other;
+	int			 i;
+
+	u = usage_open(db, NULL, 100, &err);
+	sqlite3_open(path, &other);
+	ok(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL) ==
+	    SQLITE_OK, "another connection holds the database");
+	for (i = 0; i < 5; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "locked-%d", i);
+		row(&r, id);
+		usage_add(u, &r);
+	}
+	/* The default wait is DB_BUSY_TIMEOUT_MS; the lock outlasts it. */
+	ok(usage_sync(u) == -1, "the rows are not written while it is held");
+	usage_state(u, &st);
+	is_int(st.backlog, 5, "they wait in memory");
+	ok(st.failing_ms > 0 && strstr(st.error, "locked") != NULL,
+	    "the writer says why: %s", st.error);
+	ok(!st.full, "five rows: not at the bound of 100");
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+	for (i = 0; i < 300; i++) {	/* retries back off to 1 s */
+		usage_state(u, &st);
+		if (st.backlog == 0)
+			break;
+		usleep(10000);
+	}
+	is_int(st.backlog, 0, "the lock gone, they are written");
+	is_int(scalar(path, "SELECT count(*) FROM usage WHERE id LIKE "
+	    "'locked-%'"), 5, "all five, once");
+	usage_close(u);
+	dbpool_free(db);
+}
+
+/* A database that cannot be opened: rows wait up to twice the bound. */
+static void
+bounded(void)
+{
+	struct dbpool		*db = dbpool_new("/nonexistent-dir/x.db");
+	struct usage		*u;
+	struct usage_state	 st;
+	struct record		 r;
+	struct err		 err;
+	int			 i;
+
+	u = usage_open(db, NULL, 2, &err);
+	for (i = 0; i < 5; i++) {
+		row(&r, "unwritable");
+		usage_add(u, &r);
+	}
+	for (i = 0; i < 500; i++) {
+		usage_state(u, &st);
+		if (st.failing_ms > 0)
+			break;
+		usleep(10000);
+	}
+	is_int(st.backlog, 4, "twice the bound kept; past it, to the log");
+	ok(st.full, "at the bound: full");
+	ok(strstr(st.error, "/nonexistent-dir/x.db") != NULL,
+	    "naming the file: %s", st.error);
+	usage_close(u);
+	ok(1, "closing logs what waits, no crash");
+	dbpool_free(db);
+}
+
 int
 main(void)
 {
@@ -94,55 +190,58 @@ main(void)
 	    (long)getpid());
 	unlink(path);
 	db = dbpool_new(path);
-	u = usage_open(db, NULL, &err);
+	u = usage_open(db, NULL, ADDERS * PER_ADDER, &err);
 	ok(u != NULL, "its writer starts");
-	ok(usage_check(db, &err) == 0, "a new database is created and "
+	ok(ledger_probe(db, 0, &err) == 0, "a new database is created and "
 	    "writable");
 	is_int(scalar(path, "PRAGMA user_version"), db_schema_version(),
 	    "schema at the current version");
 	is_int(scalar(path, "SELECT count(*) FROM pragma_journal_mode WHERE "
-	    "journal_mode = 'wal'"), 1, "WAL mode");
+	    "journal_mode = 'wal'"), 0, "a rollback journal: no WAL, nothing "
+	    "mapped");
 
-	memset(&r, 0, sizeof(r));
-	strcpy(r.request_id, "req-1");
-	strcpy(r.route, "/chat/stream");
-	strcpy(r.model, "m");
-	r.status = 200;
-	r.input_tokens = 11;
-	r.output_tokens = 22;
-	r.cache_read_input_tokens = 3;
-	r.ttft_ms = -1;
-	r.total_ms = 5;
 	for (i = 0; i < 3; i++) {
-		snprintf(r.id, sizeof(r.id), "id-%d", i);
+		snprintf(sql, sizeof(sql), "id-%d", i);
+		row(&r, sql);
 		usage_add(u, &r);
 	}
-	usage_sync(u);
+	ok(usage_sync(u) == 0, "written");
 	is_int(scalar(path, "SELECT count(*) FROM usage"), 3, "three rows");
 	is_int(scalar(path, "SELECT sum(output_tokens) FROM usage"), 66,
 	    "tokens stored");
 	is_int(scalar(path, "SELECT count(*) FROM usage WHERE ttft_ms IS "
 	    "NULL AND upstream_error IS NULL"), 3, "absent values are NULL");
-	/* A duplicate id among good rows: only it is refused (and logged). */
+	/* A row written again (by llmgw-spoold, from the spool) is one. */
 	usage_add(u, &r);
-	snprintf(r.id, sizeof(r.id), "id-3");
+	row(&r, "id-3");
 	usage_add(u, &r);
 	usage_sync(u);
 	is_int(scalar(path, "SELECT count(*) FROM usage"), 4,
-	    "a duplicate id is refused, the row with it is not");
+	    "a row written twice is there once, the row with it too");
+	row(&r, "no-upstream");
+	r.upstream = 0;
+	usage_add(u, &r);
+	usage_sync(u);
+	is_int(scalar(path, "SELECT count(*) FROM usage WHERE id = "
+	    "'no-upstream'"), 0, "no row for a request that did not reach "
+	    "the upstream");
 	rows_at_once(u, path);
 	usage_close(u);
 	dbpool_free(db);
 
 	db = dbpool_new(path);
-	u = usage_open(db, NULL, &err);
-	snprintf(r.id, sizeof(r.id), "id-after-reopen");
+	u = usage_open(db, NULL, 100, &err);
+	row(&r, "id-after-reopen");
 	usage_add(u, &r);
 	usage_close(u);		/* writes what is queued */
 	is_int(scalar(path, "SELECT count(*) FROM usage WHERE id = "
 	    "'id-after-reopen'"), 1, "reopening keeps the schema; closing "
 	    "writes what is queued");
 	dbpool_free(db);
+
+	locked_database(path);
+	bounded();
+
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 	    db_schema_version() + 1);
 	{
@@ -153,24 +252,11 @@ main(void)
 		sqlite3_close(raw);
 	}
 	db = dbpool_new(path);
-	ok(usage_check(db, &err) == -1, "a newer schema is refused");
+	ok(ledger_probe(db, 0, &err) == -1, "a newer schema is refused");
 	ok(strstr(err.msg, "newer than this llmgw") != NULL, "%s", err.msg);
 	dbpool_free(db);
-
-	db = dbpool_new("/nonexistent-dir/x.db");
-	u = usage_open(db, NULL, &err);
-	ok(usage_check(db, &err) == -1, "an unopenable database fails");
-	ok(strstr(err.msg, "/nonexistent-dir/x.db") != NULL,
-	    "naming the file: %s", err.msg);
-	usage_add(u, &r);
-	usage_sync(u);
-	ok(1, "and rows fail (to the log), not crash");
-	usage_close(u);
-	dbpool_free(db);
 	unlink(path);
-	snprintf(sql, sizeof(sql), "%s-wal", path);
-	unlink(sql);
-	snprintf(sql, sizeof(sql), "%s-shm", path);
+	snprintf(sql, sizeof(sql), "%s-journal", path);
 	unlink(sql);
 
 	return done_testing();

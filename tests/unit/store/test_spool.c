@@ -177,6 +177,55 @@ linger(struct spool *s)
 }
 
 /*
+ * With a bound set, records that cannot be written wait in memory, and
+ * the closer writes them, in order, once it can.  "blocker": a file where
+ * new/ should be.
+ */
+static void
+backlog(struct spool *s, const char *blocker)
+{
+	struct spool_backlog	 b;
+	struct spool_item	 it;
+	struct err		 err;
+	char			**names;
+	long			 n;
+	int			 i;
+
+	spool_keep(s, 2);
+	ok(spool_put(s, "{\"w\":1}", 7, &err) == 1 &&
+	    spool_put(s, "{\"w\":2}", 7, &err) == 1, "new/ is not a folder: "
+	    "records kept in memory");
+	spool_backlog(s, &b);
+	ok(b.records == 2 && b.full && b.failing_ms > 0,
+	    "two wait, at the bound");
+	ok(spool_put(s, "{\"w\":3}", 7, &err) == 1 &&
+	    spool_put(s, "{\"w\":4}", 7, &err) == 1, "up to twice the bound");
+	ok(spool_put(s, "{\"w\":5}", 7, &err) == -1 &&
+	    strstr(err.msg, "4 records wait") != NULL, "past it, refused: %s",
+	    err.msg);
+	unlink(blocker);
+	for (i = 0; i < 300; i++) {	/* retries back off to 1 s */
+		spool_backlog(s, &b);
+		if (b.records == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	is_int(b.records, 0, "once new/ is back, the closer writes them");
+	settle(s);
+	n = spool_list(s, SPOOL_NEW, &names, 10, &err);
+	ok(n == 1 && spool_claim(s, names[0], &it, &err) == 0 &&
+	    it.len == 32 && memcmp(it.data, "{\"w\":1}\n{\"w\":2}\n{\"w\":3}\n"
+	    "{\"w\":4}\n", 32) == 0, "all four, in order, in one file");
+	if (n == 1 && it.data != NULL) {
+		spool_done(s, &it, &err);
+		spool_item_free(&it);
+	}
+	spool_names_free(names, n);
+	spool_keep(s, 0);
+	close(open(blocker, O_CREAT | O_WRONLY, 0600));
+}
+
+/*
  * A record is in its segment when spool_put() returns, before any sync or
  * move: a writer killed (SIGKILL) right after it, with no spool_close()
  * and its closer gone with it, loses nothing: recovery moves the record
@@ -348,6 +397,7 @@ main(int argc, char *argv[])
 		ok(strstr(last, "not a directory") != NULL, "with its reason: %s",
 		    last);
 	}
+	backlog(s, path);
 	unlink(path);
 
 	ok(spool_put_name(s, "0001", "{\"a\":1}", 7, 0, NULL, &err) == 0 &&

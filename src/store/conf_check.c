@@ -1,0 +1,130 @@
+/*
+ * The checks of a configuration that involve more than one key, or a
+ * value's meaning (conf_impl.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "conf.h"
+#include "conf_impl.h"
+
+/*
+ * Where a key was set, for messages about keys that disagree: the file
+ * and line, or "configuration" for a built-in default.
+ */
+static void
+conf_where(const struct conf *c, const unsigned long *seen, const char *a,
+    const char *b, struct err *err)
+{
+	unsigned long	 la, lb, line;
+
+	la = conf_line_of(seen, a);
+	lb = conf_line_of(seen, b);
+	line = la > lb ? la : lb;
+	if (c->path != NULL && line != 0)
+		err_prefix(err, "%s:%lu", c->path, line);
+	else
+		err_prefix(err, "%s", c->path != NULL ? c->path :
+		    "configuration");
+}
+
+/* The sinks named must exist and have what they need. */
+static int
+conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
+{
+	char	**p;
+
+	for (p = c->sinks; *p != NULL; p++) {
+		if (strcmp(*p, "webhook") == 0) {
+			if (c->webhook_url == NULL) {
+				err_set(err, "the webhook sink needs "
+				    "webhook_url");
+				conf_where(c, seen, "sinks", "webhook_url",
+				    err);
+				return -1;
+			}
+		} else if (strcmp(*p, "jsonl") == 0) {
+			if (c->jsonl_path == NULL) {
+				err_set(err, "the jsonl sink needs jsonl_path "
+				    "(a file, or - for standard output)");
+				conf_where(c, seen, "sinks", "jsonl_path",
+				    err);
+				return -1;
+			}
+		} else if (strcmp(*p, "sqlite") != 0) {
+			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
+			    "webhook or jsonl)", *p);
+			conf_where(c, seen, "sinks", "sinks", err);
+			return -1;
+		}
+	}
+	if (strcmp(c->spoold_log, "stderr") != 0 &&
+	    strcmp(c->spoold_log, "syslog") != 0) {
+		err_set(err, "spoold_log must be stderr or syslog");
+		conf_where(c, seen, "spoold_log", "spoold_log", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The words of keys that take one of a few. */
+static int
+conf_check_words(struct conf *c, const unsigned long *seen, struct err *err)
+{
+	c->serve_unrecorded = strcmp(c->on_record_failure, "serve") == 0;
+	if (!c->serve_unrecorded &&
+	    strcmp(c->on_record_failure, "refuse") != 0) {
+		err_set(err, "on_record_failure must be refuse or serve");
+		conf_where(c, seen, "on_record_failure", "on_record_failure",
+		    err);
+		return -1;
+	}
+	return 0;
+}
+
+int
+conf_check(struct conf *c, const unsigned long *seen, struct err *err)
+{
+	struct group	*g;
+
+	c->file_gid = -1;
+	if (c->file_group != NULL) {
+		errno = 0;
+		if ((g = getgrnam(c->file_group)) == NULL) {
+			err_set(err, "file_group: %s", errno != 0 ?
+			    strerror(errno) : "no such group");
+			conf_where(c, seen, "file_group", "file_group", err);
+			return -1;
+		}
+		c->file_gid = (long)g->gr_gid;
+	}
+	if (c->default_max_tokens > c->max_tokens_limit) {
+		err_set(err, "default_max_tokens (%ld) is above "
+		    "max_tokens_limit (%ld)", c->default_max_tokens,
+		    c->max_tokens_limit);
+		conf_where(c, seen, "default_max_tokens", "max_tokens_limit",
+		    err);
+		return -1;
+	}
+	if (c->threads > c->max_threads) {
+		err_set(err, "threads (%ld) is above max_threads (%ld)",
+		    c->threads, c->max_threads);
+		conf_where(c, seen, "threads", "max_threads", err);
+		return -1;
+	}
+	if (conf_check_sinks(c, seen, err) == -1 ||
+	    conf_check_words(c, seen, err) == -1)
+		return -1;
+	if (!conf_model_allowed(c, c->default_model)) {
+		err_set(err, "default_model \"%s\" is not in allowed_models",
+		    c->default_model);
+		conf_where(c, seen, "default_model", "allowed_models", err);
+		return -1;
+	}
+	return 0;
+}
+
