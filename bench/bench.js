@@ -11,6 +11,7 @@
 'use strict';
 const {spawn, execFile, execFileSync} = require('child_process');
 const fs = require('fs');
+const net = require('net');
 const os = require('os');
 const path = require('path');
 const t = require('../tests/lib/tap');
@@ -363,6 +364,36 @@ async function benchStreams(stub, targets) {
   }
 }
 
+// 2,000 FastCGI peers, each holding half a record, against llmgw --listen:
+// its memory per such connection, and after body_timeout closed them all.
+async function benchHalfSent(stub) {
+  const dir = workdir('bench-halfsent');
+  writeConf(dir, {body_timeout: '2s'});
+  const sock = path.join(dir, 'llmgw.sock');
+  const g = await startLlmgw({dir, env: llmgwEnv(dir, stub), listen: sock});
+  const rss = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
+  const before = rss();
+  const head = Buffer.from([1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);	// BEGIN_REQUEST, responder
+  const params = Buffer.concat([Buffer.from([1, 4, 0, 1, 0x03, 0xe8, 0, 0]), Buffer.alloc(500, 65)]);	// says 1,000, sends 500
+  const conns = Array.from({length: 2000}, () => {
+    const c = net.connect({path: sock});
+    c.on('error', () => {});
+    c.write(Buffer.concat([head, params]));
+    return c;
+  });
+  await sleep(500);
+  const during = rss();
+  await waitFor(() => conns.every(c => c.destroyed || c.readableEnded), 15000);
+  conns.forEach(c => c.destroy());
+  await sleep(300);
+  const after = rss();
+  say(`2,000 FastCGI connections each holding half a record (llmgw --listen, body_timeout 2s):`);
+  say(`  RSS ${before} KB idle -> ${during} KB with them (${f1((during - before) / 2000)} KB each, target <= 16) -> ` +
+    `${after} KB once llmgw closed them (target: within half the growth of idle)`);
+  await g.stop();
+  return {per_conn_kb: (during - before) / 2000, back: after < before + (during - before) / 2 + 2048};
+}
+
 function ratios(targets, floor) {
   const by = (name) => targets.find(x => x.name === name);
   const fa = by('FastAPI, 2 workers'), px = by('nginx proxy (no logic)');
@@ -421,6 +452,9 @@ t.main(async () => {
   const floor = await benchChat(targets, stub);
   say();
   await benchStreams(stub, targets);
+  say();
+  const half = await benchHalfSent(stub);
+  say();
   ratios(targets, floor);
   const failures = targets.filter(x => x.llmgw).flatMap(x => Object.values(x.streams || {}).map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
@@ -433,4 +467,5 @@ t.main(async () => {
   t.ok(targets.some(x => x.llmgw), 'llmgw was measured');
   t.ok(chatBad === 0, `every llmgw /chat answer was 2xx (${chatBad} were not)`);
   t.ok(failures.every(f => f === 0), `no llmgw stream failed (${failures.join(', ')})`);
+  t.ok(half.per_conn_kb < 16 && half.back, `half-sent connections: ${f1(half.per_conn_kb)} KB each, and let go`);
 });

@@ -91,6 +91,8 @@ t.main(async () => {
     const clients = Array.from({length: 16}, (_, n) => client(n));
     for (let i = 0; i < 6; i++) {
       await sleep(700 + Math.floor(Math.random() * 900));
+      // lighttpd starts llmgw again for the next request: wait for it.
+      await waitFor(() => srv.pids().length > 0, 10000 * SLOW);
       for (const pid of srv.pids()) { process.kill(pid, 'SIGKILL'); kills++; }
     }
     await sleep(1000);

@@ -12,7 +12,8 @@ const path = require('path');
 const crypto = require('crypto');
 const {request, sse, waitFor, freePort, sleep} = require('../lib/http');
 const {fcgiRequest} = require('../lib/fcgi');
-const {TOKEN, VALGRIND, workdir, startStub, startLlmgw, startLighttpd, llmgwEnv, writeConf, usageRow} =
+const {spawnSync} = require('child_process');
+const {TOKEN, VALGRIND, LLMGW, workdir, startStub, startLlmgw, startLighttpd, llmgwEnv, writeConf, usageRow} =
   require('../lib/servers');
 
 const BEGIN = 1, ABORT = 2, END = 3, PARAMS = 4, STDIN = 5, STDOUT = 6, GET_VALUES = 9, UNKNOWN_TYPE = 11;
@@ -245,13 +246,18 @@ t.main(async () => {
     t.is(await unix.good(), 200, 'a request is served meanwhile');
     t.diag(`llmgw RSS: ${before} KB idle, ${during} KB with 2,000 half-sent requests: ` +
       `${((during - before) / 2000).toFixed(2)} KB each`);
-    t.ok((during - before) / 2000 < 16, `memory per half-sent connection bounded: ${((during - before) / 2000).toFixed(2)} KB`);
+    // Under ASan the RSS is the sanitizer's (redzones, a quarantine of
+    // freed memory it keeps): bench/ measures a plain build.
+    const sanitized = /libasan/.test(spawnSync('ldd', [LLMGW], {encoding: 'utf8'}).stdout || '');
+    if (sanitized) t.skip('memory per connection', 'an ASan build: bench/run.sh measures a plain one');
+    else t.ok((during - before) / 2000 < 16, `memory per half-sent connection bounded: ${((during - before) / 2000).toFixed(2)} KB`);
     const closed = await waitFor(() => conns.every(c => c.destroyed || c.readableEnded), BODY_TIMEOUT_MS * 5);
     t.ok(closed, 'all closed by llmgw after body_timeout');
     conns.forEach(c => c.destroy());
     await sleep(300);
     const after = rss();
-    t.ok(after < before + (during - before) / 2 + 2048, `RSS back towards idle: ${after} KB (was ${before}, ${during} with them)`);
+    if (sanitized) t.diag(`RSS after: ${after} KB`);
+    else t.ok(after < before + (during - before) / 2 + 2048, `RSS back towards idle: ${after} KB (was ${before}, ${during} with them)`);
   });
 
   await t.test('1,100 peers dripping a byte every second hold no workers', async () => {
