@@ -327,11 +327,14 @@ key_show(struct admin *a, int argc, char *argv[])
 	printf("id:       %s\nname:     %s\nprefix:   %s...\nstatus:   %s\n",
 	    k.id, k.name, k.prefix, status_of(&k));
 	printf("budget:   %s\n", budget);
-	if (k.budget_tokens >= 0)
+	if (k.budget_tokens >= 0) {
 		printf("used:     %ld settled, %ld held by requests running, "
 		    "%ld left this %s\n", settled, held, k.budget_tokens -
 		    settled - held > 0 ? k.budget_tokens - settled - held : 0,
 		    k.period);
+		printf("overshoot: %ld tokens, the most a request cost past "
+		    "what it held\n", k.max_overshoot);
+	}
 	if (k.rpm >= 0)
 		printf("rpm:      %ld\n", k.rpm);
 	else

@@ -16,7 +16,9 @@ anthropic_request(struct buf *b, const char *model, long max_tokens,
 {
 	if (buf_adds(b, "{\"model\":") == -1 ||
 	    json_add_cstr(b, model) == -1 ||
-	    buf_addf(b, ",\"max_tokens\":%ld,", max_tokens) == -1 ||
+	    (max_tokens > 0 &&
+	    buf_addf(b, ",\"max_tokens\":%ld", max_tokens) == -1) ||
+	    buf_addc(b, ',') == -1 ||
 	    (stream && buf_adds(b, "\"stream\":true,") == -1) ||
 	    buf_adds(b, "\"messages\":[{\"role\":\"user\",\"content\":") ==
 	    -1 || json_add_str(b, message, message_len) == -1 ||
@@ -116,8 +118,10 @@ anthropic_stream_event(struct anthropic_stream *st, const char *data,
 		st->started = 1;
 		rc = AEV_START;
 	} else if (strcmp(type->valuestring, "message_delta") == 0) {
-		usage_merge(&st->usage,
-		    cJSON_GetObjectItemCaseSensitive(root, "usage"));
+		msg = cJSON_GetObjectItemCaseSensitive(root, "usage");
+		usage_merge(&st->usage, msg);
+		if (get_long(msg, "input_tokens") >= 0)
+			st->input_final = 1;
 		delta = cJSON_GetObjectItemCaseSensitive(root, "delta");
 		copy_str(st->stop_reason, sizeof(st->stop_reason),
 		    cJSON_GetObjectItemCaseSensitive(delta, "stop_reason"));
@@ -125,12 +129,22 @@ anthropic_stream_event(struct anthropic_stream *st, const char *data,
 	} else if (strcmp(type->valuestring, "message_stop") == 0) {
 		st->stopped = 1;
 		rc = AEV_STOP;
+	} else if (strcmp(type->valuestring, "content_block_start") == 0) {
+		rc = AEV_IGNORED;
+		dtype = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(root, "content_block"),
+		    "type");
+		if (cJSON_IsString(dtype) &&
+		    strcmp(dtype->valuestring, "server_tool_use") == 0) {
+			st->server_tool_uses++;
+			rc = AEV_TOOL_USE;
+		}
 	} else if (strcmp(type->valuestring, "error") == 0) {
 		if (error_from(&st->err, cJSON_GetObjectItemCaseSensitive(root,
 		    "error")) == 0)
 			rc = AEV_ERROR;
 	} else
-		rc = AEV_IGNORED;	/* ping, content_block_start/stop, .. */
+		rc = AEV_IGNORED;	/* ping, content_block_stop, .. */
 done:
 	cJSON_Delete(root);
 	return rc;

@@ -26,8 +26,8 @@ struct anthropic_error {
 };
 
 /*
- * Append the JSON body of a one-message request.  Returns 0, or -1 if
- * the buffer is full.
+ * Append the JSON body of a one-message request (with "max_tokens" 0,
+ * the body count_tokens takes).  Returns 0, or -1 if the buffer is full.
  */
 int	 anthropic_request(struct buf *, const char *model, long max_tokens,
 	    const char *message, size_t message_len, int stream);
@@ -36,6 +36,7 @@ int	 anthropic_request(struct buf *, const char *model, long max_tokens,
 enum anthropic_event {
 	AEV_IGNORED = 0,	/* ping, block start/stop, other deltas */
 	AEV_START,		/* message_start: input usage known */
+	AEV_TOOL_USE,		/* a server tool's use begins */
 	AEV_TEXT,		/* a text delta */
 	AEV_USAGE,		/* message_delta: output usage */
 	AEV_STOP,		/* message_stop: the reply is complete */
@@ -45,12 +46,16 @@ enum anthropic_event {
 
 /*
  * The state of one streamed reply, updated event by event.  Usage only
- * grows: message_delta's output_tokens is cumulative.
+ * grows: message_delta's output_tokens is cumulative, and its
+ * input_tokens, when it has them, count what server tools brought in.
  */
 struct anthropic_stream {
 	struct anthropic_usage	 usage;
 	struct anthropic_error	 err;
 	long			 deltas;	/* text deltas seen */
+	long			 server_tool_uses;	/* ... uses begun */
+	int			 input_final;	/* message_delta gave the input,
+						 * server tools' included */
 	int			 started;	/* message_start seen */
 	int			 stopped;	/* message_stop seen */
 	char			 stop_reason[32];

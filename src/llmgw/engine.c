@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "engine.h"
+#include "engine_impl.h"
 #include "metrics.h"
 #include "req.h"
 #include "resp.h"
@@ -31,147 +32,6 @@
 
 #define REPLY_MAX	(32L * 1024 * 1024)	/* a whole non-streamed reply */
 #define READ_CHUNK	16384			/* a read of the body */
-/*
- * A reservation bounds what a request can cost: max_tokens out, and in
- * at most one token per byte of the message, plus the API's framing.
- */
-#define RESERVE_SLACK	64
-
-/*
- * Who is asking: the static api_token, or a key made with llmgw-admin.
- * Returns 0 with ch->key filled, or -1 after answering.
- */
-static int
-check_auth(struct chat *ch)
-{
-	struct req	*rq = ch->rq;
-	const char	*token = NULL, *hdr = "WWW-Authenticate: Bearer\r\n";
-	size_t		 len;
-	struct err	 err;
-
-	if (ch->hooks->token_param != NULL)
-		token = conn_param(rq->conn, ch->hooks->token_param);
-	if (token != NULL && *token != '\0')
-		len = strlen(token);
-	else if (auth_bearer(conn_param(rq->conn, "HTTP_AUTHORIZATION"),
-	    &token, &len) == -1) {
-		ch->hooks->error(ch, 401, hdr, "Not authenticated");
-		return -1;
-	}
-	if (rq->conf->api_token != NULL &&
-	    auth_token_equal(token, len, rq->conf->api_token)) {
-		str_copy(ch->key.id, sizeof(ch->key.id), "static");
-		ch->key.budget_tokens = ch->key.rpm = -1;
-		return 0;
-	}
-	ch->db_deadline = clock_mono_ms() + rq->conf->database_wait_ms;
-	switch (keys_lookup(rq->gen->db, token, len, ch->db_deadline,
-	    &ch->key, &err)) {
-	case -1:
-		log_error("request %s: %s", rq->id, err.msg);
-		memset(&ch->key, 0, sizeof(ch->key));
-		ch->hooks->error(ch, 503, NULL, "the key store is unavailable");
-		return -1;
-	case 0:
-		memset(&ch->key, 0, sizeof(ch->key));
-		ch->hooks->error(ch, 401, hdr, "Invalid token");
-		return -1;
-	}
-	switch (key_state(&ch->key, rq->ts_ms)) {
-	case KEY_REVOKED:
-		ch->hooks->error(ch, 401, hdr, "Key revoked");
-		return -1;
-	case KEY_EXPIRED:
-		ch->hooks->error(ch, 401, hdr, "Key expired");
-		return -1;
-	case KEY_ACTIVE:
-		break;
-	}
-	ch->keyed = 1;
-	return 0;
-}
-
-/*
- * What the key allows: its models, its rate and its budget, of which an
- * upper bound of this request's cost is held.  0, or -1 after answering.
- */
-static int
-check_key(struct chat *ch)
-{
-	struct req	*rq = ch->rq;
-	struct budget_claim claim;
-	struct err	 err;
-	char		 extra[64], detail[256];
-	long		 after = 1;
-
-	if (!ch->keyed)
-		return 0;
-	if (!key_allows_model(&ch->key, ch->req.model)) {
-		snprintf(detail, sizeof(detail), "this key may not use model "
-		    "%s", ch->req.model);
-		ch->hooks->error(ch, 403, NULL, detail);
-		return -1;
-	}
-	claim.id = rq->rec.id;
-	claim.ts_ms = rq->ts_ms;
-	claim.tokens = ch->req.max_tokens + (long)ch->req.message_len +
-	    RESERVE_SLACK;
-	claim.hold_ms = rq->conf->total_timeout_ms + 60000;
-	claim.deadline_ms = ch->db_deadline;
-	switch (budget_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,
-	    &after, &err)) {
-	case BUDGET_OK:
-		return 0;
-	case BUDGET_RATE:
-		snprintf(detail, sizeof(detail), "rate limit of %ld requests "
-		    "per minute reached", ch->key.rpm);
-		break;
-	case BUDGET_SPENT:
-		snprintf(detail, sizeof(detail), "token budget of %ld per %s "
-		    "is spent (this request may need %ld)",
-		    ch->key.budget_tokens, ch->key.period, claim.tokens);
-		break;
-	case BUDGET_ERROR:
-		log_error("request %s: %s", rq->id, err.msg);
-		ch->hooks->error(ch, 503, NULL, "the key store is unavailable");
-		return -1;
-	}
-	snprintf(extra, sizeof(extra), "Retry-After: %ld\r\n", after);
-	ch->hooks->error(ch, 429, extra, detail);
-	return -1;
-}
-
-/*
- * Whether this request's records can be kept: with usage rows or spool
- * records waiting in memory up to backlog_max, llmgw refuses rather than
- * answer without them, unless on_record_failure is serve.  0, or -1
- * after answering.
- */
-static int
-check_records(struct chat *ch)
-{
-	struct req		*rq = ch->rq;
-	struct usage_state	 us;
-	struct spool_backlog	 sb;
-	char			 detail[ERR_MAX + 128];
-
-	if (rq->conf->serve_unrecorded)
-		return 0;
-	usage_state(rq->gen->usage, &us);
-	spool_backlog(rq->gen->spool, &sb);
-	if (!us.full && !sb.full)
-		return 0;
-	if (us.full)
-		snprintf(detail, sizeof(detail), "llmgw cannot record usage "
-		    "now: %zu rows wait for the database", us.backlog);
-	else
-		snprintf(detail, sizeof(detail), "llmgw cannot record "
-		    "requests now: %zu records wait for the spool",
-		    sb.records);
-	ch->hooks->error(ch, 503, "Retry-After: 5\r\n", detail);
-	return -1;
-}
-
 /* The body's length as the web server gave it: -1 if none, or past
  * "limit" if it is not a number. */
 static long
@@ -358,6 +218,31 @@ on_text(void *arg, const char *text, size_t len)
 	return 0;
 }
 
+/*
+ * The reply's running cost against its hold (meter.h): with no room left
+ * in the key's budget, the stream ends here, before this event goes on.
+ */
+static int
+metered(struct chat *ch)
+{
+	char	 why[256];
+	long	 left;
+
+	switch (meter_check(&ch->meter, &ch->st, why, sizeof(why))) {
+	case METER_OK:
+		if (why[0] != '\0')
+			log_warn("request %s: %s", ch->rq->id, why);
+		return 0;
+	case METER_SPENT:
+		break;
+	}
+	log_info("request %s: %s; ended", ch->rq->id, why);
+	budget_period(ch->key.period, clock_wall_ms(), why, sizeof(why), &left);
+	ch->res.retry_after_ms = left * 1000;
+	ch->stop = STOP_BUDGET;
+	return -1;
+}
+
 static int
 on_event(void *arg, const char *event, const char *data, size_t len)
 {
@@ -365,6 +250,9 @@ on_event(void *arg, const char *event, const char *data, size_t len)
 	int		 kind;
 
 	kind = anthropic_stream_event(&ch->st, data, len, on_text, ch);
+	if ((kind == AEV_START || kind == AEV_TEXT || kind == AEV_TOOL_USE ||
+	    kind == AEV_USAGE) && metered(ch) == -1)
+		return -1;
 	switch (kind) {
 	case -1:
 		return -1;	/* the hook said why */
@@ -582,6 +470,7 @@ record(struct chat *ch, const struct verdict *v)
 	r->ttft_ms = ch->ttft_ms;
 	r->total_ms = (long)(clock_mono_ms() - rq->t0_ms);
 	r->disconnected = ch->stop == STOP_CLIENT_GONE;
+	r->budget_exhausted = ch->stop == STOP_BUDGET;
 	if (ch->called) {
 		r->partial = !ch->st.stopped;
 		/* A cut stream never sent its final count: each delta is a
@@ -630,8 +519,8 @@ chat_run(struct req *rq, const struct chat_hooks *hooks, int stream)
 	upstream_result_init(&ch.res);
 	buf_init(&ch.text, REPLY_MAX);
 	reqid_new(rq->rec.id);		/* what its budget is held under */
-	if (check_auth(&ch) == 0 && hooks->prepare(&ch) == 0 &&
-	    check_records(&ch) == 0 && check_key(&ch) == 0)
+	if (chat_check_auth(&ch) == 0 && hooks->prepare(&ch) == 0 &&
+	    chat_check_admission(&ch) == 0)
 		serve(&ch, &v);
 	record(&ch, &v);
 	chat_req_free(&ch.req);

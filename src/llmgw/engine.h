@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "store/keys.h"
 #include "anthropic.h"
+#include "meter.h"
 #include "request.h"
 #include "upstream.h"
 #include "verdict.h"
@@ -42,6 +43,9 @@ struct chat_hooks {
 	 * upstream.  0, or -1 after answering.
 	 */
 	int	(*prepare)(struct chat *);
+	/* The body count_tokens takes for this request, appended to "b":
+	 * 0, or -1 if out of memory. */
+	int	(*count_body)(struct chat *, struct buf *b);
 	/* A text delta of a streamed reply: 0, or -1 if the client is
 	 * gone (chat_send() says so). */
 	int	(*text)(struct chat *, const char *text, size_t len);
@@ -78,6 +82,7 @@ struct chat {
 	int			 keyed;		/* a key from the key table */
 	int64_t			 db_deadline;	/* monotonic: its database
 						 * waits end then */
+	struct meter		 meter;		/* its cost against its hold */
 	struct upstream_result	 res;		/* the last attempt's */
 	struct anthropic_stream	 st;		/* ... and its events */
 	enum stop_reason	 stop;		/* why we stopped it */

@@ -386,6 +386,70 @@ request_is_json(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
+/*
+ * The tools the API runs itself, which bill what they bring in as input:
+ * web search, web fetch, code execution (client tools, and the tools of
+ * the computer use family, cost the client's next request instead).
+ */
+static void
+server_tools(const struct conf *c, const cJSON *tools, struct chat_req *req)
+{
+	static const char *const kinds[] = { "web_search", "web_fetch",
+	    "code_execution" };
+	const cJSON	*t, *type, *uses;
+	size_t		 i;
+
+	cJSON_ArrayForEach(t, tools) {
+		type = cJSON_GetObjectItemCaseSensitive(t, "type");
+		if (!cJSON_IsString(type))
+			continue;
+		for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (strncmp(type->valuestring, kinds[i],
+			    strlen(kinds[i])) == 0)
+				break;
+		if (i == sizeof(kinds) / sizeof(kinds[0]))
+			continue;
+		uses = cJSON_GetObjectItemCaseSensitive(t, "max_uses");
+		req->server_tools++;
+		req->server_tool_uses += cJSON_IsNumber(uses) &&
+		    uses->valuedouble >= 0 && uses->valuedouble <= 1000 ?
+		    (long)uses->valuedouble : c->server_tool_uses;
+	}
+}
+
+int
+messages_count_body(const char *body, size_t len, struct buf *out)
+{
+	static const char *const keep[] = { "model", "messages", "system",
+	    "tools", "tool_choice", "thinking" };
+	cJSON		*root, *count;
+	const cJSON	*v;
+	char		*text;
+	size_t		 i;
+	int		 rc = -1;
+
+	if ((root = cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1)) == NULL)
+		return -1;
+	if ((count = cJSON_CreateObject()) == NULL)
+		goto out;
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		if ((v = cJSON_GetObjectItemCaseSensitive(root, keep[i])) ==
+		    NULL)
+			continue;
+		if (!cJSON_AddItemReferenceToObject(count, keep[i],
+		    (cJSON *)v))
+			goto out;
+	}
+	if ((text = cJSON_PrintUnformatted(count)) == NULL)
+		goto out;
+	rc = buf_adds(out, text);
+	cJSON_free(text);
+out:
+	cJSON_Delete(count);
+	cJSON_Delete(root);
+	return rc;
+}
+
 int
 messages_req_parse(const struct conf *c, const char *body, size_t len,
     struct chat_req *req, int *stream, char *why, size_t whylen)
@@ -443,6 +507,7 @@ messages_req_parse(const struct conf *c, const char *body, size_t len,
 		goto fail;
 	}
 	*stream = cJSON_IsTrue(st);
+	server_tools(c, cJSON_GetObjectItemCaseSensitive(root, "tools"), req);
 	req->max_tokens = (long)v;
 	/* For the budget: a token per byte of the body at most. */
 	req->message_len = len;

@@ -23,6 +23,9 @@ struct chat_req {
 	char	*model;
 	long	 max_tokens;
 	int	 include_usage;	/* a stream ends with an "event: usage" */
+	int	 server_tools;	/* tools the API runs itself (web search,
+				 * web fetch, code execution) */
+	long	 server_tool_uses;	/* ... the uses they may make */
 };
 
 /*
@@ -39,11 +42,20 @@ void	 chat_req_free(struct chat_req *);
  * The body of POST /v1/messages, checked only as far as llmgw must: a JSON
  * object with a model it allows and a max_tokens within the ceiling, and
  * "stream".  The upstream checks the rest.  Returns 0 with req->model,
- * req->max_tokens and "*stream" set (req->message stays NULL), or -1 with
- * the reason in "why".
+ * req->max_tokens, the server tools and their uses (max_uses, or
+ * server_tool_uses for one without) and "*stream" set (req->message
+ * stays NULL), or -1 with the reason in "why".
  */
 int	 messages_req_parse(const struct conf *, const char *body, size_t len,
 	    struct chat_req *req, int *stream, char *why, size_t whylen);
+
+/*
+ * The body for the Messages API's count_tokens from a /v1/messages body
+ * (already checked by messages_req_parse()): the fields it takes (model,
+ * messages, system, tools, tool_choice, thinking), appended to "out".
+ * 0, or -1 if out of memory.
+ */
+int	 messages_count_body(const char *body, size_t len, struct buf *out);
 
 /* 1 if a Content-Type value names JSON ("application/json; charset=.."). */
 int	 request_is_json(const char *content_type);

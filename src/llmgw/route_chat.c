@@ -73,6 +73,13 @@ chat_prepare(struct chat *ch)
 	return 0;
 }
 
+static int
+chat_count_body(struct chat *ch, struct buf *b)
+{
+	return anthropic_request(b, ch->req.model, 0, ch->req.message,
+	    ch->req.message_len, 0);
+}
+
 /* A text delta for the client: one event, flushed at once. */
 static int
 chat_text(struct chat *ch, const char *text, size_t len)
@@ -145,6 +152,7 @@ static const struct chat_hooks chat_hooks = {
 	.pass_request_id = 0,
 	.error = chat_error,
 	.prepare = chat_prepare,
+	.count_body = chat_count_body,
 	.text = chat_text,
 	.event = NULL,
 	.stream_end = chat_stream_end,

@@ -86,6 +86,12 @@ messages_prepare(struct chat *ch)
 	return 0;
 }
 
+static int
+messages_count(struct chat *ch, struct buf *b)
+{
+	return messages_count_body(buf_str(&ch->w->body), ch->w->body.len, b);
+}
+
 /* Each event as the upstream sent it, flushed at once. */
 static int
 messages_event(struct chat *ch, int kind, const char *event,
@@ -176,6 +182,7 @@ static const struct chat_hooks messages_hooks = {
 	.pass_request_id = 1,
 	.error = messages_error,
 	.prepare = messages_prepare,
+	.count_body = messages_count,
 	.text = NULL,
 	.event = messages_event,
 	.stream_end = messages_stream_end,

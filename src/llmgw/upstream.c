@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "core/clock.h"
@@ -283,14 +284,15 @@ headers_for(struct upstream *u, const struct conf *conf, int stream,
 /* The easy handle's options for call "c". */
 static void
 set_options(struct upstream *u, struct call *c, const struct conf *conf,
-    const char *body, size_t len, struct curl_slist *headers)
+    const char *url, const char *body, size_t len,
+    struct curl_slist *headers)
 {
 	CURL	*h = u->curl;
 
 	u->errbuf[0] = '\0';
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, c);
-	curl_easy_setopt(h, CURLOPT_URL, conf->messages_url);
+	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, UPSTREAM_BUFFER);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -350,10 +352,12 @@ call_outcome(const struct upstream *u, const struct call *c,
 	return -1;
 }
 
-int
-upstream_post(struct upstream *u, const struct conf *conf, const char *body,
-    size_t len, int stream, const char *version, const char *beta,
-    const struct upstream_sink *sink, struct upstream_result *res)
+/* One POST of "body" to "url"; see upstream_post(). */
+static int
+post(struct upstream *u, const struct conf *conf, const char *url,
+    const char *body, size_t len, int stream, const char *version,
+    const char *beta, const struct upstream_sink *sink,
+    struct upstream_result *res)
 {
 	struct curl_slist	*headers;
 	struct call		 c;
@@ -382,7 +386,7 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 		return -1;
 	}
 	c.inbox = u->inbox;	/* empty: trimmed after the last call */
-	set_options(u, &c, conf, body, len, headers);
+	set_options(u, &c, conf, url, body, len, headers);
 	run_call(u, &c, sink);
 	curl_easy_setopt(u->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(u->curl, CURLOPT_PRIVATE, NULL);
@@ -394,4 +398,62 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 	pthread_mutex_destroy(&c.lock);
 	sem_destroy(&c.wake);
 	return call_outcome(u, &c, res);
+}
+
+int
+upstream_post(struct upstream *u, const struct conf *conf, const char *body,
+    size_t len, int stream, const char *version, const char *beta,
+    const struct upstream_sink *sink, struct upstream_result *res)
+{
+	return post(u, conf, conf->messages_url, body, len, stream, version,
+	    beta, sink, res);
+}
+
+static int
+keep_count(void *arg, const char *p, size_t n)
+{
+	return buf_add(arg, p, n);
+}
+
+int
+upstream_count(struct upstream *u, const struct conf *conf, const char *body,
+    size_t len, const char *version, const char *beta,
+    struct upstream_result *res, long *tokens)
+{
+	struct upstream_sink	 sink;
+	struct buf		 reply;
+	cJSON			*root;
+	const cJSON		*n;
+	int			 rc = -1;
+
+	buf_init(&reply, COUNT_REPLY_MAX);
+	sink.on_data = keep_count;
+	sink.on_tick = NULL;
+	sink.arg = &reply;
+	if (post(u, conf, conf->count_url, body, len, 0, version, beta, &sink,
+	    res) == -1)
+		goto out;
+	if (res->status != 200) {
+		snprintf(res->detail, sizeof(res->detail), "count_tokens: HTTP "
+		    "%ld", res->status);
+		goto out;
+	}
+	if ((root = cJSON_ParseWithLength(reply.data != NULL ? reply.data :
+	    "", reply.len)) == NULL) {
+		str_copy(res->detail, sizeof(res->detail), "count_tokens: "
+		    "not JSON");
+		goto out;
+	}
+	n = cJSON_GetObjectItemCaseSensitive(root, "input_tokens");
+	if (cJSON_IsNumber(n) && n->valuedouble >= 0 &&
+	    n->valuedouble < 1e12) {
+		*tokens = (long)n->valuedouble;
+		rc = 0;
+	} else
+		str_copy(res->detail, sizeof(res->detail), "count_tokens: no "
+		    "input_tokens");
+	cJSON_Delete(root);
+out:
+	buf_free(&reply);
+	return rc;
 }

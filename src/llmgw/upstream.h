@@ -95,4 +95,14 @@ int	 upstream_post(struct upstream *, const struct conf *,
 	    const char *beta, const struct upstream_sink *,
 	    struct upstream_result *);
 
+/*
+ * The Messages API's count_tokens: POST "len" bytes of JSON (what
+ * count_tokens takes) and read {"input_tokens": N}.  0 with "*tokens" set,
+ * or -1 with "res" saying why (an HTTP status other than 200 included).
+ */
+#define COUNT_REPLY_MAX	4096
+int	 upstream_count(struct upstream *, const struct conf *,
+	    const char *body, size_t len, const char *version,
+	    const char *beta, struct upstream_result *, long *tokens);
+
 #endif /* UPSTREAM_H */

@@ -87,6 +87,11 @@ judge_stopped(const struct attempt *a, struct verdict *v)
 		verdict_set(v, 502, 0, "upstream_too_big",
 		    "the AI service sent more than llmgw accepts");
 		break;
+	case STOP_BUDGET:
+		verdict_set(v, 429, 0, "budget_exhausted",
+		    "this key's token budget has no room for what the reply "
+		    "costs");
+		break;
 	case STOP_CLIENT_GONE:
 	case STOP_NONE:
 		verdict_set(v, 499, 0, "client_gone", "the client went away");

@@ -19,7 +19,8 @@ enum stop_reason {
 	STOP_CLIENT_GONE,	/* a write to the client failed */
 	STOP_ERROR_EVENT,	/* the upstream sent an error event */
 	STOP_MALFORMED,		/* ... an event we cannot read */
-	STOP_TOO_BIG		/* ... more than we take */
+	STOP_TOO_BIG,		/* ... more than we take */
+	STOP_BUDGET		/* the key's budget has no room for more */
 };
 
 /* What an attempt left behind. */

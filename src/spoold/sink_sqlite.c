@@ -27,8 +27,8 @@ struct sqlite_sink {
 
 static const char insert_sql[] =
     "INSERT OR IGNORE INTO request_log (" RECORD_SQL_COLUMNS ", end_ts,"
-    " delivered_ts, upstream, record) VALUES (" RECORD_SQL_PARAMS ", ?20, ?21,"
-    " ?22, ?23)";
+    " delivered_ts, upstream, record) VALUES (" RECORD_SQL_PARAMS ", ?21, ?22,"
+    " ?23, ?24)";
 
 static void	 sqlite_close(void *);
 
@@ -81,10 +81,11 @@ insert_one(struct sqlite_sink *s, const struct delivery *d, int64_t now)
 
 	record_sql_bind(st, r);
 	if (r->end_ms > 0)
-		sqlite3_bind_int64(st, 20, r->end_ms);
-	sqlite3_bind_int64(st, 21, now);
-	sqlite3_bind_int(st, 22, r->upstream);
-	sqlite3_bind_text(st, 23, d->json, (int)d->len, SQLITE_STATIC);
+		sqlite3_bind_int64(st, RECORD_SQL_NCOLUMNS + 1, r->end_ms);
+	sqlite3_bind_int64(st, RECORD_SQL_NCOLUMNS + 2, now);
+	sqlite3_bind_int(st, RECORD_SQL_NCOLUMNS + 3, r->upstream);
+	sqlite3_bind_text(st, RECORD_SQL_NCOLUMNS + 4, d->json, (int)d->len,
+	    SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);

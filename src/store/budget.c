@@ -11,12 +11,12 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/proc.h"
-#include "core/reqid.h"
 #include "core/str.h"
 #include "budget.h"
 #include "db.h"
 #include "dbpool.h"
 #include "keys.h"
+#include "record_sql.h"
 
 #define RECLAIM_EVERY_MS	10000
 
@@ -33,7 +33,15 @@ static const char held_sql[] =
     " WHERE key_id = ?1 AND period = ?2";
 static const char reserve_sql[] =
     "INSERT INTO reservations (id, key_id, period, tokens, pid, start,"
-    " expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    " expires, ts, route, model) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+    " ?9, ?10)";
+static const char charge_hold_sql[] =
+    "INSERT OR IGNORE INTO usage (id, request_id, ts, key_id, route, model,"
+    " status, input_tokens, total_ms, partial, hold_charged, upstream_error)"
+    " VALUES (?1, ?1, ?2, ?3, coalesce(?4, 'unknown'), ?5, 0, ?6, 0, 1, 1,"
+    " 'llmgw died while serving it: its hold was charged')";
+static const char extend_sql[] =
+    "UPDATE reservations SET tokens = ?2 WHERE id = ?1";
 static const char unreserve_sql[] = "DELETE FROM reservations WHERE id = ?1";
 static const char key_period_sql[] =
     "SELECT coalesce(budget_period, 'day') FROM keys"
@@ -100,44 +108,100 @@ run(struct dbconn *c, enum db_slot slot, const char *sql, const char *key,
 	return v;
 }
 
-long
-budget_reclaim(struct sqlite3 *db, struct err *err)
+/*
+ * Charge the hold of a request whose process died: a usage row marked
+ * hold_charged, with the hold as its input tokens (at least what it had
+ * used: a hold grows before what it covers), and the budget charged, once.
+ * Within the caller's transaction.
+ */
+static int
+charge_hold(struct dbconn *c, sqlite3_stmt *held, struct err *err)
 {
-	sqlite3_stmt	*st, *del;
+	sqlite3_stmt	*st;
+	const char	*id = (const char *)sqlite3_column_text(held, 0);
+	const char	*key = (const char *)sqlite3_column_text(held, 1);
+	int64_t		 ts = sqlite3_column_int64(held, 3);
+	long		 tokens = (long)sqlite3_column_int64(held, 2);
+
+	if ((st = dbconn_stmt(c, DBS_CHARGE_HOLD, charge_hold_sql, err)) ==
+	    NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, ts);
+	sqlite3_bind_text(st, 3, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_value(st, 4, sqlite3_column_value(held, 4));
+	sqlite3_bind_value(st, 5, sqlite3_column_value(held, 5));
+	sqlite3_bind_int64(st, 6, tokens);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		err_set(err, "%s", sqlite3_errmsg(c->db));
+		return -1;
+	}
+	if (sqlite3_changes(c->db) > 0 &&
+	    budget_charge(c, key, ts, tokens, err) == -1)
+		return -1;
+	return 0;
+}
+
+long
+budget_reclaim(struct dbconn *c, struct err *err)
+{
+	sqlite3_stmt	*st = NULL, *del = NULL;
 	long		 n = 0;
 	int		 rc;
 
-	if (sqlite3_prepare_v2(db, "SELECT DISTINCT pid, start FROM"
-	    " reservations", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "DELETE FROM reservations WHERE pid = ?1"
-	    " AND start = ?2", -1, &del, NULL) != SQLITE_OK) {
-		err_set(err, "reclaim: %s", sqlite3_errmsg(db));
-		sqlite3_finalize(st);
+	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
 		return -1;
+	if (sqlite3_prepare_v2(c->db, "SELECT id, key_id, tokens,"
+	    " coalesce(ts, 0), route, model, pid, start FROM reservations",
+	    -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, "DELETE FROM reservations WHERE id = ?1"
+	    " OR expires < ?2", -1, &del, NULL) != SQLITE_OK) {
+		err_set(err, "reclaim: %s", sqlite3_errmsg(c->db));
+		goto fail;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		long long pid = sqlite3_column_int64(st, 0);
-		long long start = sqlite3_column_int64(st, 1);
+		long long pid = sqlite3_column_int64(st, 6);
+		long long start = sqlite3_column_int64(st, 7);
 
 		if (proc_alive((long)pid, (unsigned long long)start))
 			continue;
-		sqlite3_bind_int64(del, 1, pid);
-		sqlite3_bind_int64(del, 2, start);
-		if (sqlite3_step(del) == SQLITE_DONE)
-			n += sqlite3_changes(db);
+		if (charge_hold(c, st, err) == -1)
+			goto fail;
+		sqlite3_bind_text(del, 1, (const char *)sqlite3_column_text(st,
+		    0), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(del, 2, 0);
+		if (sqlite3_step(del) != SQLITE_DONE) {
+			err_set(err, "reclaim: %s", sqlite3_errmsg(c->db));
+			goto fail;
+		}
+		n += sqlite3_changes(c->db);
 		sqlite3_reset(del);
 	}
+	if (rc != SQLITE_DONE) {
+		err_set(err, "reclaim: %s", sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	/* Past their time, their process alive but stuck: released; its
+	 * row will settle what it used. */
+	sqlite3_bind_null(del, 1);
+	sqlite3_bind_int64(del, 2, clock_wall_ms());
+	if (sqlite3_step(del) != SQLITE_DONE) {
+		err_set(err, "reclaim: %s", sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	n += sqlite3_changes(c->db);
 	sqlite3_finalize(st);
 	sqlite3_finalize(del);
-	if (sqlite3_prepare_v2(db, "DELETE FROM reservations WHERE expires"
-	    " < ?1", -1, &del, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(del, 1, clock_wall_ms());
-		if (sqlite3_step(del) == SQLITE_DONE)
-			n += sqlite3_changes(db);
-		sqlite3_finalize(del);
-	}
+	if (db_exec(c->db, "COMMIT", err) == -1)
+		goto rollback;
 	atomic_store(&last_reclaim, clock_wall_ms());
 	return n;
+fail:
+	sqlite3_finalize(st);
+	sqlite3_finalize(del);
+rollback:
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
 }
 
 /* One try: 0 reserved, 1 rate, 2 spent, -1 error (rolled back). */
@@ -198,6 +262,9 @@ try_reserve(struct dbconn *c, const struct key *k,
 		sqlite3_bind_int64(st, 5, (sqlite3_int64)getpid());
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)proc_self_start());
 		sqlite3_bind_int64(st, 7, now + claim->hold_ms);
+		sqlite3_bind_int64(st, 8, claim->ts_ms);
+		sqlite3_bind_text(st, 9, claim->route, -1, SQLITE_STATIC);
+		record_sql_text(st, 10, claim->model);
 		rc = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
@@ -233,10 +300,11 @@ budget_reserve(struct dbpool *p, const struct key *k,
 	if ((c = dbpool_get_writer(p, claim->deadline_ms, err)) == NULL)
 		return BUDGET_ERROR;
 	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
-		budget_reclaim(c->db, &ignored);
+		budget_reclaim(c, &ignored);
 	rc = try_reserve(c, k, claim, r, retry_after, err);
-	/* Short of tokens: what dead processes hold may be the reason. */
-	if (rc == 2 && budget_reclaim(c->db, &ignored) > 0)
+	/* Short of tokens: what dead processes hold may be the reason
+	 * (charged, it may stay short). */
+	if (rc == 2 && budget_reclaim(c, &ignored) > 0)
 		rc = try_reserve(c, k, claim, r, retry_after, err);
 	dbpool_put(p, c, rc == -1);
 	if (rc == -1)
@@ -244,6 +312,49 @@ budget_reserve(struct dbpool *p, const struct key *k,
 		    k->id);
 	return rc == 0 ? BUDGET_OK : rc == 1 ? BUDGET_RATE : rc == 2 ?
 	    BUDGET_SPENT : BUDGET_ERROR;
+}
+
+enum budget_verdict
+budget_extend(struct dbpool *p, const struct key *k, struct reservation *r,
+    long want, long need, int64_t deadline_ms, struct err *err)
+{
+	struct dbconn	*c;
+	int64_t		 used, held, room;
+	long		 tokens;
+	int		 rc = -1;
+
+	if (r->id[0] == '\0' || need <= r->tokens)
+		return BUDGET_OK;
+	if ((c = dbpool_get_writer(p, deadline_ms, err)) == NULL)
+		return BUDGET_ERROR;
+	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
+		goto out;
+	if ((used = run(c, DBS_BUDGET_USED, used_sql, k->id, r->period, 0,
+	    NULL, err)) == -1 ||
+	    (held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id, r->period, 0,
+	    NULL, err)) == -1)
+		goto out;
+	/* The room for this hold: the budget less what is settled and what
+	 * the others hold. */
+	room = k->budget_tokens - used - (held - r->tokens);
+	if (room < need) {
+		rc = 2;
+		goto out;
+	}
+	tokens = want < room ? want : (long)room;
+	if (run(c, DBS_EXTEND, extend_sql, r->id, NULL, tokens, NULL, err) ==
+	    -1 || db_exec(c->db, "COMMIT", err) == -1)
+		goto out;
+	r->tokens = tokens;
+	rc = 0;
+out:
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	dbpool_put(p, c, rc == -1);
+	if (rc == -1)
+		err_prefix(err, "database %s: extend the hold of %s",
+		    dbpool_path(p), r->id);
+	return rc == 0 ? BUDGET_OK : rc == 2 ? BUDGET_SPENT : BUDGET_ERROR;
 }
 
 int

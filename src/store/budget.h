@@ -44,6 +44,8 @@ enum budget_verdict {
 /* What a request asks for. */
 struct budget_claim {
 	const char	*id;		/* its record id: the reservation's */
+	const char	*route;		/* for the row of a hold charged */
+	const char	*model;		/* ... "" if not known */
 	int64_t		 ts_ms;		/* when it came (Unix ms): its period */
 	long		 tokens;	/* the most it can cost */
 	long		 hold_ms;	/* how long they may be held at most */
@@ -78,8 +80,25 @@ int	 budget_unreserve(struct dbconn *c, const char *id, struct err *);
 int	 budget_charge(struct dbconn *c, const char *key_id, int64_t ts_ms,
 	    long tokens, struct err *);
 
-/* Release reservations of dead processes or past their time. */
-long	 budget_reclaim(struct sqlite3 *, struct err *);
+/*
+ * Grow hold "resv" of key "k", for a request whose running cost has
+ * passed it: to "want" tokens if the budget has room, else to all the
+ * room there is if that is at least "need".  BUDGET_OK (resv->tokens
+ * then says how much), BUDGET_SPENT if there is not even "need", or
+ * BUDGET_ERROR with "err" set.  Waits for the database until
+ * "deadline_ms".
+ */
+enum budget_verdict budget_extend(struct dbpool *, const struct key *k,
+	    struct reservation *resv, long want, long need,
+	    int64_t deadline_ms, struct err *);
+
+/*
+ * Settle the holds of requests whose process died, as usage rows marked
+ * hold_charged (their hold as input tokens: at least what they used), and
+ * release those of live processes past their time.  In one transaction
+ * on "c".  Returns how many went, or -1 with "err" set.
+ */
+long	 budget_reclaim(struct dbconn *c, struct err *);
 
 /*
  * The period of kind "day" or "month" holding "now_ms" (UTC), as

@@ -100,6 +100,12 @@ static const struct conf_key conf_keys_table[] = {
 	    NULL },
 	{ "on_record_failure", CT_STRING, OFF(on_record_failure), 0, 0,
 	    "refuse", NULL },
+	{ "budget_count_tokens", CT_BOOL, OFF(budget_count_tokens), 0, 0,
+	    "yes", NULL },
+	{ "server_tool_reserve", CT_INT, OFF(server_tool_reserve), 0,
+	    10000000, "0", NULL },
+	{ "server_tool_uses", CT_INT, OFF(server_tool_uses), 1, 1000, "10",
+	    NULL },
 	{ "sinks", CT_LIST, OFF(sinks), 0, 0, "sqlite", NULL },
 	{ "sink_database", CT_STRING, OFF(sink_database), 0, 0, NULL, NULL },
 	{ "webhook_url", CT_URL, OFF(webhook_url), 0, 0, NULL, NULL },
@@ -511,6 +517,12 @@ conf_build(int (*reader)(struct conf *, const void *, unsigned long *,
 		err_set(err, "out of memory");
 		goto fail;
 	}
+	if (asprintf(&c->count_url, "%s/count_tokens", c->messages_url) ==
+	    -1) {
+		c->count_url = NULL;
+		err_set(err, "out of memory");
+		goto fail;
+	}
 	return c;
 fail:
 	conf_free(c);
@@ -611,6 +623,7 @@ conf_free(struct conf *c)
 		}
 	}
 	free(c->messages_url);
+	free(c->count_url);
 	free(c->path);
 	free(c);
 }

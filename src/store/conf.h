@@ -48,6 +48,13 @@ struct conf {
 	char	*on_record_failure;	/* "refuse" or "serve" */
 	int	 serve_unrecorded;	/* ... it is "serve" */
 
+	/* Budgets. */
+	int	 budget_count_tokens;	/* count the input upstream first */
+	long	 server_tool_reserve;	/* tokens held per server tool use;
+					 * 0: no server tools on a budget */
+	long	 server_tool_uses;	/* uses held for a tool without
+					 * max_uses */
+
 	/* llmgw-spoold. */
 	char	**sinks;		/* "sqlite", "webhook", "jsonl" */
 	char	*sink_database;		/* NULL: the database */
@@ -84,6 +91,7 @@ struct conf {
 	int	 allow_root;		/* llmgw may run as root */
 
 	char	*messages_url;		/* upstream_url + "/v1/messages" */
+	char	*count_url;		/* ... + "/count_tokens" */
 	char	*path;			/* file read, or NULL for none */
 	char	 warning[512];		/* for the log at start, or "" */
 };

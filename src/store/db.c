@@ -105,6 +105,23 @@ static const char *const migrations[] = {
 	"CREATE INDEX reservations_key ON reservations(key_id, period);"
 	"CREATE TABLE rate_hits (key_id TEXT NOT NULL, ts INTEGER NOT NULL);"
 	"CREATE INDEX rate_hits_key ON rate_hits(key_id, ts);",
+
+	/*
+	 * 3 -> 4: holds that say whose they are, so that a dead process's
+	 * can be charged as a usage row; rows that say a stream was ended
+	 * for the budget, or that a hold was charged; the largest overshoot
+	 * of each key.
+	 */
+	"ALTER TABLE reservations ADD COLUMN ts INTEGER;"
+	"ALTER TABLE reservations ADD COLUMN route TEXT;"
+	"ALTER TABLE reservations ADD COLUMN model TEXT;"
+	"ALTER TABLE usage ADD COLUMN budget_exhausted INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE usage ADD COLUMN hold_charged INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE request_log ADD COLUMN budget_exhausted INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE keys ADD COLUMN max_overshoot INTEGER NOT NULL"
+	"  DEFAULT 0;",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

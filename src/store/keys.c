@@ -19,7 +19,8 @@
 #include "keys.h"
 
 #define KEY_COLUMNS	"id, name, prefix, created, expires, revoked," \
-			" budget_tokens, budget_period, rpm, models"
+			" budget_tokens, budget_period, rpm, models," \
+			" max_overshoot"
 
 static void
 column_text(sqlite3_stmt *st, int i, char *out, size_t size)
@@ -45,6 +46,7 @@ row_to_key(sqlite3_stmt *st, struct key *k)
 	k->rpm = sqlite3_column_type(st, 8) == SQLITE_NULL ? -1 :
 	    (long)sqlite3_column_int64(st, 8);
 	column_text(st, 9, k->models, sizeof(k->models));
+	k->max_overshoot = (long)sqlite3_column_int64(st, 10);
 }
 
 /*

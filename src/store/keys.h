@@ -31,6 +31,8 @@ struct key {
 	char	 period[8];		/* "day", "month", or "" */
 	long	 rpm;			/* -1: no limit */
 	char	 models[KEY_MODELS_MAX];	/* "a,b"; "": any model */
+	long	 max_overshoot;		/* the most a request cost past
+					 * its hold */
 };
 
 /*

@@ -69,6 +69,8 @@ record_to_json(const struct record *r, struct buf *b)
 	    "\"partial\":%s,\"retries\":%d,\"upstream\":%s", r->total_ms,
 	    r->disconnected ? "true" : "false", r->partial ? "true" : "false",
 	    r->retries, r->upstream ? "true" : "false");
+	if (r->budget_exhausted)
+		bad |= buf_adds(b, ",\"budget_exhausted\":true");
 	if (r->upstream_status > 0)
 		bad |= buf_addf(b, ",\"upstream_status\":%ld",
 		    r->upstream_status);
@@ -234,7 +236,9 @@ record_from_json(const char *text, size_t len, struct record *r,
 #undef NUM
 	if (get_bool(root, "disconnected", &r->disconnected, err) == -1 ||
 	    get_bool(root, "partial", &r->partial, err) == -1 ||
-	    get_bool(root, "upstream", &r->upstream, err) == -1)
+	    get_bool(root, "upstream", &r->upstream, err) == -1 ||
+	    get_bool(root, "budget_exhausted", &r->budget_exhausted, err) ==
+	    -1)
 		goto done;
 	rc = 0;
 done:

@@ -35,6 +35,8 @@ struct record {
 	int		 partial;	/* the reply did not complete */
 	int		 retries;
 	int		 upstream;	/* the request reached the upstream */
+	int		 budget_exhausted;	/* ended: the key's budget was
+						 * spent while it ran */
 	long		 upstream_status;	/* 0: no HTTP answer */
 	char		 upstream_error[256];	/* "": none */
 	char		 upstream_request_id[128];

@@ -42,4 +42,5 @@ record_sql_bind(sqlite3_stmt *st, const struct record *r)
 		sqlite3_bind_null(st, 17);
 	record_sql_text(st, 18, r->upstream_error);
 	record_sql_text(st, 19, r->upstream_request_id);
+	sqlite3_bind_int(st, 20, r->budget_exhausted);
 }

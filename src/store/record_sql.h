@@ -14,11 +14,11 @@ struct sqlite3_stmt;
 	"id, request_id, ts, key_id, route, model, status, input_tokens," \
 	" output_tokens, cache_creation_input_tokens, cache_read_input_tokens," \
 	" ttft_ms, total_ms, disconnected, partial, retries, upstream_status," \
-	" upstream_error, upstream_request_id"
-#define RECORD_SQL_NCOLUMNS	19
+	" upstream_error, upstream_request_id, budget_exhausted"
+#define RECORD_SQL_NCOLUMNS	20
 #define RECORD_SQL_PARAMS \
 	"?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15," \
-	" ?16, ?17, ?18, ?19"
+	" ?16, ?17, ?18, ?19, ?20"
 
 /*
  * Bind "r" (borrowed until the statement is stepped) to parameters 1 to

@@ -117,23 +117,28 @@ t.main(async () => {
       'with Retry-After until the end of the day');
   });
 
-  await t.test('a process that dies gives back what it held', async () => {
-    // A budget that fits one request at a time.
+  await t.test('a process that dies: its hold is charged, not forgiven', async () => {
+    // The stream holds 1 counted input token + max_tokens 100.
     const k = create('--name', 'single', '--budget-tokens', '250', '--period', 'month');
     const id = sql(db, "SELECT id FROM keys WHERE name = 'single'")[0].id;
     const long = sse(url('/chat/stream'), {message: '[[tokens:50]] [[delay:200]] [[usage:1,1]]', max_tokens: 100},
       {headers: {authorization: `Bearer ${k.secret}`}, abortAt: 5000});
-    const held = await waitFor(() => sql(db, `SELECT pid FROM reservations WHERE key_id = '${id}'`)[0], 5000);
-    t.ok(held, `a stream holds the budget (process ${held && held.pid})`);
-    const busy = await chat(k.secret, {message: 'x', max_tokens: 100});
-    t.is(busy.status, 429, 'a second request does not fit while it runs');
+    const held = await waitFor(() => sql(db, `SELECT id, pid, tokens FROM reservations WHERE key_id = '${id}'`)[0], 5000);
+    t.ok(held && held.tokens === 101, `a stream holds its counted input and max_tokens: ${held && held.tokens}`);
+    const busy = await chat(k.secret, {message: 'x', max_tokens: 200});
+    t.is(busy.status, 429, 'a second request that does not fit beside it: 429');
     process.kill(held.pid, 'SIGKILL');
     await long;
     await sleep(300);
     const r = await chat(k.secret, {message: 'x', max_tokens: 100});
-    t.is(r.status, 200, 'after its process was killed the reservation is released');
+    t.is(r.status, 200, 'after its process was killed, a request that fits beside its charge is served');
+    const row = await waitFor(() => sql(db, `SELECT input_tokens, hold_charged, partial FROM usage WHERE id = '${held.id}'`)[0], 5000);
+    t.is(row, {input_tokens: 101, hold_charged: 1, partial: 1}, 'the dead request has a usage row: its hold, marked as charged');
     t.ok(await waitFor(() => sql(db, `SELECT count(*) AS n FROM reservations WHERE key_id = '${id}'`)[0].n === 0, 5000),
       'nothing left held once it settled');
+    const spent = () => sql(db, `SELECT coalesce(sum(tokens), 0) AS n FROM budget_use WHERE key_id = '${id}'`)[0].n;
+    const rows = () => sql(db, `SELECT coalesce(sum(input_tokens + output_tokens), 0) AS n FROM usage WHERE key_id = '${id}'`)[0].n;
+    t.ok(await waitFor(() => spent() === rows(), 5000) && spent() >= 101, `the budget counts the charge: ${spent()} tokens`);
   });
 
   await t.test('llmgw-admin usage', async () => {

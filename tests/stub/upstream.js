@@ -25,6 +25,13 @@
 //   [[usage:IN,OUT,CC,CR]] usage numbers (input, output, cache creation/read)
 //   [[no-stop]]         end the stream politely without message_stop
 //   [[thinking:MS]]     pings only for MS before the first delta
+//   [[server-tools:K,T]] K web searches, each bringing T input tokens: a
+//                       stream shows a server_tool_use block for each and
+//                       reports the input (as the API does) in
+//                       message_delta; count_tokens cannot know of them
+//
+// POST /v1/messages/count_tokens: {"input_tokens": N}, N being what the
+// same message reports at message_start ([[usage:IN,..]] included).
 // GET /log: every request seen, with whether the client hung up early.
 // GET /stats: counts, and replies in progress.  POST /reset: forget the log.
 'use strict';
@@ -56,10 +63,35 @@ function sse(res, event, obj) {
   return res.write(`event: ${event}\ndata: ${JSON.stringify(obj)}\n\n`);
 }
 
-function handle(req, res, body, entry) {
+function lastMessage(body) {
   const msgs = Array.isArray(body.messages) ? body.messages : [];
   const last = msgs.length ? msgs[msgs.length - 1] : {};
-  const said = typeof last.content === 'string' ? last.content : JSON.stringify(last.content || '');
+  return typeof last.content === 'string' ? last.content : JSON.stringify(last.content || '');
+}
+
+// The input a message is billed, before any server tool brings more.
+function inputOf(said, d) {
+  return d.usage ? (+String(d.usage).split(',')[0] || 0) : 10 + Math.floor(said.length / 4);
+}
+
+function countTokens(res, body, entry) {
+  const said = lastMessage(body);
+  entry.count_tokens = true;
+  entry.message = said;
+  const bad = ['max_tokens', 'stream', 'temperature', 'metadata'].filter(k => k in body);
+  if (bad.length) {
+    res.writeHead(400, {'content-type': 'application/json'});
+    entry.status = 400;
+    return res.end(JSON.stringify({type: 'error', error: {type: 'invalid_request_error',
+      message: `${bad[0]}: Extra inputs are not permitted`}}));
+  }
+  entry.status = 200;
+  res.writeHead(200, {'content-type': 'application/json', 'request-id': `req_stub_${entry.n}`});
+  res.end(JSON.stringify({input_tokens: inputOf(said, directives(said))}));
+}
+
+function handle(req, res, body, entry) {
+  const said = lastMessage(body);
   const d = directives(said);
   entry.message = said;
   entry.model = body.model;
@@ -76,13 +108,17 @@ function handle(req, res, body, entry) {
   const n = +(d.tokens !== undefined ? d.tokens : TOKENS);
   const delay = +(d.delay !== undefined ? d.delay : DELAY);
   const model = body.model || 'stub-model';
-  let usage = {input_tokens: 10 + Math.floor(said.length / 4), output_tokens: n,
+  let usage = {input_tokens: inputOf(said, d), output_tokens: n,
                cache_creation_input_tokens: 0, cache_read_input_tokens: 0};
   if (d.usage) {
     const [a, b, c, e] = String(d.usage).split(',').map(Number);
     usage = {input_tokens: a || 0, output_tokens: b || 0,
              cache_creation_input_tokens: c || 0, cache_read_input_tokens: e || 0};
   }
+  const [searches, perSearch] = d['server-tools'] ? String(d['server-tools']).split(',').map(Number) : [0, 0];
+  const startInput = usage.input_tokens;
+  usage.input_tokens += searches * perSearch;
+  if (searches) usage.server_tool_use = {web_search_requests: searches};
   let words;
   if (d['big-event']) words = ['x'.repeat(2 * 1024 * 1024)];
   else if (d['reply-bytes']) {
@@ -119,17 +155,27 @@ function handle(req, res, body, entry) {
     res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...rl});
     sse(res, 'message_start', {type: 'message_start', message: {id: 'msg_stub', type: 'message',
       role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null,
-      usage: {input_tokens: usage.input_tokens, output_tokens: 1,
+      usage: {input_tokens: startInput, output_tokens: 1,
               cache_creation_input_tokens: usage.cache_creation_input_tokens,
               cache_read_input_tokens: usage.cache_read_input_tokens}}});
-    sse(res, 'content_block_start', {type: 'content_block_start', index: 0, content_block: {type: 'text', text: ''}});
+    let block = 0;
+    for (let k = 0; k < searches; k++) {
+      sse(res, 'content_block_start', {type: 'content_block_start', index: block,
+        content_block: {type: 'server_tool_use', id: `srvtoolu_${k}`, name: 'web_search', input: {}}});
+      sse(res, 'content_block_stop', {type: 'content_block_stop', index: block++});
+      sse(res, 'content_block_start', {type: 'content_block_start', index: block,
+        content_block: {type: 'web_search_tool_result', tool_use_id: `srvtoolu_${k}`, content: []}});
+      sse(res, 'content_block_stop', {type: 'content_block_stop', index: block++});
+    }
+    sse(res, 'content_block_start', {type: 'content_block_start', index: block, content_block: {type: 'text', text: ''}});
     sse(res, 'ping', {type: 'ping'});
     let i = 0;
     const at = (k) => d[k] !== undefined && i === +d[k];
     const finish = () => {
-      sse(res, 'content_block_stop', {type: 'content_block_stop', index: 0});
+      sse(res, 'content_block_stop', {type: 'content_block_stop', index: block});
       sse(res, 'message_delta', {type: 'message_delta', delta: {stop_reason: 'end_turn', stop_sequence: null},
-        usage: {output_tokens: usage.output_tokens}});
+        usage: searches ? {input_tokens: usage.input_tokens, output_tokens: usage.output_tokens,
+          server_tool_use: usage.server_tool_use} : {output_tokens: usage.output_tokens}});
       if (!d['no-stop']) sse(res, 'message_stop', {type: 'message_stop'});
       entry.completed = true;
       res.end();
@@ -141,7 +187,7 @@ function handle(req, res, body, entry) {
       if (at('malformed')) { res.write('event: content_block_delta\ndata: {"type": "content_block_delta", oops\n\n'); entry.completed = true; return res.end(); }
       if (at('error-event')) { sse(res, 'error', {type: 'error', error: {type: 'overloaded_error', message: 'Overloaded'}}); entry.completed = true; return res.end(); }
       if (i >= words.length) return finish();
-      sse(res, 'content_block_delta', {type: 'content_block_delta', index: 0, delta: {type: 'text_delta', text: words[i++]}});
+      sse(res, 'content_block_delta', {type: 'content_block_delta', index: block, delta: {type: 'text_delta', text: words[i++]}});
       entry.deltas = i;
       entry.last_delta_at = Date.now();
       if (delay > 0) setTimeout(step, delay); else setImmediate(step);
@@ -173,7 +219,7 @@ const server = http.createServer((req, res) => {
     log = []; failures.clear(); requests = 0;
     res.writeHead(204); return res.end();
   }
-  if (req.method !== 'POST' || req.url !== '/v1/messages') {
+  if (req.method !== 'POST' || (req.url !== '/v1/messages' && req.url !== '/v1/messages/count_tokens')) {
     res.writeHead(404, {'content-type': 'application/json'});
     return res.end(JSON.stringify({type: 'error', error: {type: 'not_found_error', message: 'no such route'}}));
   }
@@ -194,6 +240,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(400, {'content-type': 'application/json'});
       return res.end(JSON.stringify({type: 'error', error: {type: 'invalid_request_error', message: 'bad json'}}));
     }
+    if (req.url === '/v1/messages/count_tokens') return countTokens(res, body, entry);
     handle(req, res, body, entry);
   });
 });

@@ -80,6 +80,31 @@ main(void)
 	is_int(ev(&st, "{\"type\":\"brand_new_event\"}"), AEV_IGNORED,
 	    "unknown events are skipped, as the API asks");
 
+	/* Server tools: each use begins with a block; the input they bring
+	 * comes in message_delta. */
+	memset(&st, 0, sizeof(st));
+	ev(&st, "{\"type\":\"message_start\",\"message\":{\"usage\":"
+	    "{\"input_tokens\":20,\"output_tokens\":1}}}");
+	is_int(ev(&st, "{\"type\":\"content_block_start\",\"index\":0,"
+	    "\"content_block\":{\"type\":\"server_tool_use\",\"id\":\"s\","
+	    "\"name\":\"web_search\",\"input\":{}}}"), AEV_TOOL_USE,
+	    "a server tool use begins");
+	is_int(ev(&st, "{\"type\":\"content_block_start\",\"index\":1,"
+	    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}"),
+	    AEV_IGNORED, "a text block is not one");
+	is_int(st.server_tool_uses, 1, "uses counted");
+	ok(!st.input_final, "the input is not final yet");
+	ev(&st, "{\"type\":\"message_delta\",\"delta\":{},\"usage\":"
+	    "{\"input_tokens\":5020,\"output_tokens\":7}}");
+	is_int(st.usage.input_tokens, 5020, "message_delta's input, searches "
+	    "included");
+	ok(st.input_final, "now it is");
+	buf_reset(&b);
+	ok(anthropic_request(&b, "m", 0, "x", 1, 0) == 0 &&
+	    strcmp(buf_str(&b), "{\"model\":\"m\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"x\"}]}") == 0,
+	    "the body count_tokens takes: %s", buf_str(&b));
+
 	reply = "{\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":"
 	    "\"tool_use\",\"id\":\"x\"},{\"type\":\"text\",\"text\":\"b\"}],"
 	    "\"stop_reason\":\"max_tokens\",\"usage\":{\"input_tokens\":7,"

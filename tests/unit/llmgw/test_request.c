@@ -171,6 +171,36 @@ main(void)
 	ok(parse("{\"message\":\"x\",\"model\":\"b\"}") == 0, "an allowed one");
 	chat_req_free(&req);
 
+	{
+		struct chat_req	 mr;
+		struct buf	 cb;
+		char		 why[256];
+		int		 stream;
+		const char	*body = "{\"model\":\"b\","
+		    "\"max_tokens\":9,\"stream\":true,\"system\":\"s\","
+		    "\"messages\":[],\"tools\":[{\"type\":"
+		    "\"web_search_20250305\",\"name\":\"w\",\"max_uses\":3},"
+		    "{\"type\":\"web_fetch_20250910\",\"name\":\"f\"},"
+		    "{\"name\":\"mine\",\"input_schema\":{}},{\"type\":"
+		    "\"bash_20250124\",\"name\":\"bash\"}]}";
+
+		why[0] = '\0';
+		ok(messages_req_parse(conf, body, strlen(body), &mr, &stream,
+		    why, sizeof(why)) == 0, "a body with tools %s", why);
+		is_int(mr.server_tools, 2, "two of them the API runs itself");
+		is_int(mr.server_tool_uses, 3 + conf->server_tool_uses,
+		    "their uses: max_uses, or server_tool_uses without");
+		chat_req_free(&mr);
+		buf_init(&cb, 0);
+		ok(messages_count_body(body, strlen(body), &cb) == 0 &&
+		    strstr(buf_str(&cb), "max_tokens") == NULL &&
+		    strstr(buf_str(&cb), "stream") == NULL &&
+		    strstr(buf_str(&cb), "\"system\":\"s\"") != NULL &&
+		    strstr(buf_str(&cb), "web_fetch") != NULL,
+		    "count_tokens gets model, messages, system and tools only");
+		buf_free(&cb);
+	}
+
 	ok(request_is_json("application/json"), "application/json");
 	ok(request_is_json("Application/JSON; charset=utf-8"),
 	    "with parameters, any case");

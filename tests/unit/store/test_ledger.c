@@ -76,7 +76,10 @@ main(void)
 	    "budget of 1000 a day");
 	pool = dbpool_new(path);
 
+	memset(&claim, 0, sizeof(claim));
 	claim.id = "r1";
+	claim.route = "/chat";
+	claim.model = "";
 	claim.ts_ms = now;
 	claim.tokens = 500;
 	claim.hold_ms = 60000;
