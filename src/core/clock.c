@@ -36,6 +36,9 @@ clock_after_ms(clockid_t clock, int64_t ms)
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
+	} else if (ts.tv_nsec < 0) {		/* "ms" in the past */
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000L;
 	}
 	return ts;
 }

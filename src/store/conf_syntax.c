@@ -116,7 +116,7 @@ conf_list_free(char **list)
 char **
 conf_list_parse(const char *s, struct err *err)
 {
-	char		**list;
+	char		**list, *item;
 	const char	 *p, *start;
 	size_t		  n = 0, cap = 8;
 
@@ -137,9 +137,10 @@ conf_list_parse(const char *s, struct err *err)
 			list = nl;
 			cap *= 2;
 		}
-		if ((list[n] = strndup(start, (size_t)(p - start))) == NULL)
+		if ((item = strndup(start, (size_t)(p - start))) == NULL)
 			goto nomem;
-		list[++n] = NULL;
+		list[n++] = item;
+		list[n] = NULL;
 	}
 	if (n == 0) {
 		free(list);

@@ -152,7 +152,7 @@ spool_open(const char *dir, int sync)
 	}
 	s->sync = sync;
 	s->seg.fd = -1;
-	buf_init(&s->seg.backlog, 0);
+	buf_init(&s->seg.backlog, BUF_NOCAP);
 	for (i = 0; i < SPOOL_NDIRS; i++)
 		s->fds[i] = -1;
 	pthread_rwlock_init(&s->lock, NULL);

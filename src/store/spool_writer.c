@@ -256,7 +256,7 @@ backlog_flush(struct spool *s)
 	log_info("spool: %zu records written, after %lld ms in memory",
 	    s->seg.nbacklog, (long long)(clock_mono_ms() -
 	    s->seg.failing_since));
-	buf_reset(&s->seg.backlog);
+	buf_free(&s->seg.backlog);	/* an outage's worth: give it back */
 	s->seg.nbacklog = 0;
 	s->seg.failing_since = 0;
 	return 0;

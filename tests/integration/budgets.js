@@ -25,7 +25,7 @@ async function settle(db, id) {
 t.main(async () => {
   heavy('300 requests at once over three processes');
   const {url, db, dir, env, stub, srv} = await setup('budgets', {procs: 3,
-    conf: {threads: 4, server_tool_reserve: 3000, server_tool_uses: 2}});
+    conf: {threads: 4, server_tool_reserve: 3000, server_tool_uses: 2, database_wait: '60s'}});
   const admin = (...args) => spawnSync(ADMIN, args, {env: {...env, ...sanitizerEnv(dir)}, encoding: 'utf8'});
   const create = (name, budget) => {
     const r = admin('key', 'create', '--name', name, '--budget-tokens', String(budget), '--period', 'day');

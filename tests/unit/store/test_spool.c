@@ -20,6 +20,9 @@
 #include "../tap.h"
 
 static char	 dir[256];
+/* The parent's spool, reachable in the children it forks (its closer
+ * thread is not in them, so they cannot close it). */
+static struct spool *volatile parent_spool;
 static const char *self;	/* argv[0]: this program, for crash_after_put() */
 
 static int
@@ -462,6 +465,7 @@ main(int argc, char *argv[])
 	    "with attempts reset and the reason gone");
 
 	/* Four processes race for 200 records: each is taken exactly once. */
+	parent_spool = s;
 	for (i = 0; i < 200; i++) {
 		snprintf(id, sizeof(id), "r%04d", i);
 		spool_put_name(s, id, "{}", 2, 0, NULL, &err);
