@@ -19,7 +19,7 @@ packages="build-essential autoconf automake libtool pkg-config
     libfcgi-dev libfcgi-bin libcurl4-openssl-dev libcjson-dev libsqlite3-dev
     sqlite3 lighttpd nodejs mandoc systemd spawn-fcgi logrotate
     apache2 libapache2-mod-fcgid nginx chromium clang valgrind wrk
-    python3-fastapi python3-uvicorn python3-httpx"
+    python3-fastapi python3-uvicorn python3-httpx debhelper lintian"
 echo "== installing packages"
 $sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway"
 # shellcheck disable=SC2086
@@ -53,6 +53,26 @@ dist_passed=$(grep -c '^ok ' dist.out)
 dist_failed=$(grep -c '^not ok ' dist.out)
 [ $dist_rc -eq 0 ] || [ "$dist_failed" -gt 0 ] || dist_failed=1
 
+# The Debian package, built, checked with lintian, installed, run behind
+# Apache, purged (as root only: it installs into this system).
+echo "== the Debian package (make deb, tests/package.js)"
+pkg_passed=0 pkg_failed=0 pkg_skipped=0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "not root: the package is not installed here"
+	pkg_skipped=1
+elif make deb > deb.out 2>&1; then
+	node tests/package.js llmgw_*.deb > package.out 2>&1
+	pkg_rc=$?
+	grep -vE '^ok ' package.out | tail -40
+	pkg_passed=$(grep -c '^ok ' package.out)
+	pkg_failed=$(grep -c '^not ok ' package.out)
+	[ $pkg_rc -eq 0 ] || [ "$pkg_failed" -gt 0 ] || pkg_failed=1
+else
+	tail -30 deb.out
+	echo "make deb failed"
+	pkg_failed=1
+fi
+
 echo "== fuzzing each target for 60 s (make fuzz)"
 make fuzz FUZZ_TIME=60 > fuzz.out 2>&1
 grep -E '^fuzz_' fuzz.out || tail -20 fuzz.out
@@ -84,8 +104,9 @@ count_results() {
 }
 count_results
 [ $check_rc -eq 0 ] || [ $failed -gt 0 ] || failed=$((failed + 1))
-passed=$((passed + fuzz_passed + dist_passed + (analyze_rc == 0)))
-failed=$((failed + fuzz_failed + dist_failed + (analyze_rc != 0)))
+skipped=$((skipped + pkg_skipped))
+passed=$((passed + fuzz_passed + dist_passed + pkg_passed + (analyze_rc == 0)))
+failed=$((failed + fuzz_failed + dist_failed + pkg_failed + (analyze_rc != 0)))
 
 # The tests that work llmgw's threads hardest (the worker pool, the
 # upstream loop and its wake-ups, group commit, the usage writer) again,
