@@ -23,6 +23,10 @@ t.main(async () => {
   const env = llmgwEnv(dir, stub);
   const auth = {authorization: `Bearer ${TOKEN}`};
 
+  // A stream is in flight once the upstream replies to it (under valgrind
+  // that takes a while).
+  const inFlight = () => waitFor(async () => (await (await fetch(`${stub.url}/stats`)).json()).open > 0, 20000);
+
   // llmgw on its own TCP socket with lighttpd in front; a fresh pair each time.
   const pair = async (settings) => {
     writeConf(dir, {retry_base: '50ms', ...settings});
@@ -36,7 +40,7 @@ t.main(async () => {
   await t.test('SIGTERM: the stream in flight completes, new connections are refused', async () => {
     const {g, srv, port} = await pair({shutdown_timeout: '60s'});
     const s = sse(srv.url('/chat/stream'), {message: '[[tokens:8]] [[delay:250]] in flight'}, {headers: auth});
-    await sleep(500);
+    t.ok(await inFlight(), 'the stream is in flight');
     const t0 = Date.now();
     g.proc.kill('SIGTERM');
     t.ok(await waitFor(() => refused(port), 200, 20), 'a new connection to llmgw is refused at once');
@@ -53,7 +57,8 @@ t.main(async () => {
   await t.test('SIGTERM past shutdown_timeout: streams end with an error event', async () => {
     const {g, srv} = await pair({shutdown_timeout: '1s'});
     const s = sse(srv.url('/chat/stream'), {message: '[[tokens:150]] [[delay:200]] too long'}, {headers: auth});
-    await sleep(600);
+    t.ok(await inFlight(), 'the stream is in flight');
+    await sleep(600);		/* a few deltas on their way */
     const t0 = Date.now();
     g.proc.kill('SIGTERM');
     const r = await s;
