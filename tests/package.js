@@ -70,6 +70,9 @@ t.main(async () => {
     const exec = /^ExecStart=(.*)$/m.exec(unit)[1].split(/\s+/);
     const sock = /^ListenStream=(.*)$/m.exec(socketUnit)[1];
     fs.mkdirSync(path.dirname(sock), {recursive: true});
+    // One left by an earlier run would be there before ours is made.
+    fs.rmSync(sock, {force: true});
+    t.onCleanup(() => fs.rmSync(sock, {force: true}));
     // What llmgw.socket and llmgw.service do when systemd runs them: the
     // socket made by root for www-data, llmgw run as llmgw on it.
     const g = spawn('systemd-socket-activate', ['-l', sock, 'setpriv', '--reuid=llmgw', '--regid=llmgw',
