@@ -236,6 +236,9 @@ route(struct req *rq, const char *path)
 	case ROUTE_MESSAGES:
 		messages_handle(rq);
 		break;
+	case ROUTE_CHAT_UI:
+		ui_handle(rq);
+		break;
 	}
 }
 

@@ -141,6 +141,8 @@ chat_stream_head(struct chat *ch)
 	if (rc == 0 && ch->res.ratelimit.len > 0)
 		rc = buf_add(&extra, ch->res.ratelimit.data,
 		    ch->res.ratelimit.len);
+	if (rc == 0 && ch->hooks->stream_headers != NULL)
+		rc = buf_adds(&extra, ch->hooks->stream_headers);
 	if (rc == 0 && ch->hooks->pass_request_id &&
 	    ch->res.request_id[0] != '\0')
 		rc = buf_addf(&extra, "request-id: %s\r\n",

@@ -33,6 +33,9 @@ struct chat_hooks {
 	const char	*token_param;
 	/* Pass the upstream's request-id header on to the client. */
 	int		 pass_request_id;
+	/* Header lines ("Name: value\r\n") a stream's head carries too;
+	 * NULL: none. */
+	const char	*stream_headers;
 	/* Answer an error, in the route's shape. */
 	void	(*error)(struct chat *, int status, const char *extra,
 		    const char *detail);
@@ -89,6 +92,8 @@ struct chat {
 	int			 called;	/* the upstream was asked */
 	int			 retries;
 	int			 head_sent;	/* SSE head went out */
+	int			 began;		/* the route's: its own stream
+						 * framing began */
 	int64_t			 ttft_ms;	/* -1 until the first token */
 	int64_t			 last_write_ms;	/* for keep-alives */
 	struct buf		 text;		/* the reply's text, for

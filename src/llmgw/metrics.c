@@ -11,7 +11,7 @@
 #include "metrics.h"
 
 /* The routes we count; anything else is "other". */
-static const char *const routes[] = { "/chat", "/chat/stream",
+static const char *const routes[] = { "/chat", "/chat/stream", "/chat/ui",
 	"/v1/messages", "/openapi.json", "/docs", "/healthz", "/metrics",
 	"other" };
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))

@@ -47,39 +47,48 @@ set(cJSON *obj, const char *name, cJSON *v)
 	return cJSON_AddItemToObject(obj, name, v) ? 0 : -1;
 }
 
-/* Fill in what the configuration decides. */
+/* The model and max_tokens of a chat body, as the configuration has them. */
 static int
-complete(cJSON *doc, const struct conf *c)
+complete_chat(cJSON *props, const struct conf *c)
 {
-	cJSON	*props, *models, *item;
+	cJSON	*models, *item;
 	char	**m;
 
-	props = child(doc, "components/schemas/ChatRequest/properties");
-	if (set(child(doc, "info"), "version",
-	    cJSON_CreateString(PACKAGE_VERSION)) == -1 ||
-	    set(child(props, "model"), "default",
+	if (set(child(props, "model"), "default",
 	    cJSON_CreateString(c->default_model)) == -1 ||
 	    set(child(props, "max_tokens"), "default",
 	    cJSON_CreateNumber((double)c->default_max_tokens)) == -1 ||
 	    set(child(props, "max_tokens"), "maximum",
-	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1 ||
+	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1)
+		return -1;
+	if (c->allowed_models == NULL)
+		return 0;
+	if ((models = cJSON_CreateArray()) == NULL)
+		return -1;
+	for (m = c->allowed_models; *m != NULL; m++)
+		if ((item = cJSON_CreateString(*m)) == NULL ||
+		    !cJSON_AddItemToArray(models, item)) {
+			cJSON_Delete(item);
+			cJSON_Delete(models);
+			return -1;
+		}
+	return set(child(props, "model"), "enum", models);
+}
+
+/* Fill in what the configuration decides. */
+static int
+complete(cJSON *doc, const struct conf *c)
+{
+	if (set(child(doc, "info"), "version",
+	    cJSON_CreateString(PACKAGE_VERSION)) == -1 ||
+	    complete_chat(child(doc, "components/schemas/ChatRequest/"
+	    "properties"), c) == -1 ||
+	    complete_chat(child(doc, "components/schemas/UIChatRequest/"
+	    "properties"), c) == -1 ||
 	    set(child(doc, "components/schemas/MessagesRequest/properties/"
 	    "max_tokens"), "maximum",
 	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1)
 		return -1;
-	if (c->allowed_models != NULL) {
-		if ((models = cJSON_CreateArray()) == NULL)
-			return -1;
-		for (m = c->allowed_models; *m != NULL; m++)
-			if ((item = cJSON_CreateString(*m)) == NULL ||
-			    !cJSON_AddItemToArray(models, item)) {
-				cJSON_Delete(item);
-				cJSON_Delete(models);
-				return -1;
-			}
-		if (set(child(props, "model"), "enum", models) == -1)
-			return -1;
-	}
 	return 0;
 }
 

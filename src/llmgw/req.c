@@ -25,6 +25,23 @@ req_error(struct req *rq, int status, const char *extra, const char *detail)
 }
 
 void
+req_unprocessable(struct req *rq, const struct buf *problems)
+{
+	struct buf	*b = &rq->scratch->upbody;
+
+	buf_reset(b);
+	if (problems->len == 0 || buf_adds(b, "{\"detail\":") == -1 ||
+	    buf_add(b, problems->data, problems->len) == -1 ||
+	    buf_addc(b, '}') == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		return;
+	}
+	rq->status = 422;
+	resp_body(rq->conn, 422, "application/json", rq->id, NULL, b->data,
+	    b->len, 0);
+}
+
+void
 req_spool(struct req *rq)
 {
 	struct record	*r = &rq->rec;

@@ -66,6 +66,9 @@ struct req {
 void	 req_error(struct req *, int status, const char *extra,
 	    const char *detail);
 
+/* 422 with a validator's problems (a JSON list): {"detail": [...]}. */
+void	 req_unprocessable(struct req *, const struct buf *problems);
+
 /*
  * With the response complete but for its end: write rq->rec to the
  * spool (or, failing that, whole to the log), count it in the metrics,

@@ -13,23 +13,10 @@
 #include "core/json.h"
 #include "store/conf.h"
 #include "request.h"
+#include "request_impl.h"
 
-/*
- * The problems found in a body: the items of a JSON array in "b".  An
- * append that fails (out of memory) is remembered in "failed", and the
- * list is then replaced by one saying so (problems_end()).
- */
-struct problems {
-	struct buf	*b;
-	int		 failed;
-};
-
-/*
- * Append one problem.  "field" NULL means the body itself; "input" is
- * JSON text or NULL for null; "ctx" is a JSON object's text or NULL.
- */
-static void
-problem(struct problems *p, const char *type, const char *field,
+void
+req_problem_at(struct problems *p, const char *type, const char *loc,
     const char *msg, const char *input, const char *ctx)
 {
 	struct buf	*b = p->b;
@@ -39,9 +26,9 @@ problem(struct problems *p, const char *type, const char *field,
 	rc |= buf_adds(b, "{\"type\":");
 	rc |= json_add_cstr(b, type);
 	rc |= buf_adds(b, ",\"loc\":[\"body\"");
-	if (field != NULL) {
+	if (loc != NULL) {
 		rc |= buf_addc(b, ',');
-		rc |= json_add_cstr(b, field);
+		rc |= buf_adds(b, loc);
 	}
 	rc |= buf_adds(b, "],\"msg\":");
 	rc |= json_add_cstr(b, msg);
@@ -55,22 +42,63 @@ problem(struct problems *p, const char *type, const char *field,
 	p->failed |= rc == -1;
 }
 
-/* As problem(), with the offending cJSON value as "input". */
-static void
-problem_item(struct problems *p, const char *type, const char *field,
+void
+req_problem_item_at(struct problems *p, const char *type, const char *loc,
     const char *msg, const cJSON *item, const char *ctx)
 {
 	char	*input;
 
 	input = cJSON_PrintUnformatted(item);
 	p->failed |= input == NULL;
-	problem(p, type, field, msg, input != NULL ? input : "null", ctx);
+	req_problem_at(p, type, loc, msg, input != NULL ? input : "null", ctx);
 	cJSON_free(input);
 }
 
-/* Close the list: 0 if it is empty, else -1 (with the list whole). */
-static int
-problems_end(struct problems *p)
+const char *
+req_loc_of(const char *field, char *out, size_t size)
+{
+	struct buf	 b;
+
+	if (field == NULL)
+		return NULL;
+	buf_init(&b, size - 1);
+	if (json_add_cstr(&b, field) == -1) {
+		buf_free(&b);
+		snprintf(out, size, "\"?\"");
+		return out;
+	}
+	snprintf(out, size, "%s", buf_str(&b));
+	buf_free(&b);
+	return out;
+}
+
+/*
+ * Append one problem at top-level field "field" (NULL: the body); "input"
+ * is JSON text or NULL for null; "ctx" is a JSON object's text or NULL.
+ */
+static void
+problem(struct problems *p, const char *type, const char *field,
+    const char *msg, const char *input, const char *ctx)
+{
+	char	 loc[256];
+
+	req_problem_at(p, type, req_loc_of(field, loc, sizeof(loc)), msg, input,
+	    ctx);
+}
+
+/* As problem(), with the offending cJSON value as "input". */
+static void
+problem_item(struct problems *p, const char *type, const char *field,
+    const char *msg, const cJSON *item, const char *ctx)
+{
+	char	 loc[256];
+
+	req_problem_item_at(p, type, req_loc_of(field, loc, sizeof(loc)), msg,
+	    item, ctx);
+}
+
+int
+req_problems_end(struct problems *p)
 {
 	static const char	 oom[] = "[{\"type\":\"internal\",\"loc\":"
 	    "[\"body\"],\"msg\":\"out of memory\",\"input\":null}]";
@@ -156,8 +184,8 @@ model_not_allowed(const struct conf *c, const cJSON *item,
 	buf_free(&ctx);
 }
 
-static void
-check_model(const struct conf *c, const cJSON *item, struct chat_req *req,
+void
+req_check_model(const struct conf *c, const cJSON *item, struct chat_req *req,
     struct problems *p)
 {
 	char		 msg[64], ctx[32];
@@ -191,8 +219,8 @@ check_model(const struct conf *c, const cJSON *item, struct chat_req *req,
 		p->failed = 1;
 }
 
-static void
-check_max_tokens(const struct conf *c, const cJSON *item,
+void
+req_check_max_tokens(const struct conf *c, const cJSON *item,
     struct chat_req *req, struct problems *p)
 {
 	char	 msg[64], ctx[32];
@@ -261,12 +289,8 @@ json_invalid(struct problems *p, size_t pos, const char *why)
 	p->failed |= rc == -1;
 }
 
-/*
- * The body as a JSON object: scanned (depth, UTF-8, NUL) before cJSON
- * reads it.  The object, or NULL with the problem appended.
- */
-static cJSON *
-parse_object(const char *body, size_t len, struct problems *p)
+cJSON *
+req_parse_object(const char *body, size_t len, struct problems *p)
 {
 	cJSON			*root;
 	const char		*end = NULL;
@@ -329,8 +353,8 @@ check_fields(const struct conf *c, const cJSON *root, struct chat_req *req,
 		cJSON_free(input);
 	} else
 		check_message(field[0], req, p);
-	check_model(c, field[1], req, p);
-	check_max_tokens(c, field[2], req, p);
+	req_check_model(c, field[1], req, p);
+	req_check_max_tokens(c, field[2], req, p);
 	check_include_usage(field[3], req, p);
 	cJSON_ArrayForEach(it, root) {
 		for (name = chat_fields; *name != NULL; name++)
@@ -351,11 +375,11 @@ chat_req_parse(const struct conf *c, const char *body, size_t len,
 
 	memset(req, 0, sizeof(*req));
 	buf_reset(problems);
-	if ((root = parse_object(body, len, &p)) != NULL) {
+	if ((root = req_parse_object(body, len, &p)) != NULL) {
 		check_fields(c, root, req, &p);
 		cJSON_Delete(root);
 	}
-	if (problems_end(&p) == 0)
+	if (req_problems_end(&p) == 0)
 		return 0;
 	chat_req_free(req);
 	return -1;

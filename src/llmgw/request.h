@@ -50,6 +50,15 @@ int	 messages_req_parse(const struct conf *, const char *body, size_t len,
 	    struct chat_req *req, int *stream, char *why, size_t whylen);
 
 /*
+ * The body of POST /chat/ui, the Vercel AI SDK's chat request: checked
+ * as chat_req_parse() checks /chat's (a located 422 list in "problems"
+ * on -1), with the conversation's Messages API body, streamed, appended
+ * to "up" on 0 (req->message_len: the bytes of all its text).
+ */
+int	 ui_req_parse(const struct conf *, const char *body, size_t len,
+	    struct chat_req *req, struct buf *up, struct buf *problems);
+
+/*
  * The body for the Messages API's count_tokens from a /v1/messages body
  * (already checked by messages_req_parse()): the fields it takes (model,
  * messages, system, tools, tool_choice, thinking), appended to "out".

@@ -13,6 +13,7 @@ static const struct route routes[] = {
 	{ "/healthz", "GET", ROUTE_HEALTHZ },
 	{ "/metrics", "GET", ROUTE_METRICS },
 	{ "/v1/messages", "POST", ROUTE_MESSAGES },
+	{ "/chat/ui", "POST", ROUTE_CHAT_UI },
 };
 
 enum route_match

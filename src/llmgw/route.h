@@ -11,7 +11,8 @@ enum route_id {
 	ROUTE_DOCS,
 	ROUTE_HEALTHZ,
 	ROUTE_METRICS,
-	ROUTE_MESSAGES
+	ROUTE_MESSAGES,
+	ROUTE_CHAT_UI
 };
 
 struct route {

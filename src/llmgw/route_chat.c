@@ -26,24 +26,6 @@ chat_error(struct chat *ch, int status, const char *extra, const char *detail)
 	req_error(ch->rq, status, extra, detail);
 }
 
-/* 422 with the validator's problems: {"detail": [...]}. */
-static void
-invalid(struct req *rq, const struct buf *problems)
-{
-	struct buf	*b = &rq->scratch->upbody;
-
-	buf_reset(b);
-	if (problems->len == 0 || buf_adds(b, "{\"detail\":") == -1 ||
-	    buf_add(b, problems->data, problems->len) == -1 ||
-	    buf_addc(b, '}') == -1) {
-		req_error(rq, 500, NULL, "out of memory");
-		return;
-	}
-	rq->status = 422;
-	resp_body(rq->conn, 422, "application/json", rq->id, NULL, b->data,
-	    b->len, 0);
-}
-
 static int
 chat_prepare(struct chat *ch)
 {
@@ -60,7 +42,7 @@ chat_prepare(struct chat *ch)
 	buf_reset(&w->out);
 	if (chat_req_parse(rq->conf, buf_str(&w->body), w->body.len, &ch->req,
 	    &w->out) == -1) {
-		invalid(rq, &w->out);
+		req_unprocessable(rq, &w->out);
 		return -1;
 	}
 	buf_reset(&w->upbody);
@@ -80,11 +62,38 @@ chat_count_body(struct chat *ch, struct buf *b)
 	    ch->req.message_len, 0);
 }
 
-/* A text delta for the client: one event, flushed at once. */
+/*
+ * Where to cut "len" bytes of text so that no line of an event is exactly
+ * "[DONE]", which every client reads as the end: just inside the first
+ * such line ("[DON" ends one event, "E]" begins the next), else "len".
+ */
+static size_t
+done_cut(const char *text, size_t len)
+{
+	size_t	 s, e;
+
+	for (s = 0; s < len; s = e + 1) {
+		for (e = s; e < len && text[e] != '\n' && text[e] != '\r'; e++)
+			;
+		if (e - s == 6 && memcmp(text + s, "[DONE]", 6) == 0)
+			return s + 4;
+	}
+	return len;
+}
+
+/* A text delta for the client: one event (or more, see done_cut()),
+ * flushed at once. */
 static int
 chat_text(struct chat *ch, const char *text, size_t len)
 {
-	return len == 0 ? 0 : chat_event(ch, NULL, text, len);
+	size_t	 cut;
+
+	for (; len > 0; text += cut, len -= cut) {
+		cut = done_cut(text, len);
+		if (chat_event(ch, NULL, text, cut) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 static void

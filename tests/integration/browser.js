@@ -1,6 +1,7 @@
 // The chat page (deploy/www) in real Chromium, driven by playwright-core,
 // served by lighttpd next to llmgw, against the stub sending a token every
-// 200 ms: text appears as it streams, arrives exactly, Stop cancels the
+// 200 ms: text appears as it streams, arrives exactly, the conversation
+// goes with each message, Markdown shows safely, Stop cancels the
 // upstream, errors read as plain words.
 'use strict';
 const t = require('../lib/tap');
@@ -71,7 +72,8 @@ t.main(async () => {
     await finished(ex);
     let want = '';
     for (let i = 0; i < n; i++) want += `line${i}\n\nnext${i}\n`;
-    t.is(await ex.locator('.reply').textContent(), want, 'final text exactly the stub\'s');
+    t.is(await ex.locator('.reply').getAttribute('data-text'), want, 'final text exactly the stub\'s');
+    t.is(await ex.locator('.reply p').count(), n + 1, 'shown as paragraphs (a blank line between)');
     t.like(await ex.locator('.usage').textContent(), /tokens in, \d+ out .*first words after \d+ ms/,
       'usage and time to first words shown');
     t.is(await ex.locator('.error').count(), 0, 'no error');
@@ -80,9 +82,35 @@ t.main(async () => {
   await t.test('non-ASCII text exact', async () => {
     const ex = await send('[[unicode]] [[tokens:4]] [[delay:200]]');
     await finished(ex);
-    t.is(await ex.locator('.reply').textContent(), 'ünï0 日本語 🚀 ünï1 日本語 🚀 ünï2 日本語 🚀 ünï3 日本語 🚀 ',
+    t.is(await ex.locator('.reply').getAttribute('data-text'), 'ünï0 日本語 🚀 ünï1 日本語 🚀 ünï2 日本語 🚀 ünï3 日本語 🚀 ',
       'final text exactly the stub\'s');
     t.is(await page.inputValue('#message'), '', 'the box is cleared once answered');
+  });
+
+  await t.test('a three-turn conversation, then a new one', async () => {
+    await page.click('#new');
+    t.is(await replies(), 0, 'New conversation clears the page');
+    for (const m of ['First. [[tokens:2]]', 'Second. [[tokens:1]]', 'Third. [[tokens:1]]'])
+      await finished(await send(m));
+    const turns = (await lastStub()).turns;
+    t.is(turns, ['user:First. [[tokens:2]]', 'assistant:tok0 tok1 ', 'user:Second. [[tokens:1]]', 'assistant:tok0 ',
+      'user:Third. [[tokens:1]]'], 'the third message went with the whole conversation');
+    await page.click('#new');
+    await finished(await send('Afresh. [[tokens:1]]'));
+    t.is((await lastStub()).turns, ['user:Afresh. [[tokens:1]]'], 'after New conversation, only the new message');
+  });
+
+  await t.test('Markdown, safely: a code block, a <script> that stays text', async () => {
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+    const ex = await send('[[markdown]]');
+    await finished(ex);
+    t.is(await ex.locator('.reply pre code').textContent(), 'let x = "<b>";', 'a fenced code block, its text as it was');
+    t.is(await ex.locator('.reply strong').textContent(), 'bold', 'emphasis');
+    t.is(await ex.locator('.reply script, .reply b').count(), 0, 'no element from the model\'s text');
+    t.like(await ex.locator('.reply').textContent(), /<script>window\.pwned = 1<\/script>/, 'the tag shown as text');
+    t.is(await page.evaluate(() => window.pwned), undefined, 'and never run');
+    await ex.locator('.reply .copy').click();
+    t.is(await page.evaluate(() => navigator.clipboard.readText()), 'let x = "<b>";', 'Copy puts the code on the clipboard');
   });
 
   await t.test('Stop aborts, llmgw cancels the upstream, usage shows the disconnect', async () => {

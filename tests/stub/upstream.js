@@ -22,6 +22,8 @@
 //   [[big-event]]       one 2 MiB text delta
 //   [[reply-bytes:N]]   the reply text is N bytes (JSON or one delta per KiB)
 //   [[multiline]]       deltas hold line breaks; [[unicode]] non-ASCII text
+//   [[done-text]]       the second delta is "[DONE]\n[DONE]"
+//   [[markdown]]        a reply with a fenced code block and a <script> tag
 //   [[usage:IN,OUT,CC,CR]] usage numbers (input, output, cache creation/read)
 //   [[no-stop]]         end the stream politely without message_stop
 //   [[thinking:MS]]     pings only for MS before the first delta
@@ -94,6 +96,9 @@ function handle(req, res, body, entry) {
   const said = lastMessage(body);
   const d = directives(said);
   entry.message = said;
+  entry.turns = (Array.isArray(body.messages) ? body.messages : []).map(m =>
+    `${m.role}:${typeof m.content === 'string' ? m.content : JSON.stringify(m.content)}`);
+  if (body.system !== undefined) entry.system = body.system;
   entry.model = body.model;
   entry.max_tokens = body.max_tokens;
   entry.stream = !!body.stream;
@@ -126,6 +131,8 @@ function handle(req, res, body, entry) {
     words = [];
     for (let left = total; left > 0; left -= 1024) words.push('y'.repeat(Math.min(1024, left)));
   } else words = Array.from({length: n}, (_, i) => textOf(i, d));
+  if (d['done-text'] && words.length > 1) words[1] = '[DONE]\n[DONE]';
+  if (d.markdown) words = ['Here:\n\n', '```js\nlet x = "<b>";\n```\n', '<script>window.pwned = 1</script> **bold**'];
   entry.text = words.join('');
 
   const go = () => {

@@ -201,6 +201,44 @@ main(void)
 		buf_free(&cb);
 	}
 
+	{
+		struct chat_req	 ur;
+		struct buf	 up, pr;
+		const char	*ui = "{\"id\":\"c\",\"trigger\":\"submit-message\","
+		    "\"messages\":[{\"id\":\"s\",\"role\":\"system\",\"parts\":"
+		    "[{\"type\":\"text\",\"text\":\"Be brief.\"}]},{\"id\":\"1\","
+		    "\"role\":\"user\",\"parts\":[{\"type\":\"text\",\"text\":\"Hi "
+		    "\"},{\"type\":\"text\",\"text\":\"there\"}]},{\"role\":"
+		    "\"assistant\",\"parts\":[{\"type\":\"step-start\"},{\"type\":"
+		    "\"text\",\"text\":\"Hello\"}]},{\"role\":\"user\",\"parts\":"
+		    "[{\"type\":\"text\",\"text\":\"Again\"}]}],\"model\":\"a\"}";
+		const char	*bad = "{\"messages\":[{\"role\":\"user\","
+		    "\"parts\":[{\"type\":\"file\",\"url\":\"x\"}]},{\"role\":"
+		    "\"robot\",\"parts\":[]}],\"extra\":1}";
+
+		buf_init(&up, 0);
+		buf_init(&pr, 0);
+		ok(ui_req_parse(conf, ui, strlen(ui), &ur, &up, &pr) == 0,
+		    "a useChat body: %s", buf_str(&pr));
+		is_str(buf_str(&up), "{\"model\":\"a\",\"max_tokens\":1024,"
+		    "\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+		    "\"Hi there\"},{\"role\":\"assistant\",\"content\":\"Hello\"},"
+		    "{\"role\":\"user\",\"content\":\"Again\"}],\"system\":"
+		    "\"Be brief.\"}", "the conversation, its system prompt apart");
+		is_int(ur.message_len, 27, "its text's bytes, for the budget");
+		chat_req_free(&ur);
+		buf_reset(&up);
+		ok(ui_req_parse(conf, bad, strlen(bad), &ur, &up, &pr) == -1,
+		    "parts and roles llmgw cannot pass on");
+		ok(strstr(buf_str(&pr), "[\"body\",\"messages\",0,\"parts\",0]") &&
+		    strstr(buf_str(&pr), "[\"body\",\"messages\",1,\"role\"]") &&
+		    strstr(buf_str(&pr), "[\"body\",\"extra\"]"),
+		    "each located: %s", buf_str(&pr));
+		is_int(up.len, 0, "and nothing goes upstream");
+		buf_free(&up);
+		buf_free(&pr);
+	}
+
 	ok(request_is_json("application/json"), "application/json");
 	ok(request_is_json("Application/JSON; charset=utf-8"),
 	    "with parameters, any case");
