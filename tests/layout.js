@@ -19,9 +19,9 @@ const LAYERS = [
   ['transport', ['listen', 'fcgi', 'server', 'server_conn', 'conn']],
   ['upstream', ['sse', 'anthropic', 'retry', 'upstream', 'upstream_loop']],
   ['process', ['metrics', 'usage', 'openapi', 'openapi_doc', 'app']],
-  ['request parts', ['auth', 'request', 'resp', 'route', 'req', 'verdict', 'meter', 'request_ui']],
+  ['request parts', ['auth', 'request', 'resp', 'route', 'req', 'verdict', 'meter', 'request_ui', 'openai', 'openai_request']],
   ['engine', ['engine', 'engine_admit']],
-  ['routes', ['routes', 'route_chat', 'route_messages', 'route_meta', 'route_ui']],
+  ['routes', ['routes', 'route_chat', 'route_messages', 'route_meta', 'route_ui', 'route_openai']],
   ['dispatcher', ['dispatch']],
   ['main', ['llmgw']],
 ];

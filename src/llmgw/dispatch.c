@@ -239,6 +239,9 @@ route(struct req *rq, const char *path)
 	case ROUTE_CHAT_UI:
 		ui_handle(rq);
 		break;
+	case ROUTE_CHAT_COMPLETIONS:
+		openai_handle(rq);
+		break;
 	}
 }
 

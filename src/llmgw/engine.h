@@ -19,6 +19,7 @@
 #include "store/keys.h"
 #include "anthropic.h"
 #include "meter.h"
+#include "openai.h"
 #include "request.h"
 #include "upstream.h"
 #include "verdict.h"
@@ -86,6 +87,8 @@ struct chat {
 	int64_t			 db_deadline;	/* monotonic: its database
 						 * waits end then */
 	struct meter		 meter;		/* its cost against its hold */
+	struct openai_stream	 openai;	/* /v1/chat/completions' stream,
+						 * translated so far */
 	struct upstream_result	 res;		/* the last attempt's */
 	struct anthropic_stream	 st;		/* ... and its events */
 	enum stop_reason	 stop;		/* why we stopped it */

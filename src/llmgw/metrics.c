@@ -12,7 +12,8 @@
 
 /* The routes we count; anything else is "other". */
 static const char *const routes[] = { "/chat", "/chat/stream", "/chat/ui",
-	"/v1/messages", "/openapi.json", "/docs", "/healthz", "/metrics",
+	"/v1/messages", "/v1/chat/completions", "/openapi.json", "/docs",
+	"/healthz", "/metrics",
 	"other" };
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))
 

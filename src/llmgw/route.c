@@ -14,6 +14,7 @@ static const struct route routes[] = {
 	{ "/metrics", "GET", ROUTE_METRICS },
 	{ "/v1/messages", "POST", ROUTE_MESSAGES },
 	{ "/chat/ui", "POST", ROUTE_CHAT_UI },
+	{ "/v1/chat/completions", "POST", ROUTE_CHAT_COMPLETIONS },
 };
 
 enum route_match

@@ -10,6 +10,7 @@ struct req;
 void	 chat_handle(struct req *, int stream);	/* POST /chat[/stream] */
 void	 messages_handle(struct req *);		/* POST /v1/messages */
 void	 ui_handle(struct req *);		/* POST /chat/ui */
+void	 openai_handle(struct req *);	/* POST /v1/chat/completions */
 void	 meta_openapi(struct req *);		/* GET /openapi.json */
 void	 meta_docs(struct req *);		/* GET /docs */
 void	 meta_healthz(struct req *);		/* GET /healthz */

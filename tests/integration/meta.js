@@ -16,7 +16,7 @@ t.main(async () => {
     t.like(r.headers['content-type'], /application\/json/, 'JSON');
     const doc = r.json;
     t.is(doc.openapi, '3.1.0', 'OpenAPI 3.1');
-    t.is(Object.keys(doc.paths).sort(), ['/chat', '/chat/stream', '/chat/ui', '/docs', '/healthz', '/metrics', '/openapi.json',
+    t.is(Object.keys(doc.paths).sort(), ['/chat', '/chat/stream', '/chat/ui', '/docs', '/healthz', '/metrics', '/openapi.json', '/v1/chat/completions',
       '/v1/messages'], 'every route described');
     const req = doc.components.schemas.ChatRequest;
     t.is(req.properties.model.default, 'claude-sonnet-4-6', 'the configured default model');

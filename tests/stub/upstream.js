@@ -24,6 +24,10 @@
 //   [[multiline]]       deltas hold line breaks; [[unicode]] non-ASCII text
 //   [[done-text]]       the second delta is "[DONE]\n[DONE]"
 //   [[markdown]]        a reply with a fenced code block and a <script> tag
+//   [[tool-use:NAME]]   first a sentence, then a call of tool NAME with
+//                       {"city": "Paris"} (stop_reason tool_use)
+// A last message holding tool_result blocks is answered "The tool said:
+// <their text>".  Image blocks are counted in the log (images).
 //   [[usage:IN,OUT,CC,CR]] usage numbers (input, output, cache creation/read)
 //   [[no-stop]]         end the stream politely without message_stop
 //   [[thinking:MS]]     pings only for MS before the first delta
@@ -133,6 +137,24 @@ function handle(req, res, body, entry) {
   } else words = Array.from({length: n}, (_, i) => textOf(i, d));
   if (d['done-text'] && words.length > 1) words[1] = '[DONE]\n[DONE]';
   if (d.markdown) words = ['Here:\n\n', '```js\nlet x = "<b>";\n```\n', '<script>window.pwned = 1</script> **bold**'];
+  const lastContent = (Array.isArray(body.messages) && body.messages.length &&
+    Array.isArray(body.messages[body.messages.length - 1].content)) ? body.messages[body.messages.length - 1].content : [];
+  const results = lastContent.filter(b => b.type === 'tool_result');
+  entry.images = (Array.isArray(body.messages) ? body.messages : []).flatMap(m => Array.isArray(m.content) ? m.content : [])
+    .filter(b => b.type === 'image').map(b => b.source && b.source.type);
+  if (body.tools) entry.tools = body.tools.map(t => t.name);
+  if (body.tool_choice) entry.tool_choice = body.tool_choice;
+  if (body.stop_sequences) entry.stop_sequences = body.stop_sequences;
+  if (body.temperature !== undefined) entry.temperature = body.temperature;
+  if (results.length) {
+    const said = results.map(r => typeof r.content === 'string' ? r.content :
+      (r.content || []).map(c => c.text || '').join('')).join(' | ');
+    words = [`The tool said: ${said}`];
+    entry.tool_results = results.map(r => r.tool_use_id);
+  }
+  const tool = d['tool-use'] && !results.length ? String(d['tool-use']) : null;
+  if (tool) words = ['Let me look. '];
+  const stopReason = tool ? 'tool_use' : 'end_turn';
   entry.text = words.join('');
 
   const go = () => {
@@ -153,11 +175,12 @@ function handle(req, res, body, entry) {
     if (!body.stream) {
       res.writeHead(200, {'content-type': 'application/json', ...rl});
       entry.deltas = words.length;
+      const content = [{type: 'text', text: words.slice(0, Math.ceil(words.length / 2)).join('')},
+                  {type: 'text', text: words.slice(Math.ceil(words.length / 2)).join('')}];
+      if (tool) content.push({type: 'tool_use', id: 'toolu_stub_1', name: tool, input: {city: 'Paris'}});
       return res.end(JSON.stringify({
-        id: 'msg_stub', type: 'message', role: 'assistant', model,
-        content: [{type: 'text', text: words.slice(0, Math.ceil(words.length / 2)).join('')},
-                  {type: 'text', text: words.slice(Math.ceil(words.length / 2)).join('')}],
-        stop_reason: 'end_turn', stop_sequence: null, usage}));
+        id: 'msg_stub', type: 'message', role: 'assistant', model, content,
+        stop_reason: stopReason, stop_sequence: null, usage}));
     }
     res.writeHead(200, {'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...rl});
     sse(res, 'message_start', {type: 'message_start', message: {id: 'msg_stub', type: 'message',
@@ -180,7 +203,15 @@ function handle(req, res, body, entry) {
     const at = (k) => d[k] !== undefined && i === +d[k];
     const finish = () => {
       sse(res, 'content_block_stop', {type: 'content_block_stop', index: block});
-      sse(res, 'message_delta', {type: 'message_delta', delta: {stop_reason: 'end_turn', stop_sequence: null},
+      if (tool) {
+        sse(res, 'content_block_start', {type: 'content_block_start', index: ++block,
+          content_block: {type: 'tool_use', id: 'toolu_stub_1', name: tool, input: {}}});
+        for (const piece of ['{"ci', 'ty": "Par', 'is"}'])
+          sse(res, 'content_block_delta', {type: 'content_block_delta', index: block,
+            delta: {type: 'input_json_delta', partial_json: piece}});
+        sse(res, 'content_block_stop', {type: 'content_block_stop', index: block});
+      }
+      sse(res, 'message_delta', {type: 'message_delta', delta: {stop_reason: stopReason, stop_sequence: null},
         usage: searches ? {input_tokens: usage.input_tokens, output_tokens: usage.output_tokens,
           server_tool_use: usage.server_tool_use} : {output_tokens: usage.output_tokens}});
       if (!d['no-stop']) sse(res, 'message_stop', {type: 'message_stop'});
