@@ -199,12 +199,20 @@ chat_keep_text(struct chat *ch, const char *text, size_t len)
 }
 
 void
-chat_retry_after(const struct chat *ch, const struct verdict *v,
+chat_failure_headers(const struct chat *ch, const struct verdict *v,
     char *extra, size_t size)
 {
-	extra[0] = '\0';
-	if (v->status == 429 && ch->res.retry_after_ms >= 0)
-		snprintf(extra, size, "Retry-After: %ld\r\n",
+	int	 n = 0;
+
+	/* llmgw has made the attempts it would: a client that retries on
+	 * top multiplies them (the official SDKs honour this header). */
+	if (ch->called)
+		n = snprintf(extra, size, "x-should-retry: false\r\n");
+	else
+		extra[0] = '\0';
+	if (n >= 0 && (size_t)n < size && v->status == 429 &&
+	    ch->res.retry_after_ms >= 0)
+		snprintf(extra + n, size - (size_t)n, "Retry-After: %ld\r\n",
 		    (ch->res.retry_after_ms + 999) / 1000);
 }
 

@@ -115,8 +115,10 @@ void	 chat_run(struct req *rq, const struct chat_hooks *hooks,
  * already; chat_send() writes to the client and flushes.  Each returns 0,
  * or -1 with ch->stop set: the client is gone.  chat_event() sends one
  * SSE event (named "event" unless NULL) so.  chat_keep_text() keeps
- * reply text for log_bodies.  chat_retry_after() formats a Retry-After
- * line for a verdict's 429 ("" when there is none).
+ * reply text for log_bodies.  chat_failure_headers() formats the header
+ * lines of an answer to a failed call ("" when there are none): a
+ * Retry-After for a 429, and x-should-retry: false once the upstream was
+ * called, since llmgw has spent its own retries.
  */
 int	 chat_read_body(struct chat *);
 int	 chat_stream_head(struct chat *);
@@ -124,7 +126,7 @@ int	 chat_send(struct chat *, const char *, size_t);
 int	 chat_event(struct chat *, const char *event, const char *data,
 	    size_t len);
 void	 chat_keep_text(struct chat *, const char *, size_t);
-void	 chat_retry_after(const struct chat *, const struct verdict *,
+void	 chat_failure_headers(const struct chat *, const struct verdict *,
 	    char *extra, size_t size);
 
 #endif /* ENGINE_H */

@@ -394,6 +394,25 @@ chat_req_free(struct chat_req *req)
 }
 
 int
+request_is_json_lax(const char *ct)
+{
+	size_t	 n;
+
+	if (ct == NULL)
+		return 1;
+	while (*ct == ' ')
+		ct++;
+	if (*ct == '\0')
+		return 1;		/* none: read as JSON, as FastAPI does */
+	if (strncasecmp(ct, "application/", 12) != 0)
+		return 0;
+	ct += 12;
+	n = strcspn(ct, "; ");
+	return (n == 4 && strncasecmp(ct, "json", 4) == 0) ||
+	    (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+int
 request_is_json(const char *ct)
 {
 	size_t	 n = strlen("application/json");

@@ -66,6 +66,12 @@ int	 ui_req_parse(const struct conf *, const char *body, size_t len,
  */
 int	 messages_count_body(const char *body, size_t len, struct buf *out);
 
+/*
+ * 1 if a Content-Type value is one FastAPI reads as JSON: none at all,
+ * application/json or application/<anything>+json, with parameters.
+ */
+int	 request_is_json_lax(const char *content_type);
+
 /* 1 if a Content-Type value names JSON ("application/json; charset=.."). */
 int	 request_is_json(const char *content_type);
 

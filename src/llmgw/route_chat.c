@@ -32,7 +32,7 @@ chat_prepare(struct chat *ch)
 	struct req	*rq = ch->rq;
 	struct scratch	*w = ch->w;
 
-	if (!request_is_json(conn_param(rq->conn, "CONTENT_TYPE"))) {
+	if (!request_is_json_lax(conn_param(rq->conn, "CONTENT_TYPE"))) {
 		chat_error(ch, 415, NULL, "Content-Type must be "
 		    "application/json");
 		return -1;
@@ -150,9 +150,9 @@ chat_reply(struct chat *ch)
 static void
 chat_http_error(struct chat *ch, const struct verdict *v)
 {
-	char	 extra[64];
+	char	 extra[96];
 
-	chat_retry_after(ch, v, extra, sizeof(extra));
+	chat_failure_headers(ch, v, extra, sizeof(extra));
 	chat_error(ch, v->status, extra[0] != '\0' ? extra : NULL, v->detail);
 }
 

@@ -166,13 +166,16 @@ messages_http_error(struct chat *ch, const struct verdict *v)
 	    ch->res.status != 401 && ch->res.status != 403 &&
 	    ch->res.errbody.len > 0 && ch->stop == STOP_NONE) {
 		pass_headers(ch, extra, sizeof(extra));
+		/* llmgw's retries are spent: the client's would multiply. */
+		if (strlen(extra) + 24 < sizeof(extra))
+			strcat(extra, "x-should-retry: false\r\n");
 		ch->rq->status = (int)ch->res.status;
 		resp_body(ch->rq->conn, (int)ch->res.status,
 		    "application/json", ch->rq->id, extra,
 		    ch->res.errbody.data, ch->res.errbody.len, 0);
 		return;
 	}
-	chat_retry_after(ch, v, extra, sizeof(extra));
+	chat_failure_headers(ch, v, extra, sizeof(extra));
 	messages_error(ch, v->status, extra[0] != '\0' ? extra : NULL,
 	    v->detail);
 }

@@ -153,7 +153,7 @@ oa_http_error(struct chat *ch, const struct verdict *v)
 	struct anthropic_error	 ae;
 	char			 extra[64];
 
-	chat_retry_after(ch, v, extra, sizeof(extra));
+	chat_failure_headers(ch, v, extra, sizeof(extra));
 	/* The upstream's words for the client's mistakes; never what it
 	 * said of llmgw's own credential (401, 403). */
 	if (ch->res.outcome == UP_DONE && ch->stop == STOP_NONE &&

@@ -79,6 +79,15 @@ t.main(async () => {
       t.is(e.status, 529, 'an upstream 529 passes through (after llmgw\'s retries)');
       t.is(e.error.error.type, 'overloaded_error', 'as overloaded_error');
     }
+    // The SDK's own default retries (2) on top of llmgw's (2) made 9 calls;
+    // x-should-retry: false keeps it at llmgw's.
+    const before = (await stub.log()).length;
+    const retrying = new Anthropic({apiKey: secret, baseURL: srv.base + '/api/v1'});
+    const t0 = Date.now();
+    try { await retrying.messages.create(ask('[[status:529]] persistent')); } catch (e) {
+      t.is(e.headers && e.headers.get('x-should-retry'), 'false', 'x-should-retry: false');
+    }
+    t.is((await stub.log()).length - before, 3, `a persistent 529: 3 upstream calls, llmgw's own (${Date.now() - t0} ms)`);
     try { await client.messages.create(ask('x', {max_tokens: 9000})); } catch (e) {
       t.ok(e instanceof Anthropic.BadRequestError && /max_tokens: at most 8192/.test(e.message), 'over the ceiling: 400');
     }

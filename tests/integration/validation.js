@@ -41,6 +41,20 @@ t.main(async () => {
     r = await request(url('/chat'), {method: 'POST', headers: {...auth, 'content-type': 'application/json; charset=utf-8'},
       body: '{"message":"x"}'});
     t.is(r.status, 200, 'application/json with charset: fine');
+    // FastAPI reads these as JSON too: no Content-Type (Python's
+    // requests.post(data=json.dumps(...))), and application/<x>+json.
+    const bare = await new Promise((resolve, reject) => {
+      const u = new URL(url('/chat'));
+      const data = Buffer.from('{"message":"x"}');
+      const q = require('http').request({host: u.hostname, port: u.port, path: u.pathname, method: 'POST',
+        headers: {...auth, 'content-length': data.length}}, res => { res.resume(); resolve(res.statusCode); });
+      q.on('error', reject);
+      q.end(data);
+    });
+    t.is(bare, 200, 'no Content-Type: read as JSON, as FastAPI does');
+    r = await request(url('/chat/stream'), {method: 'POST', headers: {...auth, 'content-type': 'application/vnd.api+json'},
+      body: '{"message":"x"}'});
+    t.is(r.status, 200, 'application/vnd.api+json: read as JSON');
     r = await post('/chat', {message: 'x'.repeat(5000)});
     t.is(r.status, 413, 'over body_limit: 413');
     t.like(r.json && r.json.detail, /4096 bytes/, 'saying the limit');
@@ -73,11 +87,11 @@ t.main(async () => {
 
   await t.test('rejected requests never reach the upstream', async () => {
     const log = await stub.log();
-    t.is(log.length, 1, 'only the one valid request went upstream');
+    t.is(log.length, 3, 'only the three valid requests went upstream');
     const rows = await waitFor(() => {
-      try { return sql(db, 'SELECT count(*) AS n FROM usage')[0].n === 1 || null; } catch (e) { return null; }
+      try { return sql(db, 'SELECT count(*) AS n FROM usage')[0].n === 3 || null; } catch (e) { return null; }
     });
-    t.ok(rows, 'and left the only usage row');
+    t.ok(rows, 'and left the only usage rows');
   });
 
 });

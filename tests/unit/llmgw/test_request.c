@@ -245,6 +245,17 @@ main(void)
 	ok(!request_is_json("application/jsonx"), "not a prefix match");
 	ok(!request_is_json("text/plain"), "text/plain");
 	ok(!request_is_json(NULL), "none");
+	ok(request_is_json_lax(NULL) && request_is_json_lax(""),
+	    "FastAPI's rules: none is JSON");
+	ok(request_is_json_lax("application/vnd.api+json") &&
+	    request_is_json_lax("Application/JSON; charset=utf-8") &&
+	    request_is_json_lax("application/merge-patch+json"),
+	    "application/json and application/<anything>+json");
+	ok(!request_is_json_lax("text/plain") &&
+	    !request_is_json_lax("application/jsonx") &&
+	    !request_is_json_lax("application/x-www-form-urlencoded") &&
+	    !request_is_json_lax("application/+json"),
+	    "not other types");
 
 	conf_free(conf);
 	buf_free(&problems);
