@@ -152,7 +152,7 @@ check_key(struct chat *ch)
 	struct budget_claim	 claim;
 	struct err		 err;
 	char			 extra[64], detail[256];
-	long			 after = 1;
+	long			 after = 1, input;
 
 	if (!ch->keyed)
 		return 0;
@@ -177,8 +177,17 @@ check_key(struct chat *ch)
 	claim.model = ch->req.model != NULL ? ch->req.model : "";
 	claim.tokens = ch->req.max_tokens + ch->req.server_tool_uses *
 	    conf->server_tool_reserve;
-	if (ch->key.budget_tokens >= 0)
-		claim.tokens += input_bound(ch);
+	/*
+	 * A stream may hold less than its bound when that is all the room
+	 * left (a large default max_tokens on a small budget): the meter ends
+	 * it there.  A whole reply cannot be cut, so it holds its bound.
+	 */
+	if (ch->key.budget_tokens >= 0) {
+		input = input_bound(ch);
+		claim.tokens += input;
+		if (ch->stream)
+			claim.min_tokens = input + 1;
+	}
 	claim.hold_ms = conf->total_timeout_ms + 60000;
 	claim.deadline_ms = ch->db_deadline;
 	switch (budget_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,

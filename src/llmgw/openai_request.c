@@ -440,9 +440,9 @@ model_and_max(const struct conf *c, const cJSON *root, struct chat_req *req,
 	if (!cJSON_IsNumber(max) || !isfinite(v) || v != floor(v) || v < 1)
 		return refuse(err, "max_tokens", "max_tokens must be a whole "
 		    "number of at least 1");
-	if (v > (double)c->max_tokens_limit)
-		return refuse(err, "max_tokens", "max_tokens: at most %ld "
-		    "here", c->max_tokens_limit);
+	if (v > (double)conf_max_tokens(c, req->model))
+		return refuse(err, "max_tokens", "max_tokens: at most %ld for "
+		    "%s", conf_max_tokens(c, req->model), req->model);
 	req->max_tokens = (long)v;
 	return 0;
 }

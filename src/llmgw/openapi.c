@@ -59,7 +59,7 @@ complete_chat(cJSON *props, const struct conf *c)
 	    set(child(props, "max_tokens"), "default",
 	    cJSON_CreateNumber((double)c->default_max_tokens)) == -1 ||
 	    set(child(props, "max_tokens"), "maximum",
-	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1)
+	    cJSON_CreateNumber((double)conf_max_tokens_any(c))) == -1)
 		return -1;
 	if (c->allowed_models == NULL)
 		return 0;
@@ -87,7 +87,7 @@ complete(cJSON *doc, const struct conf *c)
 	    "properties"), c) == -1 ||
 	    set(child(doc, "components/schemas/MessagesRequest/properties/"
 	    "max_tokens"), "maximum",
-	    cJSON_CreateNumber((double)c->max_tokens_limit)) == -1)
+	    cJSON_CreateNumber((double)conf_max_tokens_any(c))) == -1)
 		return -1;
 	return 0;
 }

@@ -225,6 +225,7 @@ req_check_max_tokens(const struct conf *c, const cJSON *item,
 {
 	char	 msg[64], ctx[32];
 	double	 v;
+	long	 limit;
 
 	if (item == NULL) {
 		req->max_tokens = c->default_max_tokens;
@@ -248,10 +249,12 @@ req_check_max_tokens(const struct conf *c, const cJSON *item,
 		    "{\"ge\":1}");
 		return;
 	}
-	if (v > (double)c->max_tokens_limit) {
+	limit = conf_max_tokens(c, req->model != NULL ? req->model :
+	    c->default_model);
+	if (v > (double)limit) {
 		snprintf(msg, sizeof(msg), "Input should be less than or "
-		    "equal to %ld", c->max_tokens_limit);
-		snprintf(ctx, sizeof(ctx), "{\"le\":%ld}", c->max_tokens_limit);
+		    "equal to %ld", limit);
+		snprintf(ctx, sizeof(ctx), "{\"le\":%ld}", limit);
 		problem_item(p, "less_than_equal", "max_tokens", msg, item,
 		    ctx);
 		return;
@@ -535,9 +538,9 @@ messages_req_parse(const struct conf *c, const char *body, size_t len,
 		    "1 is required");
 		goto fail;
 	}
-	if (v > (double)c->max_tokens_limit) {
-		snprintf(why, whylen, "max_tokens: at most %ld here",
-		    c->max_tokens_limit);
+	if (v > (double)conf_max_tokens(c, model->valuestring)) {
+		snprintf(why, whylen, "max_tokens: at most %ld for %s",
+		    conf_max_tokens(c, model->valuestring), model->valuestring);
 		goto fail;
 	}
 	if (!cJSON_IsArray(msgs)) {

@@ -244,10 +244,17 @@ try_reserve(struct dbconn *c, const struct key *k,
 		    (held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
 		    r->period, 0, NULL, err)) == -1)
 			goto fail;
+		/* Short of the whole bound but with room for its least (a
+		 * large max_tokens on a small budget): it holds all that is
+		 * left, so that it runs alone, and its stream ends there. */
 		if (used + held + tokens > k->budget_tokens) {
-			*retry_after = left;
-			rc = 2;
-			goto refuse;
+			if (claim->min_tokens <= 0 || k->budget_tokens - used -
+			    held < claim->min_tokens) {
+				*retry_after = left;
+				rc = 2;
+				goto refuse;
+			}
+			tokens = (long)(k->budget_tokens - used - held);
 		}
 		str_copy(r->id, sizeof(r->id), claim->id);
 		str_copy(r->key_id, sizeof(r->key_id), k->id);

@@ -48,6 +48,8 @@ struct budget_claim {
 	const char	*model;		/* ... "" if not known */
 	int64_t		 ts_ms;		/* when it came (Unix ms): its period */
 	long		 tokens;	/* the most it can cost */
+	long		 min_tokens;	/* if that is not there, the least
+					 * worth holding (0: all or nothing) */
 	long		 hold_ms;	/* how long they may be held at most */
 	int64_t		 deadline_ms;	/* monotonic: no waiting past it */
 };

@@ -70,6 +70,11 @@ static const struct conf_key conf_keys_table[] = {
 	    "1024", NULL },
 	{ "max_tokens_limit", CT_INT, OFF(max_tokens_limit), 1, 1000000,
 	    "8192", NULL },
+	{ "model_max_tokens", CT_LIST, OFF(model_max_tokens), 0, 0,
+	    "claude-opus-4-6:128000 claude-sonnet-4-6:128000 "
+	    "claude-opus-4-5:64000 claude-sonnet-4-5:64000 "
+	    "claude-haiku-4-5:64000 claude-opus-4-1:32000 "
+	    "claude-sonnet-4-0:64000", NULL },
 	{ "connect_timeout", CT_DURATION, OFF(connect_timeout_ms), 1,
 	    3600000, "10s", NULL },
 	{ "first_byte_timeout", CT_DURATION, OFF(first_byte_timeout_ms), 1,
@@ -626,6 +631,30 @@ conf_free(struct conf *c)
 	free(c->count_url);
 	free(c->path);
 	free(c);
+}
+
+long
+conf_max_tokens(const struct conf *c, const char *model)
+{
+	char	**w;
+	size_t	 n = strlen(model);
+
+	for (w = c->model_max_tokens; w != NULL && *w != NULL; w++)
+		if (strncmp(*w, model, n) == 0 && (*w)[n] == ':')
+			return strtol(*w + n + 1, NULL, 10);
+	return c->max_tokens_limit;
+}
+
+long
+conf_max_tokens_any(const struct conf *c)
+{
+	char	**w;
+	long	 most = c->max_tokens_limit, v;
+
+	for (w = c->model_max_tokens; w != NULL && *w != NULL; w++)
+		if ((v = strtol(strchr(*w, ':') + 1, NULL, 10)) > most)
+			most = v;
+	return most;
 }
 
 int

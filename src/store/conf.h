@@ -24,7 +24,8 @@ struct conf {
 	char	*default_model;
 	char	**allowed_models;	/* NULL-terminated; NULL: any model */
 	long	 default_max_tokens;
-	long	 max_tokens_limit;
+	long	 max_tokens_limit;	/* for a model not in the list below */
+	char	**model_max_tokens;	/* "model:N": a model's own ceiling */
 	long	 connect_timeout_ms;
 	long	 first_byte_timeout_ms;
 	long	 idle_timeout_ms;
@@ -115,6 +116,13 @@ struct conf	*conf_load(const char *path, int required, struct err *);
 struct conf	*conf_load_text(const char *name, const char *text, size_t len,
 		    struct err *);
 void		 conf_free(struct conf *);	/* NULL is fine */
+
+/*
+ * The most max_tokens a request for "model" may ask: its entry in
+ * model_max_tokens, else max_tokens_limit; and the most of all of them.
+ */
+long		 conf_max_tokens(const struct conf *, const char *model);
+long		 conf_max_tokens_any(const struct conf *);
 
 /* Whether "model" may be requested. */
 int		 conf_model_allowed(const struct conf *, const char *model);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -71,10 +72,25 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 	return 0;
 }
 
-/* The words of keys that take one of a few. */
+/* The words of keys that take one of a few, or have a shape. */
 static int
 conf_check_words(struct conf *c, const unsigned long *seen, struct err *err)
 {
+	char	**w, *colon, *end;
+	long	 v;
+
+	for (w = c->model_max_tokens; w != NULL && *w != NULL; w++) {
+		colon = strchr(*w, ':');
+		v = colon != NULL ? strtol(colon + 1, &end, 10) : 0;
+		if (colon == NULL || colon == *w || colon[1] == '\0' ||
+		    *end != '\0' || v < 1 || v > 1000000) {
+			err_set(err, "model_max_tokens: \"%s\" is not "
+			    "model:tokens (1 to 1000000)", *w);
+			conf_where(c, seen, "model_max_tokens",
+			    "model_max_tokens", err);
+			return -1;
+		}
+	}
 	c->serve_unrecorded = strcmp(c->on_record_failure, "serve") == 0;
 	if (!c->serve_unrecorded &&
 	    strcmp(c->on_record_failure, "refuse") != 0) {

@@ -141,7 +141,7 @@ t.main(async () => {
     await page.fill('#max-tokens', '999999');
     ex = await send('hello');
     await finished(ex);
-    t.like(await ex.locator('.error').textContent(), /could not accept the message: max_tokens: Input should be less than or equal to 8192/,
+    t.like(await ex.locator('.error').textContent(), /could not accept the message: max_tokens: Input should be less than or equal to 128000/,
       '422: the detail, located');
     await page.fill('#max-tokens', '');
   });

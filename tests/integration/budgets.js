@@ -146,6 +146,32 @@ t.main(async () => {
     t.ok(!c.events.some(e => e.data === '[DONE]'), 'and no [DONE]');
   });
 
+  await t.test("an SDK's default max_tokens on a small budget", async () => {
+    // @ai-sdk/anthropic asks for 128,000 on claude-sonnet-4-6; the key
+    // has 3,000.  A stream holds what is left and is ended there; a whole
+    // reply, which cannot be ended, must fit.
+    const budget = 3000;
+    const k = create('small', budget);
+    const hdrs = {'x-api-key': k.secret, 'anthropic-version': '2023-06-01'};
+    const body = text => ({model: 'claude-sonnet-4-6', max_tokens: 128000, messages: [{role: 'user', content: text}]});
+    const short = await sse(url('/v1/messages'), {...body('[[tokens:5]]'), stream: true}, {headers: hdrs});
+    t.ok(short.status === 200 && short.events.some(e => e.event === 'message_stop'), `a short stream is served whole (${short.status})`);
+    const long = sse(url('/v1/messages'), {...body('[[tokens:40]] [[delay:50]] [[usage:10,100]]'), stream: true}, {headers: hdrs});
+    await waitFor(() => sql(db, `SELECT count(*) AS n FROM reservations WHERE key_id = '${k.id}'`)[0].n === 1, 10000);
+    const [held] = sql(db, `SELECT tokens FROM reservations WHERE key_id = '${k.id}'`);
+    t.ok(held.tokens < budget && held.tokens > 2900, `it holds what is left of the budget, not 128,000: ${held.tokens}`);
+    const beside = await messages(k.secret, {...body('x'), max_tokens: 10});
+    t.is(beside.status, 429, 'nothing else runs beside it');
+    t.ok((await long).events.some(e => e.event === 'message_stop'), 'the long stream ends well within its hold');
+    const whole = await messages(k.secret, body('[[tokens:5]]'));
+    t.is(whole.status, 429, 'a whole reply that may need 128,000 is refused');
+    t.like(whole.json.error.message, /may need 12\d{4}/, `saying what it may need: ${whole.json.error.message}`);
+    const cut = await sse(url('/v1/messages'), {...body('[[usage:10,5000]] [[tokens:5]]'), stream: true}, {headers: hdrs});
+    t.ok(cut.events.some(e => e.event === 'error' && /rate_limit_error/.test(e.data)), 'a stream that would pass the budget is ended');
+    const s = await settle(db, k.id);
+    t.ok(s.settled <= budget + s.overshoot, `settled ${s.settled} <= budget ${budget} + largest overshoot ${s.overshoot}`);
+  });
+
   await t.test('refused before the first byte: 429 with Retry-After', async () => {
     const {url: url3, db: db3, env: env3, dir: dir3} = await setup('budgets-bytes',
       {conf: {threads: 2, budget_count_tokens: 'no'}});

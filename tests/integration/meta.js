@@ -8,7 +8,7 @@ const {setup, workdir, startStub, startLighttpd, llmgwEnv, writeConf} = require(
 
 t.main(async () => {
   const {url, dir} = await setup('meta', {conf: {allowed_models: 'claude-sonnet-4-6, claude-haiku-4-5',
-    max_tokens_limit: 4096}});
+    model_max_tokens: 'claude-sonnet-4-6:4096 claude-haiku-4-5:2048', max_tokens_limit: 1024}});
 
   await t.test('openapi.json', async () => {
     const r = await request(url('/openapi.json'));
@@ -21,7 +21,7 @@ t.main(async () => {
     const req = doc.components.schemas.ChatRequest;
     t.is(req.properties.model.default, 'claude-sonnet-4-6', 'the configured default model');
     t.is(req.properties.model.enum, ['claude-sonnet-4-6', 'claude-haiku-4-5'], 'the allowed models');
-    t.is(req.properties.max_tokens.maximum, 4096, 'the max_tokens ceiling');
+    t.is(req.properties.max_tokens.maximum, 4096, 'the max_tokens ceiling: the highest of the models\'');
     t.is(req.required, ['message'], 'message required');
     t.is(req.additionalProperties, false, 'no unknown fields');
     const codes = Object.keys(doc.paths['/chat'].post.responses).sort();

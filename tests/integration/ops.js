@@ -73,7 +73,7 @@ t.main(async () => {
   });
 
   await t.test('SIGHUP reloads; a bad file is refused and the old one stays', async () => {
-    const {g, srv} = await pair({max_tokens_limit: 2000});
+    const {g, srv} = await pair({model_max_tokens: 'claude-sonnet-4-6:2000'});
     const ask = (n) => request(srv.url('/chat'), {method: 'POST', headers: auth, body: {message: 'x', max_tokens: n}});
     t.is((await ask(3000)).status, 422, 'max_tokens 3000 over the limit of 2000');
     // The workers keep their request headers between requests: a reload
@@ -83,7 +83,7 @@ t.main(async () => {
     const versions = async () => (await stub.log()).slice(-8).map(e => e.version);
     t.ok((await versions()).every(v => v === '2023-06-01'), 'anthropic-version 2023-06-01');
     const long = sse(srv.url('/chat/stream'), {message: '[[tokens:6]] [[delay:200]]'}, {headers: auth});
-    writeConf(dir, {retry_base: '50ms', max_tokens_limit: 5000, anthropic_version: '2024-01-01'});
+    writeConf(dir, {retry_base: '50ms', model_max_tokens: 'claude-sonnet-4-6:5000', anthropic_version: '2024-01-01'});
     g.proc.kill('SIGHUP');
     await waitFor(() => /configuration reloaded/.test(g.log()), 5000);
     t.is((await ask(3000)).status, 200, 'after SIGHUP the new limit applies');
@@ -91,7 +91,7 @@ t.main(async () => {
     t.ok((await versions()).every(v => v === '2024-01-01'), 'and the new anthropic-version, from every worker');
     const r = await long;
     t.ok(r.done && r.complete, 'a stream running across the reload was not disturbed');
-    fs.writeFileSync(path.join(dir, 'llmgw.conf'), 'max_tokens_limit = 1000\nthreads = lots\n');
+    fs.writeFileSync(path.join(dir, 'llmgw.conf'), 'model_max_tokens = claude-sonnet-4-6:1000\nthreads = lots\n');
     g.proc.kill('SIGHUP');
     await waitFor(() => /reload refused/.test(g.log()), 5000);
     t.like(g.log(), /reload refused, keeping the old configuration: .*llmgw\.conf:2: threads: "lots" is not a whole number/,

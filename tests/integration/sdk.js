@@ -88,8 +88,10 @@ t.main(async () => {
       t.is(e.headers && e.headers.get('x-should-retry'), 'false', 'x-should-retry: false');
     }
     t.is((await stub.log()).length - before, 3, `a persistent 529: 3 upstream calls, llmgw's own (${Date.now() - t0} ms)`);
-    try { await client.messages.create(ask('x', {max_tokens: 9000})); } catch (e) {
-      t.ok(e instanceof Anthropic.BadRequestError && /max_tokens: at most 8192/.test(e.message), 'over the ceiling: 400');
+    // Streamed: the SDK refuses, unasked, a large max_tokens without.
+    try { await client.messages.create(ask('x', {max_tokens: 200000, stream: true})); } catch (e) {
+      t.ok(e instanceof Anthropic.BadRequestError && /max_tokens: at most 128000 for claude-sonnet-4-6/.test(e.message),
+        `over the model's ceiling: 400 (${e.constructor.name}: ${e.message})`);
     }
     const tight = admin('key', 'create', '--name', 'tight', '--budget-tokens', '300', '--period', 'day').stdout.trim();
     const tc = new Anthropic({apiKey: tight, baseURL: srv.base + '/api/v1', maxRetries: 0});

@@ -73,7 +73,7 @@ t.main(async () => {
     t.is(r.json.detail.map(d => d.type), ['string_too_short', 'int_type', 'extra_forbidden'],
       'one entry per problem');
     t.is(r.json.detail.map(d => d.loc[1]), ['message', 'max_tokens', 'extra'], 'each located');
-    r = await post('/chat', {message: 'x', max_tokens: 100000});
+    r = await post('/chat', {message: 'x', max_tokens: 200000});
     t.is([r.status, r.json.detail[0].type], [422, 'less_than_equal'], 'over the max_tokens ceiling');
     r = await post('/chat', {message: 'x', model: 42});
     t.is(r.json.detail[0].type, 'string_type', 'a number for a model');

@@ -182,6 +182,27 @@ main(void)
 	ok(c != NULL && c->allow_root == 1, "allow_root");
 	conf_free(c);
 
+	/* Each model's own ceiling on max_tokens. */
+	c = load("max_tokens_limit = 4096\n"
+	    "model_max_tokens = claude-a:100000 claude-ab:2000\n", &err);
+	ok(c != NULL && conf_max_tokens(c, "claude-a") == 100000 &&
+	    conf_max_tokens(c, "claude-ab") == 2000, "model_max_tokens");
+	ok(c != NULL && conf_max_tokens(c, "claude-") == 4096 &&
+	    conf_max_tokens(c, "claude-abc") == 4096,
+	    "another model: max_tokens_limit");
+	ok(c != NULL && conf_max_tokens_any(c) == 100000, "the most of all");
+	conf_free(c);
+	c = conf_load(NULL, 0, &err);
+	ok(c != NULL && conf_max_tokens(c, "claude-sonnet-4-6") == 128000,
+	    "the default knows claude-sonnet-4-6");
+	conf_free(c);
+	ok(load("model_max_tokens = claude-a:0\n", &err) == NULL &&
+	    strstr(err.msg, ":1: ") != NULL &&
+	    strstr(err.msg, "model:tokens") != NULL, "a bad ceiling: file and line");
+	ok(load("model_max_tokens = :5\n", &err) == NULL, "no model");
+	ok(load("model_max_tokens = claude-a:5x\n", &err) == NULL,
+	    "not a number");
+
 	/* From text, as the fuzzer feeds it. */
 	c = conf_load_text("fuzz", "threads = 3\n", 12, &err);
 	ok(c != NULL && c->threads == 3, "conf_load_text");
