@@ -283,7 +283,7 @@ function startSpoold({dir, env = {}, args = [], log = 'spoold.log'}) {
 function sql(db, query) {
   const st = fs.statSync(db);
   const out = execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', db, query],
-    {encoding: 'utf8', uid: st.uid, gid: st.gid});
+    {encoding: 'utf8', uid: st.uid, gid: st.gid, maxBuffer: 256 << 20});
   return out.trim() === '' ? [] : JSON.parse(out);
 }
 
