@@ -21,7 +21,7 @@ const LAYERS = [
   ['process', ['metrics', 'usage', 'openapi', 'openapi_doc', 'app']],
   ['request parts', ['auth', 'request', 'resp', 'route', 'req', 'verdict', 'meter', 'request_ui', 'openai', 'openai_request']],
   ['engine', ['engine', 'engine_admit']],
-  ['routes', ['routes', 'route_chat', 'route_messages', 'route_meta', 'route_ui', 'route_openai']],
+  ['routes', ['routes', 'route_chat', 'route_messages', 'route_meta', 'route_ui', 'route_openai', 'route_api']],
   ['dispatcher', ['dispatch']],
   ['main', ['llmgw']],
 ];

@@ -226,3 +226,13 @@ anthropic_error_type(int status)
 		return "api_error";
 	}
 }
+
+int
+anthropic_error_body(struct buf *b, int status, const char *message)
+{
+	if (buf_addf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
+	    "\"message\":", anthropic_error_type(status)) == -1 ||
+	    json_add_cstr(b, message) == -1 || buf_adds(b, "}}") == -1)
+		return -1;
+	return 0;
+}

@@ -89,4 +89,11 @@ int	 anthropic_parse_error(const char *body, size_t len,
 /* The Messages API's error type for an HTTP status ("rate_limit_error"). */
 const char	*anthropic_error_type(int status);
 
+/*
+ * The Messages API's error body for HTTP "status", appended to "b":
+ * {"type":"error","error":{"type":..,"message":..}}.  0 or -1.
+ */
+int		 anthropic_error_body(struct buf *b, int status,
+		    const char *message);
+
 #endif /* ANTHROPIC_H */

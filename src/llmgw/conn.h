@@ -39,6 +39,8 @@ struct conn {
 	void			*impl;
 	int			 gone;		/* the client went away */
 	size_t			 written;	/* bytes accepted so far */
+	const char		*headers;	/* header lines every answer
+						 * to it carries, or NULL */
 };
 
 const char	*conn_param(struct conn *, const char *name);

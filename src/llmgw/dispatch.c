@@ -162,7 +162,7 @@ static const char *
 req_begin(struct worker *w, struct conn *conn)
 {
 	struct req	*rq = &w->req;
-	const char	*xid;
+	const char	*xid, *path;
 
 	memset(rq, 0, sizeof(*rq));
 	rq->app = w->app;
@@ -180,8 +180,14 @@ req_begin(struct worker *w, struct conn *conn)
 	if ((rq->method = conn_param(conn, "REQUEST_METHOD")) == NULL)
 		rq->method = "GET";
 	rq->head_only = strcmp(rq->method, "HEAD") == 0;
-	return route_path(conn_param(conn, "PATH_INFO"),
+	path = route_path(conn_param(conn, "PATH_INFO"),
 	    conn_param(conn, "SCRIPT_NAME"));
+	/* Errors on the API's paths, 404 included, in its clients' shape. */
+	if (strcmp(path, "/v1/chat/completions") == 0)
+		rq->errors = ERRORS_OPENAI;
+	else if (strncmp(path, "/v1/", 4) == 0)
+		rq->errors = ERRORS_ANTHROPIC;
+	return path;
 }
 
 /* Refuse what no route should see, or send the request to its route. */
@@ -241,6 +247,15 @@ route(struct req *rq, const char *path)
 		break;
 	case ROUTE_CHAT_COMPLETIONS:
 		openai_handle(rq);
+		break;
+	case ROUTE_MODELS:
+		models_handle(rq, NULL);
+		break;
+	case ROUTE_MODEL:
+		models_handle(rq, strrchr(path, '/') + 1);
+		break;
+	case ROUTE_COUNT_TOKENS:
+		count_handle(rq);
 		break;
 	}
 }

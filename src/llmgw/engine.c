@@ -377,6 +377,28 @@ sleep_ms(long ms)
 }
 
 /*
+ * Before retry "attempt" of a failed call: wait as long as it should, and
+ * say 1; or 0 if waiting would pass the request's total_timeout.
+ */
+static int
+retry_wait(struct chat *ch, int attempt, const char *why)
+{
+	const struct conf	*conf = ch->rq->conf;
+	long			 delay;
+
+	delay = retry_delay_ms(conf->retry_base_ms, conf->retry_max_ms,
+	    attempt, ch->res.retry_after_ms, reqid_random());
+	if (delay < 0 || clock_mono_ms() - ch->rq->t0_ms + delay >
+	    conf->total_timeout_ms)
+		return 0;
+	log_info("request %s: %s; retry %d of %ld in %ld ms", ch->rq->id, why,
+	    attempt, conf->retries, delay);
+	sleep_ms(delay);
+	ch->retries++;
+	return 1;
+}
+
+/*
  * Call the API until an attempt succeeds, the client has been sent
  * something, or a failure is not worth retrying.  "v" says how it ended.
  */
@@ -386,7 +408,6 @@ call_upstream(struct chat *ch, struct verdict *v)
 	const struct conf	*conf = ch->rq->conf;
 	struct scratch		*w = ch->w;
 	struct upstream_sink	 sink;
-	long			 delay;
 	int			 attempt;
 
 	sink.on_data = ch->stream ? on_stream_data : on_reply_data;
@@ -402,17 +423,36 @@ call_upstream(struct chat *ch, struct verdict *v)
 		    ch->stream, ch->version, ch->beta, &sink, &ch->res);
 		judge(ch, v);
 		if (v->ok || ch->stop == STOP_CLIENT_GONE || ch->head_sent ||
-		    !v->retry || attempt > conf->retries)
+		    !v->retry || attempt > conf->retries ||
+		    !retry_wait(ch, attempt, v->log))
 			return;
-		delay = retry_delay_ms(conf->retry_base_ms, conf->retry_max_ms,
-		    attempt, ch->res.retry_after_ms, reqid_random());
-		if (delay < 0 || clock_mono_ms() - ch->rq->t0_ms + delay >
-		    conf->total_timeout_ms)
-			return;
-		log_info("request %s: %s; retry %d of %ld in %ld ms",
-		    ch->rq->id, v->log, attempt, conf->retries, delay);
-		sleep_ms(delay);
-		ch->retries++;
+	}
+}
+
+int
+chat_fetch(struct chat *ch, const char *url, const char *body, size_t len,
+    struct buf *reply)
+{
+	const struct conf	*conf = ch->rq->conf;
+	struct anthropic_error	 err;
+	char			 why[64];
+	int			 attempt, rc;
+
+	ch->called = 1;
+	for (attempt = 1;; attempt++) {
+		rc = upstream_fetch(ch->w->up, conf, url, body, len,
+		    ch->version, ch->beta, reply, &ch->res);
+		if (rc == 0 && ch->res.status >= 200 && ch->res.status <= 299)
+			return 0;
+		if (rc == 0)
+			anthropic_parse_error(buf_str(&ch->res.errbody),
+			    ch->res.errbody.len, &err);
+		if (!retry_worth(rc == 0 ? ch->res.status : 0, rc == 0 ?
+		    &err : NULL) || attempt > conf->retries)
+			return -1;
+		snprintf(why, sizeof(why), "HTTP %ld", ch->res.status);
+		if (!retry_wait(ch, attempt, rc == 0 ? why : ch->res.detail))
+			return -1;
 	}
 }
 
@@ -513,27 +553,41 @@ record(struct chat *ch, const struct verdict *v)
 	req_spool(rq);
 }
 
+int
+chat_begin(struct chat *ch, struct req *rq, const struct chat_hooks *hooks,
+    int stream)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->rq = rq;
+	ch->w = rq->scratch;
+	ch->hooks = hooks;
+	ch->stream = stream;
+	ch->ttft_ms = -1;
+	upstream_result_init(&ch->res);
+	buf_init(&ch->text, REPLY_MAX);
+	return chat_check_auth(ch);
+}
+
+void
+chat_end(struct chat *ch)
+{
+	ch->rq->conn->headers = NULL;	/* ch->limits ends here */
+	chat_req_free(&ch->req);
+	upstream_result_free(&ch->res);
+	buf_free(&ch->text);
+}
+
 void
 chat_run(struct req *rq, const struct chat_hooks *hooks, int stream)
 {
 	struct chat	 ch;
 	struct verdict	 v;
 
-	memset(&ch, 0, sizeof(ch));
 	memset(&v, 0, sizeof(v));
-	ch.rq = rq;
-	ch.w = rq->scratch;
-	ch.hooks = hooks;
-	ch.stream = stream;
-	ch.ttft_ms = -1;
-	upstream_result_init(&ch.res);
-	buf_init(&ch.text, REPLY_MAX);
 	reqid_new(rq->rec.id);		/* what its budget is held under */
-	if (chat_check_auth(&ch) == 0 && hooks->prepare(&ch) == 0 &&
-	    chat_check_admission(&ch) == 0)
+	if (chat_begin(&ch, rq, hooks, stream) == 0 &&
+	    hooks->prepare(&ch) == 0 && chat_check_admission(&ch) == 0)
 		serve(&ch, &v);
 	record(&ch, &v);
-	chat_req_free(&ch.req);
-	upstream_result_free(&ch.res);
-	buf_free(&ch.text);
+	chat_end(&ch);
 }

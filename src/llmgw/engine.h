@@ -87,6 +87,8 @@ struct chat {
 	int64_t			 db_deadline;	/* monotonic: its database
 						 * waits end then */
 	struct meter		 meter;		/* its cost against its hold */
+	char			 limits[320];	/* x-ratelimit-* lines of its
+						 * key (rq->conn->headers) */
 	struct openai_stream	 openai;	/* /v1/chat/completions' stream,
 						 * translated so far */
 	struct upstream_result	 res;		/* the last attempt's */
@@ -107,6 +109,21 @@ struct chat {
 /* Answer the request "rq" with the route "hooks"; "stream" as asked. */
 void	 chat_run(struct req *rq, const struct chat_hooks *hooks,
 	    int stream);
+
+/*
+ * For routes that ask the API something other than a message (its
+ * models, count_tokens), in chat_run()'s steps.  chat_begin() sets "ch"
+ * up and checks who asks (only "token_param" and "error" of the hooks are
+ * needed): 0 with ch->key set, or -1 after answering; chat_end() follows
+ * it in either case.  chat_fetch() calls the API at "url" (a GET when
+ * "body" is NULL), retried as a message's call is: 0 with the 2xx body in
+ * "reply", or -1 with ch->res saying why.
+ */
+int	 chat_begin(struct chat *, struct req *, const struct chat_hooks *,
+	    int stream);
+int	 chat_fetch(struct chat *, const char *url, const char *body,
+	    size_t len, struct buf *reply);
+void	 chat_end(struct chat *);
 
 /*
  * For the hooks.  chat_read_body() reads the body into ch->w->body, at

@@ -139,6 +139,49 @@ input_bound(struct chat *ch)
 	return (long)ch->req.message_len + RESERVE_SLACK;
 }
 
+/* "secs" as OpenAI's reset headers write it: "1s", "6m0s", "20h3m9s". */
+static void
+duration(char *out, size_t size, long secs)
+{
+	if (secs >= 3600)
+		snprintf(out, size, "%ldh%ldm%lds", secs / 3600, secs / 60 %
+		    60, secs % 60);
+	else if (secs >= 60)
+		snprintf(out, size, "%ldm%lds", secs / 60, secs % 60);
+	else
+		snprintf(out, size, "%lds", secs);
+}
+
+/*
+ * The key's own limits and what is left of them, on every answer to the
+ * request from here on (OpenAI's names, which clients of both APIs
+ * read); nothing for a limit the key does not have.
+ */
+static void
+limit_headers(struct chat *ch, const struct budget_left *bl)
+{
+	char	 rs[32], ts[32];
+	int	 n = 0;
+
+	ch->limits[0] = '\0';
+	duration(rs, sizeof(rs), bl->requests_reset);
+	duration(ts, sizeof(ts), bl->tokens_reset);
+	if (bl->requests_limit >= 0)
+		n = snprintf(ch->limits, sizeof(ch->limits),
+		    "x-ratelimit-limit-requests: %ld\r\n"
+		    "x-ratelimit-remaining-requests: %ld\r\n"
+		    "x-ratelimit-reset-requests: %s\r\n", bl->requests_limit,
+		    bl->requests_left, rs);
+	if (bl->tokens_limit >= 0 && n >= 0 && (size_t)n < sizeof(ch->limits))
+		snprintf(ch->limits + n, sizeof(ch->limits) - (size_t)n,
+		    "x-ratelimit-limit-tokens: %ld\r\n"
+		    "x-ratelimit-remaining-tokens: %ld\r\n"
+		    "x-ratelimit-reset-tokens: %s\r\n", bl->tokens_limit,
+		    bl->tokens_left, ts);
+	if (ch->limits[0] != '\0')
+		ch->rq->conn->headers = ch->limits;
+}
+
 /*
  * What the key allows: its models, its rate and its budget, of which an
  * upper bound of this request's cost is held (see meter.h).  0, or -1
@@ -150,6 +193,8 @@ check_key(struct chat *ch)
 	struct req		*rq = ch->rq;
 	const struct conf	*conf = rq->conf;
 	struct budget_claim	 claim;
+	struct budget_left	 left;
+	enum budget_verdict	 verdict;
 	struct err		 err;
 	char			 extra[64], detail[256];
 	long			 after = 1, input;
@@ -190,8 +235,11 @@ check_key(struct chat *ch)
 	}
 	claim.hold_ms = conf->total_timeout_ms + 60000;
 	claim.deadline_ms = ch->db_deadline;
-	switch (budget_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,
-	    &after, &err)) {
+	verdict = budget_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,
+	    &left, &after, &err);
+	if (verdict != BUDGET_ERROR)
+		limit_headers(ch, &left);
+	switch (verdict) {
 	case BUDGET_OK:
 		ch->meter.db = rq->gen->db;
 		ch->meter.key = &ch->key;

@@ -12,7 +12,9 @@
 
 /* The routes we count; anything else is "other". */
 static const char *const routes[] = { "/chat", "/chat/stream", "/chat/ui",
-	"/v1/messages", "/v1/chat/completions", "/openapi.json", "/docs",
+	"/v1/messages", "/v1/chat/completions", "/v1/models",
+	"/v1/models/{model_id}", "/v1/messages/count_tokens", "/openapi.json",
+	"/docs",
 	"/healthz", "/metrics",
 	"other" };
 #define NROUTES	(sizeof(routes) / sizeof(routes[0]))

@@ -5,23 +5,69 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "core/clock.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "store/spool_writer.h"
+#include "anthropic.h"
 #include "app.h"
 #include "metrics.h"
+#include "openai.h"
 #include "req.h"
 #include "resp.h"
+
+/* What a client gets when even an error will not fit in memory. */
+static const char *const oom_bodies[] = {
+	[ERRORS_DETAIL] = "{\"detail\":\"out of memory\"}",
+	[ERRORS_ANTHROPIC] = "{\"type\":\"error\",\"error\":{\"type\":"
+	    "\"api_error\",\"message\":\"out of memory\"}}",
+	[ERRORS_OPENAI] = "{\"error\":{\"message\":\"out of memory\","
+	    "\"type\":\"server_error\",\"param\":null,\"code\":"
+	    "\"server_error\"}}",
+};
+
+void
+req_error_param(struct req *rq, int status, const char *extra,
+    const char *detail, const char *param)
+{
+	struct buf	 b;
+	int		 rc;
+
+	buf_init(&b, 0);
+	switch (rq->errors) {
+	case ERRORS_ANTHROPIC:
+		rc = anthropic_error_body(&b, status, detail);
+		break;
+	case ERRORS_OPENAI:
+		rc = openai_error(&b, status, detail, param);
+		break;
+	default:
+		rc = buf_adds(&b, "{\"detail\":") | json_add_cstr(&b, detail) |
+		    buf_addc(&b, '}');
+		break;
+	}
+	if (rc != 0) {
+		status = 500;
+		rc = resp_body(rq->conn, status, "application/json", rq->id,
+		    NULL, oom_bodies[rq->errors],
+		    strlen(oom_bodies[rq->errors]), 0);
+	} else
+		rc = resp_body(rq->conn, status, "application/json", rq->id,
+		    extra, b.data, b.len, 0);
+	rq->status = status;
+	if (rc == -1)
+		log_debug("request %s: client went away before the %d "
+		    "response", rq->id, status);
+	buf_free(&b);
+}
 
 void
 req_error(struct req *rq, int status, const char *extra, const char *detail)
 {
-	rq->status = status;
-	if (resp_error(rq->conn, status, rq->id, extra, detail) == -1)
-		log_debug("request %s: client went away before the %d "
-		    "response", rq->id, status);
+	req_error_param(rq, status, extra, detail, NULL);
 }
 
 void

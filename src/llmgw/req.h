@@ -44,6 +44,14 @@ struct scratch {
 	struct buf		 line;		/* the access-log line */
 };
 
+/* The shape of an error body: the one the route's clients read. */
+enum req_errors {
+	ERRORS_DETAIL,		/* FastAPI's {"detail": ...} */
+	ERRORS_ANTHROPIC,	/* the Messages API's, on /v1/ */
+	ERRORS_OPENAI		/* OpenAI's, on /v1/chat/completions and
+				 * to OpenAI clients of /v1/models */
+};
+
 struct req {
 	struct app		*app;
 	struct gen		*gen;		/* held from begin to end */
@@ -52,6 +60,7 @@ struct req {
 	struct scratch		*scratch;	/* the worker's; borrowed */
 	const struct route	*route;		/* NULL: none matched */
 	const char		*method;
+	enum req_errors		 errors;	/* by path; a route may say */
 	char			 id[REQID_MAX + 1];
 	int64_t			 t0_ms;		/* monotonic, at the start */
 	int64_t			 ts_ms;		/* Unix time, at the start */
@@ -62,9 +71,15 @@ struct req {
 	struct reservation	 resv;		/* budget held; settled after */
 };
 
-/* Send {"detail": ...} with "status"; "extra" as for resp_head(). */
+/*
+ * Answer "status" with an error body in the request's shape saying
+ * "detail"; "extra" as for resp_head().  req_error_param() names the
+ * parameter at fault too, where the shape has room for it (OpenAI's).
+ */
 void	 req_error(struct req *, int status, const char *extra,
 	    const char *detail);
+void	 req_error_param(struct req *, int status, const char *extra,
+	    const char *detail, const char *param);
 
 /* 422 with a validator's problems (a JSON list): {"detail": [...]}. */
 void	 req_unprocessable(struct req *, const struct buf *problems);

@@ -3,8 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/buf.h"
-#include "core/json.h"
 #include "conn.h"
 #include "resp.h"
 
@@ -54,6 +52,8 @@ resp_head(struct conn *c, int status, const char *ctype, const char *reqid,
 		return -1;
 	if (extra != NULL && conn_puts(c, extra) == -1)
 		return -1;
+	if (c->headers != NULL && conn_puts(c, c->headers) == -1)
+		return -1;
 	return conn_write(c, "\r\n", 2);
 }
 
@@ -66,20 +66,4 @@ resp_body(struct conn *c, int status, const char *ctype, const char *reqid,
 	if (!head_only && conn_write(c, body, len) == -1)
 		return -1;
 	return 0;
-}
-
-int
-resp_error(struct conn *c, int status, const char *reqid, const char *extra,
-    const char *detail)
-{
-	struct buf	 b;
-	int		 rc = -1;
-
-	buf_init(&b, 0);
-	if (buf_adds(&b, "{\"detail\":") == 0 &&
-	    json_add_cstr(&b, detail) == 0 && buf_addc(&b, '}') == 0)
-		rc = resp_body(c, status, "application/json", reqid, extra,
-		    b.data, b.len, 0);
-	buf_free(&b);
-	return rc;
 }

@@ -1,6 +1,5 @@
 /*
- * Writing CGI responses: the head (Status and headers), JSON bodies and
- * the {"detail": ...} errors that FastAPI clients expect.
+ * Writing CGI responses: the head (Status and headers) and whole bodies.
  *
  * "extra" is NULL or preformatted header lines, each ending in "\r\n";
  * callers make sure no value in it holds CR or LF.
@@ -17,7 +16,7 @@ const char	*resp_reason(int status);
 
 /*
  * Status, Content-Type, Content-Length unless "clen" is -1, X-Request-Id,
- * the extra lines, then the blank line.
+ * the extra lines, the conn's own (its key's limits), the blank line.
  */
 int	 resp_head(struct conn *, int status, const char *ctype,
 	    const char *reqid, const char *extra, long long clen);
@@ -30,9 +29,5 @@ int	 resp_head(struct conn *, int status, const char *ctype,
 int	 resp_body(struct conn *, int status, const char *ctype,
 	    const char *reqid, const char *extra, const char *body,
 	    size_t len, int head_only);
-
-/* A JSON error: {"detail":"<detail>"}. */
-int	 resp_error(struct conn *, int status, const char *reqid,
-	    const char *extra, const char *detail);
 
 #endif /* RESP_H */

@@ -15,7 +15,27 @@ static const struct route routes[] = {
 	{ "/v1/messages", "POST", ROUTE_MESSAGES },
 	{ "/chat/ui", "POST", ROUTE_CHAT_UI },
 	{ "/v1/chat/completions", "POST", ROUTE_CHAT_COMPLETIONS },
+	{ "/v1/models", "GET", ROUTE_MODELS },
+	{ "/v1/models/{model_id}", "GET", ROUTE_MODEL },
+	{ "/v1/messages/count_tokens", "POST", ROUTE_COUNT_TOKENS },
 };
+
+/*
+ * Whether "path" is "pattern": the same, or where the pattern ends in a
+ * "{name}", one more segment of one or more bytes.
+ */
+static int
+path_is(const char *pattern, const char *path)
+{
+	const char	*brace = strchr(pattern, '{');
+	size_t		 n;
+
+	if (brace == NULL)
+		return strcmp(pattern, path) == 0;
+	n = (size_t)(brace - pattern);
+	return strncmp(pattern, path, n) == 0 && path[n] != '\0' &&
+	    strchr(path + n, '/') == NULL;
+}
 
 enum route_match
 route_find(const char *method, const char *path, const struct route **r)
@@ -23,7 +43,7 @@ route_find(const char *method, const char *path, const struct route **r)
 	size_t	 i;
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(routes[i].path, path) != 0)
+		if (!path_is(routes[i].path, path))
 			continue;
 		*r = &routes[i];
 		if (strcmp(routes[i].method, method) == 0)

@@ -13,11 +13,15 @@ enum route_id {
 	ROUTE_METRICS,
 	ROUTE_MESSAGES,
 	ROUTE_CHAT_UI,
-	ROUTE_CHAT_COMPLETIONS
+	ROUTE_CHAT_COMPLETIONS,
+	ROUTE_MODELS,
+	ROUTE_MODEL,
+	ROUTE_COUNT_TOKENS
 };
 
 struct route {
-	const char	*path;
+	const char	*path;		/* a last segment "{name}" matches
+					 * any one segment */
 	const char	*method;
 	enum route_id	 id;
 };

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/json.h"
 #include "conn.h"
 #include "engine.h"
 #include "req.h"
@@ -19,38 +18,15 @@
 #include "resp.h"
 #include "routes.h"
 
-/* What a client gets when even an error will not fit in memory. */
-static const char oom_body[] = "{\"type\":\"error\",\"error\":{\"type\":"
+/* The error event when even it will not fit in memory. */
+static const char oom_event[] = "{\"type\":\"error\",\"error\":{\"type\":"
     "\"api_error\",\"message\":\"out of memory\"}}";
-
-/* {"type":"error","error":{"type":..,"message":..}} into "b": 0 or -1. */
-static int
-error_body(struct buf *b, int status, const char *message)
-{
-	buf_reset(b);
-	if (buf_addf(b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\","
-	    "\"message\":", anthropic_error_type(status)) == -1 ||
-	    json_add_cstr(b, message) == -1 || buf_adds(b, "}}") == -1)
-		return -1;
-	return 0;
-}
 
 static void
 messages_error(struct chat *ch, int status, const char *extra,
     const char *detail)
 {
-	struct buf	*b = &ch->w->out;
-
-	b->max = BUF_NOCAP;
-	if (error_body(b, status, detail) == -1) {
-		ch->rq->status = 500;
-		resp_body(ch->rq->conn, 500, "application/json", ch->rq->id,
-		    NULL, oom_body, sizeof(oom_body) - 1, 0);
-		return;
-	}
-	ch->rq->status = status;
-	resp_body(ch->rq->conn, status, "application/json", ch->rq->id, extra,
-	    b->data, b->len, 0);
+	req_error(ch->rq, status, extra, detail);
 }
 
 static int
@@ -116,10 +92,10 @@ messages_stream_error(struct chat *ch, const struct verdict *v)
 	if (ch->stop == STOP_ERROR_EVENT)
 		return;		/* the upstream's went out already */
 	buf_init(&data, BUF_NOCAP);
-	if (error_body(&data, v->status, v->detail) == 0)
+	if (anthropic_error_body(&data, v->status, v->detail) == 0)
 		(void)chat_event(ch, "error", data.data, data.len);
 	else
-		(void)chat_event(ch, "error", oom_body, sizeof(oom_body) - 1);
+		(void)chat_event(ch, "error", oom_event, sizeof(oom_event) - 1);
 	buf_free(&data);
 }
 

@@ -30,12 +30,31 @@
 
 #define HEALTH_WAIT_MS	500	/* the database's part of an answer */
 
+/*
+ * The document, with "servers" naming the mount it was asked under, so
+ * that generated clients resolve its paths there.
+ */
 void
 meta_openapi(struct req *rq)
 {
+	const char	*info = conn_param(rq->conn, "PATH_INFO");
+	const char	*mount = conn_param(rq->conn, "SCRIPT_NAME");
+	struct buf	*b = &rq->scratch->out;
+
+	if (info == NULL || *info == '\0' || mount == NULL || *mount == '\0')
+		mount = "/";		/* mounted at the root, not split */
+	buf_reset(b);
+	b->max = BUF_NOCAP;
+	if (buf_adds(b, "{\"servers\":[{\"url\":") == -1 ||
+	    json_add_cstr(b, mount) == -1 || buf_adds(b, ",\"description\":"
+	    "\"where the web server mounts llmgw\"}],") == -1 ||
+	    buf_add(b, rq->gen->openapi + 1, rq->gen->openapi_len - 1) == -1) {
+		req_error(rq, 500, NULL, "out of memory");
+		return;
+	}
 	rq->status = 200;
-	resp_body(rq->conn, 200, "application/json", rq->id, NULL,
-	    rq->gen->openapi, rq->gen->openapi_len, rq->head_only);
+	resp_body(rq->conn, 200, "application/json", rq->id, NULL, b->data,
+	    b->len, rq->head_only);
 }
 
 void

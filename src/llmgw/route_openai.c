@@ -21,26 +21,11 @@
 #include "resp.h"
 #include "routes.h"
 
-static const char oom_body[] = "{\"error\":{\"message\":\"out of memory\","
-    "\"type\":\"server_error\",\"param\":null,\"code\":\"server_error\"}}";
-
 static void
 answer_error(struct chat *ch, int status, const char *extra,
     const char *message, const char *param)
 {
-	struct buf	*b = &ch->w->out;
-
-	buf_reset(b);
-	b->max = BUF_NOCAP;
-	ch->rq->status = status;
-	if (openai_error(b, status, message, param) == -1) {
-		ch->rq->status = 500;
-		resp_body(ch->rq->conn, 500, "application/json", ch->rq->id,
-		    NULL, oom_body, sizeof(oom_body) - 1, 0);
-		return;
-	}
-	resp_body(ch->rq->conn, status, "application/json", ch->rq->id, extra,
-	    b->data, b->len, 0);
+	req_error_param(ch->rq, status, extra, message, param);
 }
 
 static void

@@ -300,9 +300,13 @@ set_options(struct upstream *u, struct call *c, const struct conf *conf,
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, u->errbuf);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (body != NULL) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	} else
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, conf->connect_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, conf->total_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, upstream_on_header);
@@ -352,7 +356,7 @@ call_outcome(const struct upstream *u, const struct call *c,
 	return -1;
 }
 
-/* One POST of "body" to "url"; see upstream_post(). */
+/* One POST of "body" to "url" (a GET if it is NULL); see upstream_post(). */
 static int
 post(struct upstream *u, const struct conf *conf, const char *url,
     const char *body, size_t len, int stream, const char *version,
@@ -410,9 +414,23 @@ upstream_post(struct upstream *u, const struct conf *conf, const char *body,
 }
 
 static int
-keep_count(void *arg, const char *p, size_t n)
+keep_reply(void *arg, const char *p, size_t n)
 {
 	return buf_add(arg, p, n);
+}
+
+int
+upstream_fetch(struct upstream *u, const struct conf *conf, const char *url,
+    const char *body, size_t len, const char *version, const char *beta,
+    struct buf *reply, struct upstream_result *res)
+{
+	struct upstream_sink	 sink;
+
+	buf_reset(reply);
+	sink.on_data = keep_reply;
+	sink.on_tick = NULL;
+	sink.arg = reply;
+	return post(u, conf, url, body, len, 0, version, beta, &sink, res);
 }
 
 int
@@ -420,18 +438,14 @@ upstream_count(struct upstream *u, const struct conf *conf, const char *body,
     size_t len, const char *version, const char *beta,
     struct upstream_result *res, long *tokens)
 {
-	struct upstream_sink	 sink;
 	struct buf		 reply;
 	cJSON			*root;
 	const cJSON		*n;
 	int			 rc = -1;
 
 	buf_init(&reply, COUNT_REPLY_MAX);
-	sink.on_data = keep_count;
-	sink.on_tick = NULL;
-	sink.arg = &reply;
-	if (post(u, conf, conf->count_url, body, len, 0, version, beta, &sink,
-	    res) == -1)
+	if (upstream_fetch(u, conf, conf->count_url, body, len, version, beta,
+	    &reply, res) == -1)
 		goto out;
 	if (res->status != 200) {
 		snprintf(res->detail, sizeof(res->detail), "count_tokens: HTTP "

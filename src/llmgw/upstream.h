@@ -1,5 +1,5 @@
 /*
- * One POST to the Messages API with libcurl.
+ * Calls to the Messages API with libcurl.
  *
  * All transfers of the process run on one libcurl multi handle, driven by
  * one event-loop thread (struct upstream_loop, epoll and
@@ -93,6 +93,18 @@ void	 upstream_result_free(struct upstream_result *);
 int	 upstream_post(struct upstream *, const struct conf *,
 	    const char *body, size_t len, int stream, const char *version,
 	    const char *beta, const struct upstream_sink *,
+	    struct upstream_result *);
+
+/*
+ * Another call to the API, its whole answer awaited: a GET of "url" when
+ * "body" is NULL, else a POST of "len" bytes of JSON.  A 2xx body goes to
+ * "reply" (reset first; at most its max, past which the call fails), any
+ * other to res->errbody.  0 when a whole response arrived (see
+ * res->status), -1 otherwise, as upstream_post().
+ */
+int	 upstream_fetch(struct upstream *, const struct conf *,
+	    const char *url, const char *body, size_t len,
+	    const char *version, const char *beta, struct buf *reply,
 	    struct upstream_result *);
 
 /*

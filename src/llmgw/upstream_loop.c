@@ -129,9 +129,10 @@ upstream_on_header(char *p, size_t size, size_t n, void *arg)
 		if (end != value && *end == '\0' && secs >= 0 &&
 		    secs < 86400)
 			r->retry_after_ms = secs * 1000;
-	} else if (nlen > 20 && nlen < 64 &&
-	    strncasecmp(p, "anthropic-ratelimit-", 20) == 0) {
-		/* Passed on to the client as they are, names lower case. */
+	} else if (c->conf->forward_upstream_ratelimit && nlen > 20 &&
+	    nlen < 64 && strncasecmp(p, "anthropic-ratelimit-", 20) == 0) {
+		/* The organisation's limits, not the key's: passed on only
+		 * when asked, as they are, names lower case. */
 		for (i = 0; i < nlen; i++) {
 			if (!isalnum((unsigned char)p[i]) && p[i] != '-')
 				return len;

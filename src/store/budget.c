@@ -208,34 +208,19 @@ rollback:
 static int
 try_reserve(struct dbconn *c, const struct key *k,
     const struct budget_claim *claim, struct reservation *r,
-    long *retry_after, struct err *err)
+    struct budget_left *bl, long *retry_after, struct err *err)
 {
 	long		 tokens = claim->tokens;
-	int64_t		 now = clock_wall_ms(), used, held, count, oldest = 0;
+	int64_t		 now = clock_wall_ms(), used = 0, held = 0, count;
+	int64_t		 oldest = 0, room = 0;
 	sqlite3_stmt	*st;
-	long		 left;
+	long		 left = 0;
 	int		 rc;
 
+	bl->requests_limit = k->rpm;
+	bl->tokens_limit = k->budget_tokens;
 	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
 		return -1;
-	if (k->rpm >= 0) {
-		if (run(c, DBS_RPM_PRUNE, prune_sql, k->id, NULL, now - 60000,
-		    NULL, err) == -1 ||
-		    (count = run(c, DBS_RPM_COUNT, count_sql, k->id, NULL, 0,
-		    &oldest, err)) == -1)
-			goto fail;
-		if (count >= k->rpm) {
-			*retry_after = (long)((oldest + 60000 - now + 999) /
-			    1000);
-			if (*retry_after < 1)
-				*retry_after = 1;
-			rc = 1;
-			goto refuse;
-		}
-		if (run(c, DBS_RPM_HIT, hit_sql, k->id, NULL, now, NULL,
-		    err) == -1)
-			goto fail;
-	}
 	if (k->budget_tokens >= 0) {
 		budget_period(k->period, claim->ts_ms, r->period,
 		    sizeof(r->period), &left);
@@ -244,18 +229,46 @@ try_reserve(struct dbconn *c, const struct key *k,
 		    (held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
 		    r->period, 0, NULL, err)) == -1)
 			goto fail;
+		room = k->budget_tokens - used - held;
+		bl->tokens_left = (long)(room > 0 ? room : 0);
+		bl->tokens_reset = left;
+	}
+	if (k->rpm >= 0) {
+		if (run(c, DBS_RPM_PRUNE, prune_sql, k->id, NULL, now - 60000,
+		    NULL, err) == -1 ||
+		    (count = run(c, DBS_RPM_COUNT, count_sql, k->id, NULL, 0,
+		    &oldest, err)) == -1)
+			goto fail;
+		/* Until the oldest of the minute leaves it: this one, if it
+		 * is the only one. */
+		bl->requests_reset = count > 0 ? (long)((oldest + 60000 - now +
+		    999) / 1000) : 60;
+		if (bl->requests_reset < 1)
+			bl->requests_reset = 1;
+		if (count >= k->rpm) {
+			bl->requests_left = 0;
+			*retry_after = bl->requests_reset;
+			rc = 1;
+			goto refuse;
+		}
+		bl->requests_left = (long)(k->rpm - count - 1);
+		if (run(c, DBS_RPM_HIT, hit_sql, k->id, NULL, now, NULL,
+		    err) == -1)
+			goto fail;
+	}
+	if (k->budget_tokens >= 0) {
 		/* Short of the whole bound but with room for its least (a
 		 * large max_tokens on a small budget): it holds all that is
 		 * left, so that it runs alone, and its stream ends there. */
-		if (used + held + tokens > k->budget_tokens) {
-			if (claim->min_tokens <= 0 || k->budget_tokens - used -
-			    held < claim->min_tokens) {
+		if (tokens > room) {
+			if (claim->min_tokens <= 0 || room < claim->min_tokens) {
 				*retry_after = left;
 				rc = 2;
 				goto refuse;
 			}
-			tokens = (long)(k->budget_tokens - used - held);
+			tokens = (long)room;
 		}
+		bl->tokens_left = (long)(room - tokens);
 		str_copy(r->id, sizeof(r->id), claim->id);
 		str_copy(r->key_id, sizeof(r->key_id), k->id);
 		r->tokens = tokens;
@@ -295,24 +308,26 @@ fail:
 enum budget_verdict
 budget_reserve(struct dbpool *p, const struct key *k,
     const struct budget_claim *claim, struct reservation *r,
-    long *retry_after, struct err *err)
+    struct budget_left *left, long *retry_after, struct err *err)
 {
 	struct dbconn	*c;
 	struct err	 ignored;
 	int		 rc;
 
 	memset(r, 0, sizeof(*r));
+	memset(left, 0, sizeof(*left));
+	left->requests_limit = left->tokens_limit = -1;
 	if (k->budget_tokens < 0 && k->rpm < 0)
 		return BUDGET_OK;		/* nothing to hold or count */
 	if ((c = dbpool_get_writer(p, claim->deadline_ms, err)) == NULL)
 		return BUDGET_ERROR;
 	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
 		budget_reclaim(c, &ignored);
-	rc = try_reserve(c, k, claim, r, retry_after, err);
+	rc = try_reserve(c, k, claim, r, left, retry_after, err);
 	/* Short of tokens: what dead processes hold may be the reason
 	 * (charged, it may stay short). */
 	if (rc == 2 && budget_reclaim(c, &ignored) > 0)
-		rc = try_reserve(c, k, claim, r, retry_after, err);
+		rc = try_reserve(c, k, claim, r, left, retry_after, err);
 	dbpool_put(p, c, rc == -1);
 	if (rc == -1)
 		err_prefix(err, "database %s: budget of key %s", dbpool_path(p),

@@ -54,16 +54,28 @@ struct budget_claim {
 	int64_t		 deadline_ms;	/* monotonic: no waiting past it */
 };
 
+/* What a key has left, as the x-ratelimit-* headers tell its client. */
+struct budget_left {
+	long	 requests_limit;	/* its rpm; -1: no limit (the rest
+					 * of these three unset) */
+	long	 requests_left;		/* after this request */
+	long	 requests_reset;	/* seconds until the oldest request
+					 * of the minute leaves it */
+	long	 tokens_limit;		/* its budget; -1: none (likewise) */
+	long	 tokens_left;		/* after this request's hold */
+	long	 tokens_reset;		/* seconds until the period ends */
+};
+
 /*
  * Hold the claim's tokens of key "k"'s budget (if it has one), and count
  * one request against its rpm (if it has a limit).  On BUDGET_RATE and
  * BUDGET_SPENT "*retry_after" is the seconds until it may work; on
  * BUDGET_ERROR "err" says why.  "resv" is filled on BUDGET_OK ("" id if
- * nothing is held).
+ * nothing is held), and "left" on every verdict but BUDGET_ERROR.
  */
 enum budget_verdict budget_reserve(struct dbpool *, const struct key *k,
 	    const struct budget_claim *, struct reservation *resv,
-	    long *retry_after, struct err *);
+	    struct budget_left *left, long *retry_after, struct err *);
 
 /*
  * Let go of what "resv" holds, for a request that will have no usage

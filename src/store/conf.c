@@ -105,6 +105,8 @@ static const struct conf_key conf_keys_table[] = {
 	    NULL },
 	{ "on_record_failure", CT_STRING, OFF(on_record_failure), 0, 0,
 	    "refuse", NULL },
+	{ "forward_upstream_ratelimit", CT_BOOL,
+	    OFF(forward_upstream_ratelimit), 0, 0, "no", NULL },
 	{ "budget_count_tokens", CT_BOOL, OFF(budget_count_tokens), 0, 0,
 	    "yes", NULL },
 	{ "server_tool_reserve", CT_INT, OFF(server_tool_reserve), 0,
@@ -528,6 +530,12 @@ conf_build(int (*reader)(struct conf *, const void *, unsigned long *,
 		err_set(err, "out of memory");
 		goto fail;
 	}
+	if (asprintf(&c->models_url, "%.*smodels", (int)(strlen(
+	    c->messages_url) - 8), c->messages_url) == -1) {
+		c->models_url = NULL;
+		err_set(err, "out of memory");
+		goto fail;
+	}
 	return c;
 fail:
 	conf_free(c);
@@ -629,6 +637,7 @@ conf_free(struct conf *c)
 	}
 	free(c->messages_url);
 	free(c->count_url);
+	free(c->models_url);
 	free(c->path);
 	free(c);
 }

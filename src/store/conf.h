@@ -51,6 +51,7 @@ struct conf {
 
 	/* Budgets. */
 	int	 budget_count_tokens;	/* count the input upstream first */
+	int	 forward_upstream_ratelimit;	/* anthropic-ratelimit-* on */
 	long	 server_tool_reserve;	/* tokens held per server tool use;
 					 * 0: no server tools on a budget */
 	long	 server_tool_uses;	/* uses held for a tool without
@@ -93,6 +94,7 @@ struct conf {
 
 	char	*messages_url;		/* upstream_url + "/v1/messages" */
 	char	*count_url;		/* ... + "/count_tokens" */
+	char	*models_url;		/* upstream_url + "/v1/models" */
 	char	*path;			/* file read, or NULL for none */
 	char	 warning[512];		/* for the log at start, or "" */
 };

@@ -17,7 +17,7 @@ t.main(async () => {
     const doc = r.json;
     t.is(doc.openapi, '3.1.0', 'OpenAPI 3.1');
     t.is(Object.keys(doc.paths).sort(), ['/chat', '/chat/stream', '/chat/ui', '/docs', '/healthz', '/metrics', '/openapi.json', '/v1/chat/completions',
-      '/v1/messages'], 'every route described');
+      '/v1/messages', '/v1/messages/count_tokens', '/v1/models', '/v1/models/{model_id}'], 'every route described');
     const req = doc.components.schemas.ChatRequest;
     t.is(req.properties.model.default, 'claude-sonnet-4-6', 'the configured default model');
     t.is(req.properties.model.enum, ['claude-sonnet-4-6', 'claude-haiku-4-5'], 'the allowed models');
@@ -25,8 +25,14 @@ t.main(async () => {
     t.is(req.required, ['message'], 'message required');
     t.is(req.additionalProperties, false, 'no unknown fields');
     const codes = Object.keys(doc.paths['/chat'].post.responses).sort();
-    t.is(codes, ['200', '400', '401', '403', '413', '415', '422', '429', '502', '503', '504'], 'every /chat status');
+    t.is(codes, ['200', '400', '401', '403', '405', '408', '413', '415', '422', '429', '431', '502', '503', '504'],
+      'every /chat status, the web server\'s and the FastCGI reader\'s too');
     t.ok(doc.paths['/chat/stream'].post.responses['200'].content['text/event-stream'], 'the stream is SSE');
+    t.is(doc.servers.map(s => s.url), ['/api/v1'], 'servers names the mount: generated clients resolve paths under it');
+    t.is(['/healthz', '/openapi.json', '/docs'].map(p => doc.paths[p].get.security), [[], [], []],
+      'public routes say security: []');
+    t.is(Object.keys(doc.paths['/v1/messages'].post.responses).filter(c => ['404', '500', '529'].includes(c)),
+      ['404', '500', '529'], "the upstream's statuses on /v1/messages");
     // Every $ref resolves.
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) || [];
     const bad = refs.map(x => x.slice(8, -1)).filter(ref => {

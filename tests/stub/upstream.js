@@ -38,6 +38,9 @@
 //
 // POST /v1/messages/count_tokens: {"input_tokens": N}, N being what the
 // same message reports at message_start ([[usage:IN,..]] included).
+// GET /v1/models (limit, after_id, before_id) and GET /v1/models/ID: the
+// models below, paged as the API pages them; env STUB_MODELS_STATUS makes
+// both answer that status instead.
 // GET /log: every request seen, with whether the client hung up early.
 // GET /stats: counts, and replies in progress.  POST /reset: forget the log.
 'use strict';
@@ -94,6 +97,41 @@ function countTokens(res, body, entry) {
   entry.status = 200;
   res.writeHead(200, {'content-type': 'application/json', 'request-id': `req_stub_${entry.n}`});
   res.end(JSON.stringify({input_tokens: inputOf(said, directives(said))}));
+}
+
+const MODELS = [
+  ['claude-opus-4-6', 'Claude Opus 4.6', '2026-02-05T00:00:00Z'],
+  ['claude-sonnet-4-6', 'Claude Sonnet 4.6', '2026-02-17T00:00:00Z'],
+  ['claude-haiku-4-5', 'Claude Haiku 4.5', '2025-10-15T00:00:00Z'],
+  ['claude-sonnet-4-5', 'Claude Sonnet 4.5', '2025-09-29T00:00:00Z'],
+  ['claude-opus-4-1', 'Claude Opus 4.1', '2025-08-05T00:00:00Z'],
+].map(([id, display_name, created_at]) => ({type: 'model', id, display_name, created_at}));
+
+function models(req, res, entry) {
+  const url = new URL(req.url, 'http://stub');
+  entry.models = url.pathname;
+  entry.query = url.search;
+  entry.api_key = req.headers['x-api-key'] || null;
+  entry.version = req.headers['anthropic-version'] || null;
+  const json = (status, obj) => {
+    entry.status = status;
+    res.writeHead(status, {'content-type': 'application/json', 'request-id': `req_stub_${entry.n}`});
+    res.end(JSON.stringify(obj));
+  };
+  if (process.env.STUB_MODELS_STATUS)
+    return json(+process.env.STUB_MODELS_STATUS, {type: 'error', error: {type: 'api_error', message: 'models unavailable'}});
+  const one = url.pathname.slice('/v1/models/'.length);
+  if (url.pathname.startsWith('/v1/models/')) {
+    const m = MODELS.find(x => x.id === one);
+    return m ? json(200, m) : json(404, {type: 'error', error: {type: 'not_found_error', message: `model: ${one}`}});
+  }
+  const limit = +(url.searchParams.get('limit') || 20);
+  let from = 0;
+  const after = url.searchParams.get('after_id');
+  if (after) from = MODELS.findIndex(x => x.id === after) + 1;
+  const data = MODELS.slice(from, from + limit);
+  json(200, {data, has_more: from + limit < MODELS.length,
+    first_id: data.length ? data[0].id : null, last_id: data.length ? data[data.length - 1].id : null});
 }
 
 function handle(req, res, body, entry) {
@@ -257,6 +295,12 @@ const server = http.createServer((req, res) => {
     log = []; failures.clear(); requests = 0;
     res.writeHead(204); return res.end();
   }
+  if (req.method === 'GET' && /^\/v1\/models(\/|\?|$)/.test(req.url)) {
+    requests++;
+    const entry = {n: requests, t: Date.now()};
+    log.push(entry);
+    return models(req, res, entry);
+  }
   if (req.method !== 'POST' || (req.url !== '/v1/messages' && req.url !== '/v1/messages/count_tokens')) {
     res.writeHead(404, {'content-type': 'application/json'});
     return res.end(JSON.stringify({type: 'error', error: {type: 'not_found_error', message: 'no such route'}}));
@@ -278,7 +322,10 @@ const server = http.createServer((req, res) => {
       res.writeHead(400, {'content-type': 'application/json'});
       return res.end(JSON.stringify({type: 'error', error: {type: 'invalid_request_error', message: 'bad json'}}));
     }
-    if (req.url === '/v1/messages/count_tokens') return countTokens(res, body, entry);
+    if (req.url === '/v1/messages/count_tokens') {
+      entry.api_key = req.headers['x-api-key'] || null;
+      return countTokens(res, body, entry);
+    }
     handle(req, res, body, entry);
   });
 });

@@ -115,10 +115,13 @@ main(void)
 
 	ok(parse("{\"message\":\"x\",\"max_tokens\":0}") == -1, "0 tokens");
 	is_str(field(0, "type"), "\"greater_than_equal\"", "too small");
-	ok(parse("{\"message\":\"x\",\"max_tokens\":8193}") == -1,
-	    "over the ceiling");
+	ok(parse("{\"message\":\"x\",\"max_tokens\":128001}") == -1,
+	    "over the default model's ceiling");
 	is_str(field(0, "type"), "\"less_than_equal\"", "too big");
-	is_str(field(0, "ctx"), "{\"le\":8192}", "says the ceiling");
+	is_str(field(0, "ctx"), "{\"le\":128000}", "says the ceiling");
+	ok(parse("{\"message\":\"x\",\"model\":\"claude-x\","
+	    "\"max_tokens\":8193}") == -1, "a model llmgw does not know: "
+	    "max_tokens_limit");
 	ok(parse("{\"message\":\"x\",\"max_tokens\":1.5}") == -1, "fraction");
 	is_str(field(0, "type"), "\"int_from_float\"", "fraction named");
 	ok(parse("{\"message\":\"x\",\"max_tokens\":1e400}") == -1, "huge");

@@ -22,6 +22,20 @@ main(void)
 	    "no trailing-slash guessing");
 	is_int(route_find("POST", "/../chat", &r), ROUTE_NOT_FOUND,
 	    "no path games");
+	is_int(route_find("GET", "/v1/models/claude-sonnet-4-6", &r),
+	    ROUTE_FOUND, "GET /v1/models/{model_id}");
+	is_int(r->id, ROUTE_MODEL, "is the model route");
+	is_int(route_find("GET", "/v1/models", &r), ROUTE_FOUND,
+	    "GET /v1/models");
+	is_int(r->id, ROUTE_MODELS, "is the list");
+	is_int(route_find("GET", "/v1/models/", &r), ROUTE_NOT_FOUND,
+	    "an empty model id is no route");
+	is_int(route_find("GET", "/v1/models/a/b", &r), ROUTE_NOT_FOUND,
+	    "nor two segments");
+	is_int(route_find("POST", "/v1/models/x", &r), ROUTE_BAD_METHOD,
+	    "POST /v1/models/x is a method problem");
+	is_int(route_find("POST", "/v1/messages/count_tokens", &r),
+	    ROUTE_FOUND, "POST /v1/messages/count_tokens");
 	is_str(route_path("/chat", "/api/v1"), "/chat", "PATH_INFO first");
 	is_str(route_path("", "/chat"), "/chat", "else SCRIPT_NAME");
 	is_str(route_path(NULL, NULL), "/", "else the root");

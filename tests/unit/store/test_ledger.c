@@ -55,6 +55,7 @@ main(void)
 	char			 path[256], secret[KEY_SECRET_LEN + 1];
 	struct budget_claim	 claim;
 	struct reservation	 resv;
+	struct budget_left	 left;
 	struct dbpool		*pool;
 	struct record		 r[2];
 	struct key		 spec, k;
@@ -84,8 +85,11 @@ main(void)
 	claim.tokens = 500;
 	claim.hold_ms = 60000;
 	claim.deadline_ms = 0;
-	ok(budget_reserve(pool, &k, &claim, &resv, &after, &err) == BUDGET_OK,
-	    "500 held");
+	ok(budget_reserve(pool, &k, &claim, &resv, &left, &after, &err) ==
+	    BUDGET_OK, "500 held");
+	ok(left.tokens_limit == 1000 && left.tokens_left == 500 &&
+	    left.tokens_reset > 0 && left.tokens_reset <= 86400 &&
+	    left.requests_limit == -1, "what is left: 500 of 1000 this day");
 	is_int(scalar(db, "SELECT count(*) FROM reservations WHERE id = 'r1'"),
 	    1, "under the request's record id");
 
@@ -116,15 +120,40 @@ main(void)
 
 	claim.id = "r2";
 	claim.tokens = 960;
-	is_int(budget_reserve(pool, &k, &claim, &resv, &after, &err),
+	is_int(budget_reserve(pool, &k, &claim, &resv, &left, &after, &err),
 	    BUDGET_SPENT, "50 used, 960 more would pass 1000");
+	is_int(left.tokens_left, 950, "refused: 950 left");
+	claim.min_tokens = 100;
+	ok(budget_reserve(pool, &k, &claim, &resv, &left, &after, &err) ==
+	    BUDGET_OK && resv.tokens == 950 && left.tokens_left == 0,
+	    "a claim that may hold less holds the 950 left");
+	budget_release(pool, &resv, &err);
+	claim.min_tokens = 0;
 	claim.tokens = 900;
-	ok(budget_reserve(pool, &k, &claim, &resv, &after, &err) == BUDGET_OK,
-	    "900 more fit");
+	ok(budget_reserve(pool, &k, &claim, &resv, &left, &after, &err) ==
+	    BUDGET_OK, "900 more fit");
 	ok(budget_release(pool, &resv, &err) == 0 && resv.id[0] == '\0',
 	    "released, for a request that never reached the upstream");
 	is_int(scalar(db, "SELECT count(*) FROM reservations"), 0,
 	    "nothing held");
+
+	/* Requests per minute: what is left, and when the oldest goes. */
+	strcpy(spec.name, "rated");
+	spec.budget_tokens = -1;
+	spec.rpm = 2;
+	keys_create(db, &spec, secret, &k, &err);
+	claim.id = "q1";
+	ok(budget_reserve(pool, &k, &claim, &resv, &left, &after, &err) ==
+	    BUDGET_OK && left.requests_limit == 2 && left.requests_left == 1 &&
+	    left.requests_reset == 60 && left.tokens_limit == -1,
+	    "rpm 2: one more this minute");
+	claim.id = "q2";
+	budget_reserve(pool, &k, &claim, &resv, &left, &after, &err);
+	claim.id = "q3";
+	ok(budget_reserve(pool, &k, &claim, &resv, &left, &after, &err) ==
+	    BUDGET_RATE && left.requests_left == 0 && after >= 59 &&
+	    left.requests_reset == after, "the third: refused, for %ld s",
+	    after);
 
 	ok(ledger_probe(pool, clock_mono_ms() + 500, &err) == 0,
 	    "the probe writes");
