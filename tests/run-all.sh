@@ -26,9 +26,9 @@ $sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway
 $sudo apt-get install -y -q $packages >/dev/null || {
 	echo "apt-get install failed"; exit 1; }
 
-echo "== installing the tests' npm packages (the Anthropic SDK, playwright-core)"
-(cd tests && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) ||
-	echo "npm install failed: the tests that need those packages will say they were skipped"
+echo "== installing the tests' npm packages, as pinned in tests/package-lock.json (the SDKs, the OpenAPI tools, playwright-core)"
+(cd tests && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) ||
+	echo "npm ci failed: the tests that need those packages will say they were skipped"
 
 echo "== building with sanitizers"
 autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; exit 1; }
