@@ -47,6 +47,21 @@ set(cJSON *obj, const char *name, cJSON *v)
 	return cJSON_AddItemToObject(obj, name, v) ? 0 : -1;
 }
 
+/*
+ * The JSON schema of a request body object.  Request bodies live in
+ * components/requestBodies, not schemas: openapi-typescript makes a field
+ * with a default optional only there.  Not child(): the media type's name
+ * holds a slash.
+ */
+static cJSON *
+body_schema(const cJSON *body)
+{
+	return cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(body, "content"),
+	    "application/json"), "schema");
+}
+
 /* The model and max_tokens of a chat body, as the configuration has them. */
 static int
 complete_chat(cJSON *props, const struct conf *c)
@@ -81,12 +96,14 @@ complete(cJSON *doc, const struct conf *c)
 {
 	if (set(child(doc, "info"), "version",
 	    cJSON_CreateString(PACKAGE_VERSION)) == -1 ||
-	    complete_chat(child(doc, "components/schemas/ChatRequest/"
-	    "properties"), c) == -1 ||
-	    complete_chat(child(doc, "components/schemas/UIChatRequest/"
-	    "properties"), c) == -1 ||
-	    set(child(doc, "components/schemas/MessagesRequest/properties/"
-	    "max_tokens"), "maximum",
+	    complete_chat(child(body_schema(child(doc,
+	    "components/requestBodies/ChatRequest")), "properties"), c) == -1 ||
+	    complete_chat(child(body_schema(child(doc,
+	    "components/requestBodies/UIChatRequest")), "properties"),
+	    c) == -1 ||
+	    set(child(body_schema(child(doc,
+	    "components/requestBodies/MessagesRequest")),
+	    "properties/max_tokens"), "maximum",
 	    cJSON_CreateNumber((double)conf_max_tokens_any(c))) == -1)
 		return -1;
 	return 0;
@@ -188,7 +205,7 @@ static int
 html_operation(struct buf *b, const cJSON *doc, const char *path,
     const cJSON *op)
 {
-	const cJSON	*resp, *r, *media, *m;
+	const cJSON	*resp, *r, *body, *schema, *m;
 	int		 rc;
 
 	rc = buf_adds(b, "<section><h2><span class=\"method\">");
@@ -206,15 +223,13 @@ html_operation(struct buf *b, const cJSON *doc, const char *path,
 	if (cJSON_GetObjectItemCaseSensitive(op, "security") != NULL)
 		rc |= buf_adds(b, "<p>Needs <code>Authorization: Bearer "
 		    "&lt;token&gt;</code>.</p>\n");
-	/* Not child(): the media type's name holds a slash. */
-	media = child(op, "requestBody");
-	media = media != NULL ? cJSON_GetObjectItemCaseSensitive(
-	    cJSON_GetObjectItemCaseSensitive(media, "content"),
-	    "application/json") : NULL;
-	if (media != NULL) {
-		rc |= buf_adds(b, "<h3>Request body (application/json)</h3>\n");
-		rc |= html_schema(b, doc,
-		    cJSON_GetObjectItemCaseSensitive(media, "schema"));
+	body = child(op, "requestBody");
+	if ((schema = body_schema(deref(doc, body))) != NULL) {
+		rc |= buf_adds(b, "<h3>Request body (application/json): ");
+		rc |= html_text(b, strrchr(str(body, "$ref") != NULL ?
+		    str(body, "$ref") : "/", '/') + 1);
+		rc |= buf_adds(b, "</h3>\n");
+		rc |= html_schema(b, doc, schema);
 	}
 	rc |= buf_adds(b, "<h3>Responses</h3>\n<table><tr><th>status</th>"
 	    "<th>meaning</th><th>body</th></tr>\n");
@@ -281,6 +296,12 @@ render_html(const cJSON *doc, struct buf *b)
 		rc |= html_text(b, s->string);
 		rc |= buf_adds(b, "</h3>\n");
 		rc |= html_schema(b, doc, s);
+	}
+	cJSON_ArrayForEach(s, child(doc, "components/requestBodies")) {
+		rc |= buf_adds(b, "<h3>");
+		rc |= html_text(b, s->string);
+		rc |= buf_adds(b, "</h3>\n");
+		rc |= html_schema(b, doc, body_schema(s));
 	}
 	rc |= buf_adds(b, "</section></body></html>\n");
 	return rc;

@@ -18,7 +18,7 @@ t.main(async () => {
     t.is(doc.openapi, '3.1.0', 'OpenAPI 3.1');
     t.is(Object.keys(doc.paths).sort(), ['/chat', '/chat/stream', '/chat/ui', '/docs', '/healthz', '/metrics', '/openapi.json', '/v1/chat/completions',
       '/v1/messages', '/v1/messages/count_tokens', '/v1/models', '/v1/models/{model_id}'], 'every route described');
-    const req = doc.components.schemas.ChatRequest;
+    const req = doc.components.requestBodies.ChatRequest.content['application/json'].schema;
     t.is(req.properties.model.default, 'claude-sonnet-4-6', 'the configured default model');
     t.is(req.properties.model.enum, ['claude-sonnet-4-6', 'claude-haiku-4-5'], 'the allowed models');
     t.is(req.properties.max_tokens.maximum, 4096, 'the max_tokens ceiling: the highest of the models\'');
