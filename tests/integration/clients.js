@@ -6,6 +6,7 @@
 'use strict';
 const {spawnSync} = require('child_process');
 const t = require('../lib/tap');
+const {waitFor} = require('../lib/http');
 const {setup, sql, ADMIN, sanitizerEnv} = require('../lib/servers');
 
 let ai, aiAnthropic, lcAnthropic, lcOpenAI;
@@ -27,6 +28,9 @@ t.main(async () => {
   const base = srv.base + '/api/v1';
   const rows = name => sql(db, 'SELECT u.route, u.input_tokens, u.output_tokens FROM usage u ' +
     `JOIN keys k ON k.id = u.key_id WHERE k.name = '${name}' ORDER BY u.rowid`);
+  // Usage rows are written by a batched writer once the answer has left:
+  // wait for the count expected.
+  const rowsOnce = async (name, n) => { await waitFor(() => rows(name).length >= n, 10000); return rows(name); };
   const lastSent = async () => { const log = await stub.log(); return log[log.length - 1]; };
 
   await t.test('@ai-sdk/anthropic: generateText and streamText with their defaults', async () => {
@@ -44,7 +48,7 @@ t.main(async () => {
     t.is(text, 'tok0 tok1 tok2 tok3 ', 'streamText: the text');
     t.ok(parts >= 4, `delta by delta (${parts} parts)`);
     t.is((await stream.usage).outputTokens, 4, 'usage at the end of the stream');
-    t.is(rows('clients-app').map(r => [r.route, r.output_tokens]),
+    t.is((await rowsOnce('clients-app', 2)).map(r => [r.route, r.output_tokens]),
       [['/v1/messages', 3], ['/v1/messages', 4]], 'a usage row for each');
   });
 
@@ -55,7 +59,7 @@ t.main(async () => {
     let text = '';
     for await (const d of stream.textStream) text += d;
     t.is(text, 'tok0 tok1 ', 'the default max_tokens does not exhaust a budget of 500');
-    t.is(rows('clients-small').length, 1, 'and its usage row');
+    t.is((await rowsOnce('clients-small', 1)).length, 1, 'and its usage row');
   });
 
   await t.test("LangChain's ChatAnthropic: invoke and stream with its defaults", async () => {
@@ -91,7 +95,7 @@ t.main(async () => {
     t.is(text, 'tok0 tok1 tok2 tok3 ', 'stream: the text');
     t.ok(chunks >= 4, `in chunks (${chunks})`);
     t.is(usage && usage.output_tokens, 4, 'with the usage (stream_options.include_usage)');
-    t.is(rows('clients-openai').map(r => r.route), ['/v1/chat/completions', '/v1/chat/completions'],
+    t.is((await rowsOnce('clients-openai', 2)).map(r => r.route), ['/v1/chat/completions', '/v1/chat/completions'],
       'usage rows on the route');
   });
 });
