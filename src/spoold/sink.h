@@ -5,8 +5,8 @@
  * failed on is not sent again to one that has it.
  *
  *   sqlite   rows in request_log, idempotent on the record id
- *   webhook  HTTP POST {"batch": [...]} (a Langfuse-style ingestion
- *            endpoint); any 2xx means delivered
+ *   webhook  HTTP POST {"batch": [...]} in llmgw's own format, for a
+ *            receiver of one's own; any 2xx means delivered
  *   jsonl    one JSON line per record, appended to a file or stdout
  *   usage    the record's usage row, if llmgw did not write it; always
  *            the first, not configured

@@ -1,5 +1,6 @@
 /*
- * The webhook sink: records POSTed in batches, Langfuse ingestion style:
+ * The webhook sink: records POSTed in batches, in llmgw's own format (an
+ * envelope like an ingestion API's, but no service's schema):
  *   {"batch": [{"id": <record id>, "type": "llmgw-request",
  *               "timestamp": <ISO time>, "body": <record>}, ...]}
  * The record id doubles as an idempotency key for receivers, since a
