@@ -10,11 +10,8 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <curl/curl.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -23,68 +20,28 @@
 #include "store/record.h"
 #include "sink_impl.h"
 
-struct webhook_sink {
-	CURL			*curl;
-	struct curl_slist	*headers;
-	char			*url;
-	long			 timeout_ms;
-	size_t			 batch;
-	char			 errbuf[CURL_ERROR_SIZE];
-};
-
-static void
-webhook_close(void *arg)
-{
-	struct webhook_sink	*s = arg;
-
-	if (s == NULL)
-		return;
-	curl_easy_cleanup(s->curl);
-	curl_slist_free_all(s->headers);
-	free(s->url);
-	free(s);
-}
+static int	build(const struct delivery *, size_t, struct buf *);
 
 static void *
 webhook_open(const struct conf *c, struct err *err)
 {
-	struct webhook_sink	*s;
-	struct curl_slist	*t;
+	struct http_sink	*s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->url = strdup(c->webhook_url)) == NULL) {
-		free(s);
-		err_set(err, "out of memory");
+	if ((s = http_sink_new(c->webhook_url, c->webhook_timeout_ms,
+	    (size_t)c->webhook_batch, build, err)) == NULL)
 		return NULL;
-	}
-	s->timeout_ms = c->webhook_timeout_ms;
-	s->batch = (size_t)c->webhook_batch;
-	if ((s->curl = curl_easy_init()) == NULL ||
-	    (t = curl_slist_append(NULL, "Content-Type: application/json")) ==
-	    NULL) {
-		err_set(err, "out of memory");
-		goto fail;
-	}
-	s->headers = t;
-	if ((t = curl_slist_append(s->headers, "Expect:")) == NULL)
-		goto nomem;
-	s->headers = t;
 	if (c->webhook_header != NULL) {
 		if (strchr(c->webhook_header, ':') == NULL) {
 			err_set(err, "webhook_header must be \"Name: value\"");
-			goto fail;
+			http_sink_close(s);
+			return NULL;
 		}
-		if ((t = curl_slist_append(s->headers, c->webhook_header)) ==
-		    NULL)
-			goto nomem;
-		s->headers = t;
+		if (http_sink_header(s, c->webhook_header, err) == -1) {
+			http_sink_close(s);
+			return NULL;
+		}
 	}
 	return s;
-nomem:
-	err_set(err, "out of memory");
-fail:
-	webhook_close(s);
-	return NULL;
 }
 
 static int
@@ -113,72 +70,6 @@ build(const struct delivery *d, size_t n, struct buf *b)
 	return bad ? -1 : 0;
 }
 
-/* Discard the receiver's answer; only its status counts. */
-static size_t
-ignore(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n;
-}
-
-static int
-post(struct webhook_sink *s, const struct delivery *d, size_t n,
-    struct err *err)
-{
-	struct buf	 b;
-	CURLcode	 rc;
-	long		 status = 0;
-	CURL		*h = s->curl;
-
-	buf_init(&b, 0);
-	if (build(d, n, &b) == -1) {
-		err_set(err, "out of memory");
-		buf_free(&b);
-		return -1;
-	}
-	s->errbuf[0] = '\0';
-	curl_easy_reset(h);
-	curl_easy_setopt(h, CURLOPT_URL, s->url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->headers);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, b.data);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b.len);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->timeout_ms);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ignore);
-	rc = curl_easy_perform(h);
-	buf_free(&b);
-	if (rc != CURLE_OK) {
-		err_set(err, "POST %s: %s", s->url, s->errbuf[0] != '\0' ?
-		    s->errbuf : curl_easy_strerror(rc));
-		return -1;
-	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
-		err_set(err, "POST %s: HTTP %ld", s->url, status);
-		return -1;
-	}
-	return 0;
-}
-
-static size_t
-webhook_deliver(void *arg, const struct delivery *d, size_t n,
-    struct err *err)
-{
-	struct webhook_sink	*s = arg;
-	size_t			 done = 0, k;
-
-	while (done < n) {
-		k = n - done < s->batch ? n - done : s->batch;
-		if (post(s, d + done, k, err) == -1)
-			break;
-		done += k;
-	}
-	return done;
-}
-
 const struct sink_ops sink_webhook_ops = {
-	"webhook", webhook_open, webhook_close, webhook_deliver
+	"webhook", webhook_open, http_sink_close, http_sink_deliver
 };
