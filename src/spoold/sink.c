@@ -12,7 +12,7 @@ struct sink {
 };
 
 static const struct sink_ops *const kinds[] = {
-	&sink_sqlite_ops, &sink_webhook_ops, &sink_jsonl_ops, &sink_usage_ops
+	&sink_sqlite_ops, &sink_webhook_ops, &sink_otlp_ops, &sink_jsonl_ops, &sink_usage_ops
 };
 
 struct sink *

@@ -7,6 +7,7 @@
  *   sqlite   rows in request_log, idempotent on the record id
  *   webhook  HTTP POST {"batch": [...]} in llmgw's own format, for a
  *            receiver of one's own; any 2xx means delivered
+ *   otlp     one span per record, OTLP/HTTP JSON to .../v1/traces
  *   jsonl    one JSON line per record, appended to a file or stdout
  *   usage    the record's usage row, if llmgw did not write it; always
  *            the first, not configured

@@ -58,12 +58,16 @@ struct conf {
 					 * max_uses */
 
 	/* llmgw-spoold. */
-	char	**sinks;		/* "sqlite", "webhook", "jsonl" */
+	char	**sinks;		/* "sqlite", "webhook", "otlp", "jsonl" */
 	char	*sink_database;		/* NULL: the database */
 	char	*webhook_url;
 	char	*webhook_header;	/* secret; never logged */
 	long	 webhook_timeout_ms;
 	long	 webhook_batch;
+	char	*otlp_endpoint;		/* the sink posts to .../v1/traces */
+	char	*otlp_headers_file;	/* "Name: value" lines; secret */
+	long	 otlp_timeout_ms;
+	long	 otlp_batch;
 	char	*jsonl_path;		/* "-": standard output */
 	long	 spool_attempts;
 	long	 spool_retry_base_ms;

@@ -48,6 +48,14 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 				    err);
 				return -1;
 			}
+		} else if (strcmp(*p, "otlp") == 0) {
+			if (c->otlp_endpoint == NULL) {
+				err_set(err, "the otlp sink needs "
+				    "otlp_endpoint");
+				conf_where(c, seen, "sinks", "otlp_endpoint",
+				    err);
+				return -1;
+			}
 		} else if (strcmp(*p, "jsonl") == 0) {
 			if (c->jsonl_path == NULL) {
 				err_set(err, "the jsonl sink needs jsonl_path "
@@ -58,7 +66,7 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 			}
 		} else if (strcmp(*p, "sqlite") != 0) {
 			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
-			    "webhook or jsonl)", *p);
+			    "webhook, otlp or jsonl)", *p);
 			conf_where(c, seen, "sinks", "sinks", err);
 			return -1;
 		}

@@ -203,6 +203,17 @@ main(void)
 	ok(load("model_max_tokens = claude-a:5x\n", &err) == NULL,
 	    "not a number");
 
+	/* The otlp sink needs its endpoint, and says where it was named. */
+	is_str(fails("threads = 2\nsinks = sqlite, otlp\n"),
+	    ":2: the otlp sink needs otlp_endpoint", "otlp without endpoint");
+	c = load("sinks = otlp\notlp_endpoint = http://127.0.0.1:4318\n",
+	    &err);
+	ok(c != NULL && c->otlp_batch == 100 && c->otlp_timeout_ms == 10000,
+	    "otlp: batch 100 and timeout 10s by default");
+	conf_free(c);
+	is_str(fails("sinks = langfuse\n"), ":1: sinks: unknown sink "
+	    "\"langfuse\" (sqlite, webhook, otlp or jsonl)", "an unknown sink");
+
 	/* From text, as the fuzzer feeds it. */
 	c = conf_load_text("fuzz", "threads = 3\n", 12, &err);
 	ok(c != NULL && c->threads == 3, "conf_load_text");
