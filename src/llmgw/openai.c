@@ -125,10 +125,9 @@ openai_reply(const char *reply, size_t len, const char *id, long created,
 	return rc == 0 ? 0 : -1;
 }
 
-/* One chunk with "delta" (JSON text) and a finish reason or null. */
+/* A chunk's event up to its choices: id, object, created and model. */
 static int
-chunk(const struct openai_stream *s, const char *delta, const char *finish,
-    struct buf *out)
+chunk_head(const struct openai_stream *s, struct buf *out)
 {
 	int	 rc;
 
@@ -137,6 +136,17 @@ chunk(const struct openai_stream *s, const char *delta, const char *finish,
 	rc |= buf_addf(out, ",\"object\":\"chat.completion.chunk\","
 	    "\"created\":%ld,\"model\":", s->created);
 	rc |= json_add_cstr(out, s->model);
+	return rc;
+}
+
+/* One chunk with "delta" (JSON text) and a finish reason or null. */
+static int
+chunk(const struct openai_stream *s, const char *delta, const char *finish,
+    struct buf *out)
+{
+	int	 rc;
+
+	rc = chunk_head(s, out);
 	rc |= buf_adds(out, ",\"choices\":[{\"index\":0,\"delta\":");
 	rc |= buf_adds(out, delta);
 	if (finish != NULL)
@@ -247,11 +257,7 @@ openai_stream_end(struct openai_stream *s, const struct anthropic_usage *u,
 
 	rc = chunk(s, "{}", s->finish[0] != '\0' ? s->finish : "stop", out);
 	if (include_usage) {
-		rc |= buf_adds(out, "data: {\"id\":");
-		rc |= json_add_cstr(out, s->id);
-		rc |= buf_addf(out, ",\"object\":\"chat.completion.chunk\","
-		    "\"created\":%ld,\"model\":", s->created);
-		rc |= json_add_cstr(out, s->model);
+		rc |= chunk_head(s, out);
 		rc |= buf_adds(out, ",\"choices\":[],\"usage\":");
 		rc |= openai_usage(out, u);
 		rc |= buf_adds(out, "}\n\n");

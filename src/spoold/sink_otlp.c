@@ -109,19 +109,12 @@ otlp_open(const struct conf *c, struct err *err)
 static void
 derive_id(const char *prefix, const char *id, size_t n, char *hex)
 {
-	static const char	 digits[] = "0123456789abcdef";
-	unsigned char		 h[SHA256_LEN];
-	struct sha256		 ctx;
-	size_t			 i;
+	char	 text[32 + RECORD_ID_MAX + 1], full[2 * SHA256_LEN + 1];
+	int	 len;
 
-	sha256_init(&ctx);
-	sha256_update(&ctx, prefix, strlen(prefix));
-	sha256_update(&ctx, id, strlen(id));
-	sha256_final(&ctx, h);
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = digits[h[i] >> 4];
-		hex[2 * i + 1] = digits[h[i] & 0xf];
-	}
+	len = snprintf(text, sizeof(text), "%s%s", prefix, id);
+	sha256_hex(text, (size_t)len, full);
+	memcpy(hex, full, 2 * n);
 	hex[2 * n] = '\0';
 }
 

@@ -37,37 +37,34 @@ conf_where(const struct conf *c, const unsigned long *seen, const char *a,
 static int
 conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 {
+	/* Each sink and the setting it cannot do without. */
+	const struct {
+		const char	*sink, *key, *hint;
+		const char	*value;
+	} needs[] = {
+		{ "webhook", "webhook_url", "", c->webhook_url },
+		{ "otlp", "otlp_endpoint", "", c->otlp_endpoint },
+		{ "jsonl", "jsonl_path", " (a file, or - for standard output)",
+		    c->jsonl_path },
+		{ "sqlite", NULL, NULL, NULL },
+	};
 	char	**p;
+	size_t	  i;
 
 	for (p = c->sinks; *p != NULL; p++) {
-		if (strcmp(*p, "webhook") == 0) {
-			if (c->webhook_url == NULL) {
-				err_set(err, "the webhook sink needs "
-				    "webhook_url");
-				conf_where(c, seen, "sinks", "webhook_url",
-				    err);
-				return -1;
-			}
-		} else if (strcmp(*p, "otlp") == 0) {
-			if (c->otlp_endpoint == NULL) {
-				err_set(err, "the otlp sink needs "
-				    "otlp_endpoint");
-				conf_where(c, seen, "sinks", "otlp_endpoint",
-				    err);
-				return -1;
-			}
-		} else if (strcmp(*p, "jsonl") == 0) {
-			if (c->jsonl_path == NULL) {
-				err_set(err, "the jsonl sink needs jsonl_path "
-				    "(a file, or - for standard output)");
-				conf_where(c, seen, "sinks", "jsonl_path",
-				    err);
-				return -1;
-			}
-		} else if (strcmp(*p, "sqlite") != 0) {
+		for (i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+			if (strcmp(*p, needs[i].sink) == 0)
+				break;
+		if (i == sizeof(needs) / sizeof(needs[0])) {
 			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
 			    "webhook, otlp or jsonl)", *p);
 			conf_where(c, seen, "sinks", "sinks", err);
+			return -1;
+		}
+		if (needs[i].key != NULL && needs[i].value == NULL) {
+			err_set(err, "the %s sink needs %s%s", needs[i].sink,
+			    needs[i].key, needs[i].hint);
+			conf_where(c, seen, "sinks", needs[i].key, err);
 			return -1;
 		}
 	}
