@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <stdio.h>
 #include <time.h>
 
 #include "clock.h"
@@ -41,4 +42,24 @@ clock_after_ms(clockid_t clock, int64_t ms)
 		ts.tv_nsec += 1000000000L;
 	}
 	return ts;
+}
+
+void
+clock_iso8601(int64_t ms, char *out, size_t size)
+{
+	struct tm	 tm;
+	time_t		 t;
+
+	if (ms < 0)
+		ms = 0;
+	t = (time_t)(ms / 1000);
+	if (size == 0)
+		return;
+	if (gmtime_r(&t, &tm) == NULL) {
+		out[0] = '\0';
+		return;
+	}
+	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }

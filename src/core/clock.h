@@ -4,6 +4,7 @@
 #ifndef CLOCK_H
 #define CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -16,5 +17,10 @@ int64_t	 clock_mono_ms(void);
 /* "ms" from now on "clock", for the timed waits that take an absolute
  * time (pthread_cond_timedwait(), sem_timedwait()). */
 struct timespec	 clock_after_ms(clockid_t clock, int64_t ms);
+
+/* Unix time "ms" as ISO 8601 UTC with milliseconds,
+ * "2026-12-04T11:04:00.123Z", for people and services reading it; ""
+ * if it cannot be told. */
+void	 clock_iso8601(int64_t ms, char *out, size_t size);
 
 #endif /* CLOCK_H */

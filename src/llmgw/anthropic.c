@@ -115,6 +115,8 @@ anthropic_stream_event(struct anthropic_stream *st, const char *data,
 			goto done;
 		usage_merge(&st->usage,
 		    cJSON_GetObjectItemCaseSensitive(msg, "usage"));
+		copy_str(st->message_id, sizeof(st->message_id),
+		    cJSON_GetObjectItemCaseSensitive(msg, "id"));
 		st->started = 1;
 		rc = AEV_START;
 	} else if (strcmp(type->valuestring, "message_delta") == 0) {
@@ -152,7 +154,7 @@ done:
 
 int
 anthropic_parse_reply(const char *body, size_t len, struct buf *text,
-    struct anthropic_usage *usage, char *stop_reason, size_t srlen)
+    struct anthropic_stream *st)
 {
 	cJSON		*root;
 	const cJSON	*content, *block, *type, *t;
@@ -172,10 +174,15 @@ anthropic_parse_reply(const char *body, size_t len, struct buf *text,
 		if (cJSON_IsString(t) && buf_adds(text, t->valuestring) == -1)
 			goto done;
 	}
-	memset(usage, 0, sizeof(*usage));
-	usage_merge(usage, cJSON_GetObjectItemCaseSensitive(root, "usage"));
-	copy_str(stop_reason, srlen,
+	memset(&st->usage, 0, sizeof(st->usage));
+	usage_merge(&st->usage, cJSON_GetObjectItemCaseSensitive(root,
+	    "usage"));
+	copy_str(st->stop_reason, sizeof(st->stop_reason),
 	    cJSON_GetObjectItemCaseSensitive(root, "stop_reason"));
+	copy_str(st->message_id, sizeof(st->message_id),
+	    cJSON_GetObjectItemCaseSensitive(root, "id"));
+	st->started = 1;
+	st->stopped = 1;
 	rc = 0;
 done:
 	cJSON_Delete(root);

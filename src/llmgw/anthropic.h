@@ -59,6 +59,7 @@ struct anthropic_stream {
 	int			 started;	/* message_start seen */
 	int			 stopped;	/* message_stop seen */
 	char			 stop_reason[32];
+	char			 message_id[128];	/* "msg_...", or "" */
 };
 
 typedef int	(*anthropic_text_fn)(void *arg, const char *text, size_t len);
@@ -73,10 +74,11 @@ int	 anthropic_stream_event(struct anthropic_stream *, const char *data,
 
 /*
  * Read a whole (non-streamed) reply: the text of all text blocks joined,
- * appended to "text", and the usage.  Returns 0 or -1 if malformed.
+ * appended to "text"; its usage, stop reason and id into "st" as the
+ * events of a stream would leave them.  Returns 0 or -1 if malformed.
  */
 int	 anthropic_parse_reply(const char *body, size_t len, struct buf *text,
-	    struct anthropic_usage *, char *stop_reason, size_t srlen);
+	    struct anthropic_stream *st);
 
 /*
  * Read an error body {"type":"error","error":{"type":..,"message":..}}.

@@ -28,6 +28,7 @@
 #include "resp.h"
 #include "retry.h"
 #include "route.h"
+#include "traceparent.h"
 #include "usage.h"
 
 #define REPLY_MAX	(32L * 1024 * 1024)	/* a whole non-streamed reply */
@@ -189,8 +190,9 @@ chat_event(struct chat *ch, const char *event, const char *data,
 void
 chat_keep_text(struct chat *ch, const char *text, size_t len)
 {
+	ch->text_bytes += (long)len;
 	/* If it will not fit, the record gets what did. */
-	if (ch->rq->conf->log_bodies && !ch->text_cut &&
+	if (ch->rq->conf->content == LOG_CONTENT_FULL && !ch->text_cut &&
 	    buf_add(&ch->text, text, len) == -1) {
 		ch->text_cut = 1;
 		log_info("request %s: reply text past %zu bytes not kept for "
@@ -352,8 +354,7 @@ judge(struct chat *ch, struct verdict *v)
 		return;
 	buf_reset(&ch->text);
 	if (anthropic_parse_reply(buf_str(&ch->w->reply), ch->w->reply.len,
-	    &ch->text, &ch->st.usage, ch->st.stop_reason,
-	    sizeof(ch->st.stop_reason)) == -1) {
+	    &ch->text, &ch->st) == -1) {
 		v->ok = 0;
 		verdict_set(v, 502, 0, "upstream_malformed",
 		    "the AI service sent a malformed reply");
@@ -361,7 +362,7 @@ judge(struct chat *ch, struct verdict *v)
 		    "a message", ch->w->reply.len);
 		return;
 	}
-	ch->st.stopped = 1;
+	ch->text_bytes = (long)ch->text.len;
 }
 
 /* Sleep "ms" milliseconds, resuming after signals. */
@@ -505,6 +506,8 @@ record(struct chat *ch, const struct verdict *v)
 	struct record	*r = &rq->rec;
 	long		 out = ch->st.usage.output_tokens;
 	char		 id[sizeof(r->id)];
+	const char	*prompt;
+	size_t		 prompt_len;
 
 	memcpy(id, r->id, sizeof(id));
 	memset(r, 0, sizeof(*r));
@@ -541,14 +544,30 @@ record(struct chat *ch, const struct verdict *v)
 		str_copy(r->upstream_request_id, sizeof(r->upstream_request_id),
 		    ch->res.request_id);
 	}
-	if (rq->conf->log_bodies && ch->body != NULL) {
+	r->max_tokens = ch->req.max_tokens;
+	if (ch->called) {
+		str_copy(r->response_id, sizeof(r->response_id),
+		    ch->st.message_id);
+		str_copy(r->finish_reason, sizeof(r->finish_reason),
+		    ch->st.stop_reason);
+	}
+	traceparent_parse(conn_param(rq->conn, "HTTP_TRACEPARENT"),
+	    r->trace_id, r->parent_span_id);
+	r->prompt_bytes = r->reply_bytes = -1;
+	if (rq->conf->content != LOG_CONTENT_NONE && ch->body != NULL) {
 		/* The message alone, where the route read one. */
-		r->prompt = ch->req.message != NULL ? ch->req.message :
+		prompt = ch->req.message != NULL ? ch->req.message :
 		    ch->body->data;
-		r->prompt_len = ch->req.message != NULL ?
+		prompt_len = ch->req.message != NULL ?
 		    ch->req.message_len : ch->body->len;
-		r->reply = buf_str(&ch->text);
-		r->reply_len = ch->text.len;
+		r->prompt_bytes = (long)prompt_len;
+		r->reply_bytes = ch->text_bytes;
+		if (rq->conf->content == LOG_CONTENT_FULL) {
+			r->prompt = prompt;
+			r->prompt_len = prompt_len;
+			r->reply = buf_str(&ch->text);
+			r->reply_len = ch->text.len;
+		}
 	}
 	req_spool(rq);
 }

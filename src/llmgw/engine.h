@@ -102,8 +102,9 @@ struct chat {
 	int64_t			 ttft_ms;	/* -1 until the first token */
 	int64_t			 last_write_ms;	/* for keep-alives */
 	struct buf		 text;		/* the reply's text, for
-						 * log_bodies */
+						 * log_content = full */
 	int			 text_cut;	/* ... and it did not fit */
+	long			 text_bytes;	/* its size, kept or not */
 };
 
 /* Answer the request "rq" with the route "hooks"; "stream" as asked. */

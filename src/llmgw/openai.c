@@ -86,17 +86,15 @@ int
 openai_reply(const char *reply, size_t len, const char *id, long created,
     struct buf *out)
 {
-	struct anthropic_usage	 u;
+	struct anthropic_stream	 st;
 	struct buf		 text;
 	cJSON			*root;
 	const cJSON		*model, *content;
-	char			 stop[32] = "";
 	int			 rc;
 
-	memset(&u, 0, sizeof(u));
+	memset(&st, 0, sizeof(st));
 	buf_init(&text, BUF_NOCAP);
-	if (anthropic_parse_reply(reply, len, &text, &u, stop, sizeof(stop)) ==
-	    -1 || (root = cJSON_ParseWithLength(reply, len)) == NULL) {
+	if (anthropic_parse_reply(reply, len, &text, &st) == -1 || (root = cJSON_ParseWithLength(reply, len)) == NULL) {
 		buf_free(&text);
 		return -1;
 	}
@@ -117,8 +115,8 @@ openai_reply(const char *reply, size_t len, const char *id, long created,
 	rc |= buf_adds(out, ",\"refusal\":null");
 	rc |= tool_calls(content, out);
 	rc |= buf_addf(out, "},\"logprobs\":null,\"finish_reason\":\"%s\"}],"
-	    "\"usage\":", openai_finish_reason(stop));
-	rc |= openai_usage(out, &u);
+	    "\"usage\":", openai_finish_reason(st.stop_reason));
+	rc |= openai_usage(out, &st.usage);
 	rc |= buf_addc(out, '}');
 	cJSON_Delete(root);
 	buf_free(&text);

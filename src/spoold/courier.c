@@ -46,6 +46,9 @@ struct held {
 	int			 delivered;	/* all have it; its file waits */
 	int			 sent;		/* offered to a sink this round */
 	int			 tries;		/* failed rounds, this one included */
+	int			 invalid;	/* a receiver refused it as such */
+	int			 denied;	/* ... refused our credentials */
+	int			 denials;	/* rounds so, in a row */
 	int64_t			 next_ms;	/* when to try again */
 	char			 why[256];	/* the last failure */
 };
@@ -397,21 +400,41 @@ backoff_ms(const struct conf *c, int tries, uint64_t rnd)
 	return ms / 2 + (int64_t)(rnd % (uint64_t)(ms / 2 + 1));
 }
 
-/* Offer each sink the due records it has not got, a batch each. */
+/* Note why sink "s" did not take records idx[from..n). */
+static void
+refused(struct courier *d, const size_t *idx, size_t from, size_t n,
+    enum sink_refusal why, const struct err *err)
+{
+	size_t	 k;
+
+	for (k = from; k < n; k++) {
+		struct held *h = &d->held[idx[k]];
+
+		str_copy(h->why, sizeof(h->why), err->msg);
+		h->denied |= why == SINK_DENIED;
+	}
+}
+
+/*
+ * Offer each sink the due records it has not got, a batch each.  A record
+ * the sink refuses as invalid is marked so, and the rest of the batch is
+ * offered again.
+ */
 static void
 offer(struct courier *d, int64_t now)
 {
-	struct delivery	 batch[DELIVERY_MAX];
-	size_t		 idx[DELIVERY_MAX], n, i, k, done;
-	struct err	 err;
-	int		 s;
+	struct delivery		 batch[DELIVERY_MAX];
+	size_t			 idx[DELIVERY_MAX], n, i, k, at, done;
+	enum sink_refusal	 why;
+	struct err		 err;
+	int			 s;
 
 	for (i = 0; i < d->nheld; i++)
-		d->held[i].sent = 0;
+		d->held[i].sent = d->held[i].denied = 0;
 	for (s = 0; s < d->nsinks; s++) {
 		n = 0;
 		for (i = 0; i < d->nheld && n < DELIVERY_MAX; i++) {
-			if (d->held[i].next_ms > now ||
+			if (d->held[i].next_ms > now || d->held[i].invalid ||
 			    (d->held[i].done & (1u << s)))
 				continue;
 			batch[n].json = d->held[i].json;
@@ -420,18 +443,22 @@ offer(struct courier *d, int64_t now)
 			d->held[i].sent = 1;
 			idx[n++] = i;
 		}
-		if (n == 0)
-			continue;
-		done = sink_deliver(d->sinks[s], batch, n, &err);
-		for (k = 0; k < done; k++)
-			d->held[idx[k]].done |= 1u << s;
-		if (done < n) {
+		for (at = 0; at < n;) {
+			done = sink_deliver(d->sinks[s], batch + at, n - at,
+			    &why, &err);
+			for (k = at; k < at + done; k++)
+				d->held[idx[k]].done |= 1u << s;
+			if ((at += done) == n)
+				break;
 			log_warn("%s (%zu of %zu records delivered)", err.msg,
-			    done, n);
+			    done, n - (at - done));
 			note_error(d, err.msg);
-			for (k = done; k < n; k++)
-				str_copy(d->held[idx[k]].why,
-				    sizeof(d->held[idx[k]].why), err.msg);
+			if (why != SINK_INVALID) {
+				refused(d, idx, at, n, why, &err);
+				break;
+			}
+			refused(d, idx, at, at + 1, why, &err);
+			d->held[idx[at++]].invalid = 1;
 		}
 	}
 }
@@ -445,7 +472,19 @@ settle_failure(struct courier *d, size_t i, int64_t now, uint64_t rnd)
 	struct err	 err;
 	char		 why[sizeof(h->why)];
 
-	h->tries++;
+	if (h->invalid)		/* to failed/ now: retrying cannot help */
+		h->tries = (int)d->conf->spool_attempts;
+	else if (h->denied) {
+		/* Not its fault: kept, at the longest interval once the
+		 * credentials are refused again and again. */
+		h->denials++;
+		if (!d->once) {
+			h->next_ms = now + backoff_ms(d->conf, h->denials,
+			    rnd);
+			return;
+		}
+	} else
+		h->tries++;
 	if (h->tries < d->conf->spool_attempts && !d->once) {
 		h->next_ms = now + backoff_ms(d->conf, h->tries, rnd);
 		return;

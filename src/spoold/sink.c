@@ -12,7 +12,8 @@ struct sink {
 };
 
 static const struct sink_ops *const kinds[] = {
-	&sink_sqlite_ops, &sink_webhook_ops, &sink_otlp_ops, &sink_jsonl_ops, &sink_usage_ops
+	&sink_sqlite_ops, &sink_webhook_ops, &sink_otlp_ops,
+	&sink_langfuse_ops, &sink_jsonl_ops, &sink_usage_ops
 };
 
 struct sink *
@@ -52,12 +53,16 @@ sink_close(struct sink *s)
 
 size_t
 sink_deliver(struct sink *s, const struct delivery *d, size_t n,
-    struct err *err)
+    enum sink_refusal *why, struct err *err)
 {
 	size_t	 done;
 
+	*why = SINK_FAILED;
 	done = s->ops->deliver(s->impl, d, n, err);
-	if (done < n)
+	if (done < n) {
 		err_prefix(err, "%s sink", s->ops->name);
+		if (s->ops->refusal != NULL)
+			*why = s->ops->refusal(s->impl);
+	}
 	return done;
 }

@@ -8,6 +8,8 @@
  *   webhook  HTTP POST {"batch": [...]} in llmgw's own format, for a
  *            receiver of one's own; any 2xx means delivered
  *   otlp     one span per record, OTLP/HTTP JSON to .../v1/traces
+ *   langfuse the same spans with Langfuse v4's attributes, to a Langfuse
+ *            server's OTLP endpoint
  *   jsonl    one JSON line per record, appended to a file or stdout
  *   usage    the record's usage row, if llmgw did not write it; always
  *            the first, not configured
@@ -33,11 +35,21 @@ struct sink	*sink_open(const char *name, const struct conf *,
 		    struct err *);
 void		 sink_close(struct sink *);	/* NULL is fine */
 
+/* Why a sink did not take a record. */
+enum sink_refusal {
+	SINK_FAILED,	/* it could not now: try again later */
+	SINK_INVALID,	/* the receiver refuses this record as invalid:
+			 * sending it again cannot help */
+	SINK_DENIED	/* the receiver refuses our credentials: keep it,
+			 * and try again once they may have been mended */
+};
+
 /*
  * Deliver "n" records.  Returns how many, from the first, were accepted;
- * if fewer than "n", "err" says why the next one was not.
+ * if fewer than "n", "err" says why the next one was not and "why" what
+ * kind of refusal that was.
  */
 size_t		 sink_deliver(struct sink *, const struct delivery *, size_t n,
-		    struct err *);
+		    enum sink_refusal *why, struct err *);
 
 #endif /* SINK_H */

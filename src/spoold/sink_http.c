@@ -10,12 +10,13 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "store/record.h"
 #include "sink_impl.h"
 
 struct http_sink *
 http_sink_new(const char *url, long timeout_ms, size_t batch,
-    int (*build)(const struct delivery *, size_t, struct buf *),
-    struct err *err)
+    int (*build)(const void *, const struct delivery *, size_t, struct buf *),
+    const void *build_arg, struct err *err)
 {
 	struct http_sink	*s;
 
@@ -29,6 +30,7 @@ http_sink_new(const char *url, long timeout_ms, size_t batch,
 	s->timeout_ms = timeout_ms;
 	s->batch = batch;
 	s->build = build;
+	s->build_arg = build_arg;
 	if (http_sink_header(s, "Content-Type: application/json", err) == -1 ||
 	    http_sink_header(s, "Expect:", err) == -1) {
 		http_sink_close(s);
@@ -72,7 +74,8 @@ ignore(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static int
+/* POST records d[0..n): their HTTP status, or 0 (err set) if none came. */
+static long
 post(struct http_sink *s, const struct delivery *d, size_t n,
     struct err *err)
 {
@@ -83,10 +86,10 @@ post(struct http_sink *s, const struct delivery *d, size_t n,
 	CURL		*h = s->curl;
 
 	buf_init(&b, 0);
-	if (s->build(d, n, &b) == -1) {
+	if (s->build(s->build_arg, d, n, &b) == -1) {
 		err_set(err, "out of memory");
 		buf_free(&b);
-		return -1;
+		return 0;
 	}
 	errbuf[0] = '\0';
 	curl_easy_reset(h);
@@ -105,28 +108,66 @@ post(struct http_sink *s, const struct delivery *d, size_t n,
 	if (rc != CURLE_OK) {
 		err_set(err, "POST %s: %s", s->url, errbuf[0] != '\0' ?
 		    errbuf : curl_easy_strerror(rc));
-		return -1;
+		return 0;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status > 299) {
+	if (status < 200 || status > 299)
 		err_set(err, "POST %s: HTTP %ld", s->url, status);
-		return -1;
-	}
-	return 0;
+	return status;
 }
 
+/* The receiver says the request itself is at fault. */
+static int
+invalid(long status)
+{
+	return status == 400 || status == 413 || status == 422;
+}
+
+/*
+ * Batches of at most s->batch records.  A batch refused as invalid is
+ * halved until the record at fault is alone, so that the records around
+ * it are not refused with it; after a batch goes through, full size
+ * again.
+ */
 size_t
 http_sink_deliver(void *arg, const struct delivery *d, size_t n,
     struct err *err)
 {
 	struct http_sink	*s = arg;
-	size_t			 done = 0, k;
+	size_t			 done = 0, k, size = s->batch;
+	long			 status;
 
+	s->refusal = SINK_FAILED;
 	while (done < n) {
-		k = n - done < s->batch ? n - done : s->batch;
-		if (post(s, d + done, k, err) == -1)
-			break;
-		done += k;
+		k = n - done < size ? n - done : size;
+		status = post(s, d + done, k, err);
+		if (status >= 200 && status <= 299) {
+			done += k;
+			size = s->batch;
+			continue;
+		}
+		if (invalid(status) && k > 1) {
+			size = k / 2;
+			continue;
+		}
+		if (invalid(status)) {
+			s->refusal = SINK_INVALID;
+			err_prefix(err, "record %s refused as invalid, not "
+			    "sent again", d[done].rec->id);
+		} else if (status == 401 || status == 403) {
+			s->refusal = SINK_DENIED;
+			err_prefix(err, "credentials refused; records kept "
+			    "until they are mended");
+		}
+		break;
 	}
 	return done;
+}
+
+enum sink_refusal
+http_sink_refusal(void *arg)
+{
+	const struct http_sink	*s = arg;
+
+	return s->refusal;
 }

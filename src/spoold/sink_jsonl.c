@@ -121,5 +121,5 @@ jsonl_deliver(void *arg, const struct delivery *d, size_t n,
 }
 
 const struct sink_ops sink_jsonl_ops = {
-	"jsonl", jsonl_open, jsonl_close, jsonl_deliver
+	"jsonl", jsonl_open, jsonl_close, jsonl_deliver, NULL
 };

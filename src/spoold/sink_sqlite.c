@@ -121,5 +121,5 @@ fail:
 }
 
 const struct sink_ops sink_sqlite_ops = {
-	"sqlite", sqlite_open, sqlite_close, sqlite_deliver
+	"sqlite", sqlite_open, sqlite_close, sqlite_deliver, NULL
 };

@@ -77,5 +77,5 @@ usage_deliver(void *arg, const struct delivery *d, size_t n,
 }
 
 const struct sink_ops sink_usage_ops = {
-	"usage", usage_open, usage_close, usage_deliver
+	"usage", usage_open, usage_close, usage_deliver, NULL
 };

@@ -5,22 +5,24 @@
  *               "timestamp": <ISO time>, "body": <record>}, ...]}
  * The record id doubles as an idempotency key for receivers, since a
  * consumer that dies after a POST and before removing its records sends
- * them again.  Any 2xx answer means the whole batch was delivered.
+ * them again.  Any 2xx answer means the whole batch was delivered; what
+ * a refusal means, sink_impl.h says.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "store/conf.h"
 #include "store/record.h"
 #include "sink_impl.h"
 
-static int	build(const struct delivery *, size_t, struct buf *);
+static int	build(const void *, const struct delivery *, size_t,
+		    struct buf *);
 
 static void *
 webhook_open(const struct conf *c, struct err *err)
@@ -28,7 +30,7 @@ webhook_open(const struct conf *c, struct err *err)
 	struct http_sink	*s;
 
 	if ((s = http_sink_new(c->webhook_url, c->webhook_timeout_ms,
-	    (size_t)c->webhook_batch, build, err)) == NULL)
+	    (size_t)c->webhook_batch, build, NULL, err)) == NULL)
 		return NULL;
 	if (c->webhook_header != NULL) {
 		if (strchr(c->webhook_header, ':') == NULL) {
@@ -45,24 +47,20 @@ webhook_open(const struct conf *c, struct err *err)
 }
 
 static int
-build(const struct delivery *d, size_t n, struct buf *b)
+build(const void *unused, const struct delivery *d, size_t n, struct buf *b)
 {
-	char		 when[32];
-	struct tm	 tm;
-	time_t		 t;
+	char		 when[80];
 	size_t		 i;
 	int		 bad = 0;
 
+	(void)unused;
 	bad |= buf_adds(b, "{\"batch\":[");
 	for (i = 0; i < n; i++) {
-		t = (time_t)(d[i].rec->ts_ms / 1000);
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		clock_iso8601(d[i].rec->ts_ms, when, sizeof(when));
 		bad |= buf_adds(b, i == 0 ? "{\"id\":" : ",{\"id\":");
 		bad |= json_add_cstr(b, d[i].rec->id);
 		bad |= buf_addf(b, ",\"type\":\"llmgw-request\","
-		    "\"timestamp\":\"%s.%03dZ\",\"body\":", when,
-		    (int)(d[i].rec->ts_ms % 1000));
+		    "\"timestamp\":\"%s\",\"body\":", when);
 		bad |= buf_add(b, d[i].json, d[i].len);
 		bad |= buf_addc(b, '}');
 	}
@@ -71,5 +69,6 @@ build(const struct delivery *d, size_t n, struct buf *b)
 }
 
 const struct sink_ops sink_webhook_ops = {
-	"webhook", webhook_open, http_sink_close, http_sink_deliver
+	"webhook", webhook_open, http_sink_close, http_sink_deliver,
+	http_sink_refusal
 };

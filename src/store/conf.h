@@ -11,6 +11,13 @@
 
 struct err;
 
+/* What of a request's messages its record carries (log_content). */
+enum log_content {
+	LOG_CONTENT_NONE,	/* none: counts and times only */
+	LOG_CONTENT_METADATA,	/* ... and the texts' sizes in bytes */
+	LOG_CONTENT_FULL	/* ... and the prompt and reply texts */
+};
+
 struct conf {
 	/* Told apart from every other configuration this process loads,
 	 * even one at the same address: for what is built from one. */
@@ -43,7 +50,9 @@ struct conf {
 	char	*database;
 	char	*spool_dir;
 	int	 spool_fsync;
-	int	 log_bodies;		/* message texts in spool records */
+	int	 log_bodies;		/* the older log_content = full */
+	char	*log_content;		/* "none", "metadata" or "full" */
+	int	 content;		/* ... as enum log_content */
 	long	 database_wait_ms;	/* a request's waits for it, at most */
 	long	 backlog_max;		/* rows, records kept in memory */
 	char	*on_record_failure;	/* "refuse" or "serve" */
@@ -66,8 +75,12 @@ struct conf {
 	long	 webhook_batch;
 	char	*otlp_endpoint;		/* the sink posts to .../v1/traces */
 	char	*otlp_headers_file;	/* "Name: value" lines; secret */
-	long	 otlp_timeout_ms;
-	long	 otlp_batch;
+	long	 otlp_timeout_ms;		/* also the langfuse sink's */
+	long	 otlp_batch;			/* also the langfuse sink's */
+	char	*langfuse_host;		/* its .../api/public/otel/v1/traces */
+	char	*langfuse_public_key;
+	char	*langfuse_secret_key_file;	/* secret */
+	char	*langfuse_environment;	/* NULL: Langfuse's default */
 	char	*jsonl_path;		/* "-": standard output */
 	long	 spool_attempts;
 	long	 spool_retry_base_ms;

@@ -44,27 +44,36 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 	} needs[] = {
 		{ "webhook", "webhook_url", "", c->webhook_url },
 		{ "otlp", "otlp_endpoint", "", c->otlp_endpoint },
+		{ "langfuse", "langfuse_public_key", " (pk-lf-...)",
+		    c->langfuse_public_key },
+		{ "langfuse", "langfuse_secret_key_file",
+		    " (a file holding sk-lf-...)", c->langfuse_secret_key_file },
 		{ "jsonl", "jsonl_path", " (a file, or - for standard output)",
 		    c->jsonl_path },
 		{ "sqlite", NULL, NULL, NULL },
 	};
 	char	**p;
-	size_t	  i;
+	size_t	  i, known;
 
 	for (p = c->sinks; *p != NULL; p++) {
-		for (i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
-			if (strcmp(*p, needs[i].sink) == 0)
-				break;
-		if (i == sizeof(needs) / sizeof(needs[0])) {
-			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
-			    "webhook, otlp or jsonl)", *p);
-			conf_where(c, seen, "sinks", "sinks", err);
-			return -1;
+		known = 0;
+		for (i = 0; i < sizeof(needs) / sizeof(needs[0]); i++) {
+			if (strcmp(*p, needs[i].sink) != 0)
+				continue;
+			known = 1;
+			if (needs[i].key != NULL && needs[i].value == NULL) {
+				err_set(err, "the %s sink needs %s%s",
+				    needs[i].sink, needs[i].key,
+				    needs[i].hint);
+				conf_where(c, seen, "sinks", needs[i].key,
+				    err);
+				return -1;
+			}
 		}
-		if (needs[i].key != NULL && needs[i].value == NULL) {
-			err_set(err, "the %s sink needs %s%s", needs[i].sink,
-			    needs[i].key, needs[i].hint);
-			conf_where(c, seen, "sinks", needs[i].key, err);
+		if (!known) {
+			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
+			    "webhook, otlp, langfuse or jsonl)", *p);
+			conf_where(c, seen, "sinks", "sinks", err);
 			return -1;
 		}
 	}
@@ -74,6 +83,34 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 		conf_where(c, seen, "spoold_log", "spoold_log", err);
 		return -1;
 	}
+	return 0;
+}
+
+/* log_content, and log_bodies = yes, its older spelling of "full". */
+static int
+conf_check_content(struct conf *c, const unsigned long *seen,
+    struct err *err)
+{
+	static const char *const levels[] = { "none", "metadata", "full" };
+	int			 i;
+
+	c->content = c->log_bodies ? LOG_CONTENT_FULL : LOG_CONTENT_NONE;
+	if (c->log_content == NULL)
+		return 0;
+	for (i = 0; i < 3 && strcmp(c->log_content, levels[i]) != 0; i++)
+		;
+	if (i == 3) {
+		err_set(err, "log_content must be none, metadata or full");
+		conf_where(c, seen, "log_content", "log_content", err);
+		return -1;
+	}
+	if (c->log_bodies && i != LOG_CONTENT_FULL) {
+		err_set(err, "log_bodies = yes is the older spelling of "
+		    "log_content = full; keep one of them");
+		conf_where(c, seen, "log_bodies", "log_content", err);
+		return -1;
+	}
+	c->content = i;
 	return 0;
 }
 
@@ -96,6 +133,8 @@ conf_check_words(struct conf *c, const unsigned long *seen, struct err *err)
 			return -1;
 		}
 	}
+	if (conf_check_content(c, seen, err) == -1)
+		return -1;
 	c->serve_unrecorded = strcmp(c->on_record_failure, "serve") == 0;
 	if (!c->serve_unrecorded &&
 	    strcmp(c->on_record_failure, "refuse") != 0) {

@@ -3,34 +3,15 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/str.h"
 #include "record.h"
-
-/* ISO 8601 UTC with milliseconds, for people reading the JSON. */
-static void
-iso_time(int64_t ms, char *out, size_t size)
-{
-	struct tm	 tm;
-	time_t		 t;
-
-	if (ms < 0)
-		ms = 0;
-	t = (time_t)(ms / 1000);
-	if (gmtime_r(&t, &tm) == NULL) {
-		str_copy(out, size, "");
-		return;
-	}
-	snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
 
 static int
 add_str_or_null(struct buf *b, const char *name, const char *s)
@@ -45,7 +26,7 @@ record_to_json(const struct record *r, struct buf *b)
 	char	 when[80];	/* room for any year gmtime_r gives */
 	int	 bad = 0;
 
-	iso_time(r->ts_ms, when, sizeof(when));
+	clock_iso8601(r->ts_ms, when, sizeof(when));
 	bad |= buf_adds(b, "{\"id\":");
 	bad |= json_add_cstr(b, r->id);
 	bad |= buf_adds(b, ",\"request_id\":");
@@ -79,6 +60,19 @@ record_to_json(const struct record *r, struct buf *b)
 	bad |= add_str_or_null(b, "upstream_error", r->upstream_error);
 	bad |= add_str_or_null(b, "upstream_request_id",
 	    r->upstream_request_id);
+	if (r->max_tokens > 0)
+		bad |= buf_addf(b, ",\"max_tokens\":%ld", r->max_tokens);
+	if (r->response_id[0] != '\0')
+		bad |= add_str_or_null(b, "response_id", r->response_id);
+	if (r->finish_reason[0] != '\0')
+		bad |= add_str_or_null(b, "finish_reason", r->finish_reason);
+	if (r->trace_id[0] != '\0') {
+		bad |= add_str_or_null(b, "trace_id", r->trace_id);
+		bad |= add_str_or_null(b, "parent_span_id", r->parent_span_id);
+	}
+	if (r->prompt_bytes >= 0)
+		bad |= buf_addf(b, ",\"prompt_bytes\":%ld,\"reply_bytes\":%ld",
+		    r->prompt_bytes, r->reply_bytes);
 	if (r->prompt != NULL) {
 		bad |= buf_adds(b, ",\"prompt\":");
 		bad |= json_add_str(b, r->prompt, r->prompt_len);
@@ -100,6 +94,16 @@ record_id_valid(const char *s)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
 	return n > 0 && n <= RECORD_ID_MAX && s[n] == '\0' &&
 	    strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* "" or exactly "n" lower-case hex digits. */
+static int
+hex_or_empty(const char *s, size_t n)
+{
+	size_t	 len = strlen(s);
+
+	return len == 0 || (len == n &&
+	    strspn(s, "0123456789abcdef") == n);
 }
 
 /* A whole number field: 0 and the value, or -1. */
@@ -206,8 +210,24 @@ record_from_json(const char *text, size_t len, struct record *r,
 	    get_str(root, "upstream_error", 0, r->upstream_error,
 	    sizeof(r->upstream_error), err) == -1 ||
 	    get_str(root, "upstream_request_id", 0, r->upstream_request_id,
-	    sizeof(r->upstream_request_id), err) == -1)
+	    sizeof(r->upstream_request_id), err) == -1 ||
+	    get_str(root, "response_id", 0, r->response_id,
+	    sizeof(r->response_id), err) == -1 ||
+	    get_str(root, "finish_reason", 0, r->finish_reason,
+	    sizeof(r->finish_reason), err) == -1 ||
+	    get_str(root, "trace_id", 0, r->trace_id, sizeof(r->trace_id),
+	    err) == -1 ||
+	    get_str(root, "parent_span_id", 0, r->parent_span_id,
+	    sizeof(r->parent_span_id), err) == -1)
 		goto done;
+	/* They become the ids of spans: exactly so many hex digits. */
+	if (!hex_or_empty(r->trace_id, sizeof(r->trace_id) - 1) ||
+	    !hex_or_empty(r->parent_span_id, sizeof(r->parent_span_id) - 1) ||
+	    (r->trace_id[0] == '\0') != (r->parent_span_id[0] == '\0')) {
+		err_set(err, "fields \"trace_id\" and \"parent_span_id\" are "
+		    "not 32 and 16 hex digits");
+		goto done;
+	}
 	if (!record_id_valid(r->id)) {
 		err_set(err, "field \"id\" is not a valid record id");
 		goto done;
@@ -233,6 +253,15 @@ record_from_json(const char *text, size_t len, struct record *r,
 	NUM("total_ms", 0, 0, big, r->total_ms);
 	NUM("retries", 0, 0, 1000, r->retries);
 	NUM("upstream_status", 0, 0, 999, r->upstream_status);
+	NUM("max_tokens", 0, 0, big, r->max_tokens);
+	n = -1;
+	if (get_num(root, "prompt_bytes", 0, 0, big, &n, err) == -1)
+		goto done;
+	r->prompt_bytes = n;
+	n = -1;
+	if (get_num(root, "reply_bytes", 0, 0, big, &n, err) == -1)
+		goto done;
+	r->reply_bytes = n;
 #undef NUM
 	if (get_bool(root, "disconnected", &r->disconnected, err) == -1 ||
 	    get_bool(root, "partial", &r->partial, err) == -1 ||

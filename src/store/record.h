@@ -40,7 +40,17 @@ struct record {
 	long		 upstream_status;	/* 0: no HTTP answer */
 	char		 upstream_error[256];	/* "": none */
 	char		 upstream_request_id[128];
-	/* Message texts, only with log_bodies; borrowed, may be NULL. */
+	long		 max_tokens;	/* asked for; 0: not known */
+	char		 response_id[128];	/* the reply's id, or "" */
+	char		 finish_reason[32];	/* its stop_reason, or "" */
+	char		 trace_id[33];	/* the client's traceparent: its
+					 * trace, 32 hex digits, or "" */
+	char		 parent_span_id[17];	/* ... its span, 16, or "" */
+	long		 prompt_bytes;	/* log_content metadata or full;
+					 * -1: not recorded */
+	long		 reply_bytes;	/* ... the reply text's size */
+	/* Message texts, only with log_content = full; borrowed, may be
+	 * NULL. */
 	const char	*prompt;
 	size_t		 prompt_len;
 	const char	*reply;

@@ -25,10 +25,8 @@ int
 main(void)
 {
 	struct anthropic_stream	 st;
-	struct anthropic_usage	 u;
 	struct anthropic_error	 e;
 	struct buf		 b;
-	char			 stop[32] = "";
 	const char		*reply;
 
 	buf_init(&b, 0);
@@ -42,11 +40,13 @@ main(void)
 	ok(strstr(buf_str(&b), "stream") == NULL, "no stream flag for /chat");
 
 	memset(&st, 0, sizeof(st));
-	is_int(ev(&st, "{\"type\":\"message_start\",\"message\":{\"usage\":"
+	is_int(ev(&st, "{\"type\":\"message_start\",\"message\":{"
+	    "\"id\":\"msg_01X\",\"usage\":"
 	    "{\"input_tokens\":25,\"output_tokens\":1,"
 	    "\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":4}}}"),
 	    AEV_START, "message_start");
 	is_int(st.usage.input_tokens, 25, "input tokens from message_start");
+	is_str(st.message_id, "msg_01X", "the message id from message_start");
 	is_int(st.usage.cache_creation_input_tokens, 3, "cache creation");
 	is_int(st.usage.cache_read_input_tokens, 4, "cache read");
 	is_int(ev(&st, "{\"type\":\"ping\"}"), AEV_IGNORED, "ping");
@@ -105,18 +105,20 @@ main(void)
 	    "\"user\",\"content\":\"x\"}]}") == 0,
 	    "the body count_tokens takes: %s", buf_str(&b));
 
-	reply = "{\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":"
-	    "\"tool_use\",\"id\":\"x\"},{\"type\":\"text\",\"text\":\"b\"}],"
+	reply = "{\"id\":\"msg_whole\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"a\"},{\"type\":\"tool_use\",\"id\":\"x\"},{\"type\":\"text\",\"text\":\"b\"}],"
 	    "\"stop_reason\":\"max_tokens\",\"usage\":{\"input_tokens\":7,"
 	    "\"output_tokens\":9}}";
 	buf_reset(&b);
-	ok(anthropic_parse_reply(reply, strlen(reply), &b, &u, stop,
-	    sizeof(stop)) == 0, "a whole reply");
+	memset(&st, 0, sizeof(st));
+	ok(anthropic_parse_reply(reply, strlen(reply), &b, &st) == 0,
+	    "a whole reply");
 	is_str(buf_str(&b), "ab", "text blocks joined");
-	is_int(u.input_tokens, 7, "input tokens");
-	is_int(u.output_tokens, 9, "output tokens");
-	is_str(stop, "max_tokens", "stop reason");
-	ok(anthropic_parse_reply("{}", 2, &b, &u, stop, sizeof(stop)) == -1,
+	is_int(st.usage.input_tokens, 7, "input tokens");
+	is_int(st.usage.output_tokens, 9, "output tokens");
+	is_str(st.stop_reason, "max_tokens", "stop reason");
+	is_str(st.message_id, "msg_whole", "its id");
+	ok(anthropic_parse_reply("{}", 2, &b, &st) == -1,
 	    "no content is malformed");
 
 	reply = "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","

@@ -211,8 +211,37 @@ main(void)
 	ok(c != NULL && c->otlp_batch == 100 && c->otlp_timeout_ms == 10000,
 	    "otlp: batch 100 and timeout 10s by default");
 	conf_free(c);
-	is_str(fails("sinks = langfuse\n"), ":1: sinks: unknown sink "
-	    "\"langfuse\" (sqlite, webhook, otlp or jsonl)", "an unknown sink");
+	is_str(fails("sinks = zipkin\n"), ":1: sinks: unknown sink "
+	    "\"zipkin\" (sqlite, webhook, otlp, langfuse or jsonl)",
+	    "an unknown sink");
+	is_str(fails("sinks = langfuse\n"), ":1: the langfuse sink needs "
+	    "langfuse_public_key (pk-lf-...)", "langfuse needs a public key");
+	is_str(fails("sinks = langfuse\nlangfuse_public_key = pk-lf-1\n"),
+	    ":1: the langfuse sink needs langfuse_secret_key_file (a file "
+	    "holding sk-lf-...)", "and a file with the secret key");
+	c = load("sinks = langfuse\nlangfuse_public_key = pk-lf-1\n"
+	    "langfuse_secret_key_file = /etc/llmgw/langfuse.key\n", &err);
+	ok(c != NULL && strcmp(c->langfuse_host,
+	    "https://cloud.langfuse.com") == 0, "langfuse: Langfuse Cloud "
+	    "unless langfuse_host says otherwise");
+	conf_free(c);
+	c = load("", &err);
+	ok(c != NULL && c->content == LOG_CONTENT_NONE,
+	    "log_content: none by default");
+	conf_free(c);
+	c = load("log_bodies = yes\n", &err);
+	ok(c != NULL && c->content == LOG_CONTENT_FULL,
+	    "log_bodies = yes: full");
+	conf_free(c);
+	c = load("log_content = metadata\n", &err);
+	ok(c != NULL && c->content == LOG_CONTENT_METADATA,
+	    "log_content = metadata");
+	conf_free(c);
+	is_str(fails("log_content = some\n"), ":1: log_content must be none, "
+	    "metadata or full", "log_content: a word it does not know");
+	is_str(fails("log_bodies = yes\nlog_content = none\n"), ":2: "
+	    "log_bodies = yes is the older spelling of log_content = full; "
+	    "keep one of them", "log_bodies and log_content that disagree");
 
 	/* From text, as the fuzzer feeds it. */
 	c = conf_load_text("fuzz", "threads = 3\n", 12, &err);
