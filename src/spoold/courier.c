@@ -1,5 +1,6 @@
 /*
- * The records llmgw-spoold holds, and their delivery (courier.h).
+ * The records llmgw-spoold holds and their files (courier.h); a round of
+ * their delivery is courier_round.c.
  */
 #include "config.h"
 
@@ -14,61 +15,12 @@
 #include "core/reqid.h"
 #include "core/str.h"
 #include "store/conf.h"
-#include "store/record.h"
-#include "store/spool_reader.h"
-#include "courier.h"
+#include "courier_impl.h"
 #include "sink.h"
 
-#define MAX_SINKS	8
-#define USAGE_SINK	0	/* always the first (sink_usage.c): taking a
-				 * record again is harmless there */
-#define DELIVERY_MAX	1024	/* records offered to a sink at once */
-#define TMP_MAX_AGE	(3600L * 1000)	/* a writer that died an hour ago */
-#define SEGMENT_MIN_AGE	1000L	/* ms: a newer segment may not be locked yet */
-
-/* A spool file in hand: one record, or several written together. */
-struct claim {
-	struct spool_item	 item;
-	size_t			 records;
-	size_t			 left;		/* its records held */
-	size_t			 pending;	/* ... and not yet delivered */
-	int			 split;		/* to be taken apart */
-};
-
-/* A record in hand. */
-struct held {
-	struct claim		*claim;
-	size_t			 index;		/* its line in the file */
-	const char		*json;		/* within claim->item.data */
-	size_t			 len;
-	struct record		 rec;
-	unsigned		 done;		/* bit per sink that has it */
-	int			 delivered;	/* all have it; its file waits */
-	int			 sent;		/* offered to a sink this round */
-	int			 tries;		/* failed rounds, this one included */
-	int			 invalid;	/* a receiver refused it as such */
-	int			 denied;	/* ... refused our credentials */
-	int			 denials;	/* rounds so, in a row */
-	int64_t			 next_ms;	/* when to try again */
-	char			 why[256];	/* the last failure */
-};
-
-struct courier {
-	const struct conf	*conf;		/* borrowed */
-	struct spool		*spool;		/* borrowed */
-	struct sink		*sinks[MAX_SINKS];
-	int			 nsinks;
-	struct held		*held;
-	size_t			 nheld;
-	size_t			 held_cap;
-	int			 once;
-	int			 once_failed;	/* --once: a sink failed */
-	struct courier_status	 status;
-};
-
 /* The last error, for llmgw-admin spool status. */
-static void
-note_error(struct courier *d, const char *msg)
+void
+courier_note_error(struct courier *d, const char *msg)
 {
 	char	 when[32];
 	time_t	 t = time(NULL);
@@ -87,8 +39,8 @@ claim_free(struct claim *c)
 }
 
 /* Forget held record "i"; its file too once none of it is held. */
-static void
-drop_held(struct courier *d, size_t i)
+void
+courier_drop_held(struct courier *d, size_t i)
 {
 	struct claim	*c = d->held[i].claim;
 
@@ -249,8 +201,8 @@ hold_records(struct courier *d, struct claim *c)
 }
 
 /* Forget the held records of "c" (and "c"), first settling its file. */
-static void
-drop_claim(struct courier *d, struct claim *c, int done)
+void
+courier_drop_claim(struct courier *d, struct claim *c, int done)
 {
 	struct err	 err;
 	size_t		 i, k = c->left;
@@ -260,7 +212,7 @@ drop_claim(struct courier *d, struct claim *c, int done)
 	for (i = d->nheld; i-- > 0 && k > 0;)
 		if (d->held[i].claim == c) {
 			k--;
-			drop_held(d, i);
+			courier_drop_held(d, i);
 		}
 }
 
@@ -273,8 +225,8 @@ drop_claim(struct courier *d, struct claim *c, int done)
  * Should a piece not be written, the file goes back whole: records are
  * sent again rather than lost.
  */
-static void
-split(struct courier *d, struct claim *c)
+void
+courier_split(struct courier *d, struct claim *c)
 {
 	struct held	*h;
 	struct err	 err;
@@ -295,7 +247,7 @@ split(struct courier *d, struct claim *c)
 	if (!touched && !giveup) {
 		if (spool_release(d->spool, &c->item, tries, &err) == -1)
 			log_error("%s", err.msg);
-		drop_claim(d, c, 0);
+		courier_drop_claim(d, c, 0);
 		return;
 	}
 	for (i = 0; ok && i < d->nheld; i++) {
@@ -319,7 +271,7 @@ split(struct courier *d, struct claim *c)
 	}
 	if (!ok && spool_release(d->spool, &c->item, tries, &err) == -1)
 		log_error("%s", err.msg);
-	drop_claim(d, c, ok);
+	courier_drop_claim(d, c, ok);
 }
 
 void
@@ -336,7 +288,7 @@ courier_take(struct courier *d)
 	room = (size_t)d->conf->spool_batch - d->nheld;
 	if ((n = spool_list(d->spool, SPOOL_NEW, &names, room, &err)) == -1) {
 		log_error("%s", err.msg);
-		note_error(d, err.msg);
+		courier_note_error(d, err.msg);
 		return;
 	}
 	for (i = 0; i < n && d->nheld < (size_t)d->conf->spool_batch; i++) {
@@ -353,20 +305,20 @@ courier_take(struct courier *d)
 		case SPOOL_UNREADABLE:
 			/* Claimed but unreadable: set aside, carry on. */
 			log_error("%s; moved to failed/", err.msg);
-			note_error(d, err.msg);
+			courier_note_error(d, err.msg);
 			fail_file(d, &c->item, err.msg);
 			claim_free(c);
 			continue;
 		case SPOOL_UNCLAIMED:
 			log_error("%s", err.msg);
-			note_error(d, err.msg);
+			courier_note_error(d, err.msg);
 			free(c);
 			continue;
 		}
 		switch (hold_records(d, c)) {
 		case 0:
 			if (c->split)
-				split(d, c);
+				courier_split(d, c);
 			break;
 		case -1:
 			log_error("out of memory holding records of %s",
@@ -382,198 +334,6 @@ out:
 	spool_names_free(names, n);
 }
 
-/*
- * Exponential backoff from spool_retry_base to spool_retry_max, with
- * jitter "rnd" shared by a round, so that records that failed together
- * are tried again together, in one batch.
- */
-static int64_t
-backoff_ms(const struct conf *c, int tries, uint64_t rnd)
-{
-	int64_t	 ms = c->spool_retry_base_ms;
-	int	 i;
-
-	for (i = 1; i < tries && ms < c->spool_retry_max_ms; i++)
-		ms *= 2;
-	if (ms > c->spool_retry_max_ms)
-		ms = c->spool_retry_max_ms;
-	return ms / 2 + (int64_t)(rnd % (uint64_t)(ms / 2 + 1));
-}
-
-/* Note why sink "s" did not take records idx[from..n). */
-static void
-refused(struct courier *d, const size_t *idx, size_t from, size_t n,
-    enum sink_refusal why, const struct err *err)
-{
-	size_t	 k;
-
-	for (k = from; k < n; k++) {
-		struct held *h = &d->held[idx[k]];
-
-		str_copy(h->why, sizeof(h->why), err->msg);
-		h->denied |= why == SINK_DENIED;
-	}
-}
-
-/*
- * Offer each sink the due records it has not got, a batch each.  A record
- * the sink refuses as invalid is marked so, and the rest of the batch is
- * offered again.
- */
-static void
-offer(struct courier *d, int64_t now)
-{
-	struct delivery		 batch[DELIVERY_MAX];
-	size_t			 idx[DELIVERY_MAX], n, i, k, at, done;
-	enum sink_refusal	 why;
-	struct err		 err;
-	int			 s;
-
-	for (i = 0; i < d->nheld; i++)
-		d->held[i].sent = d->held[i].denied = 0;
-	for (s = 0; s < d->nsinks; s++) {
-		n = 0;
-		for (i = 0; i < d->nheld && n < DELIVERY_MAX; i++) {
-			if (d->held[i].next_ms > now || d->held[i].invalid ||
-			    (d->held[i].done & (1u << s)))
-				continue;
-			batch[n].json = d->held[i].json;
-			batch[n].len = d->held[i].len;
-			batch[n].rec = &d->held[i].rec;
-			d->held[i].sent = 1;
-			idx[n++] = i;
-		}
-		for (at = 0; at < n;) {
-			done = sink_deliver(d->sinks[s], batch + at, n - at,
-			    &why, &err);
-			for (k = at; k < at + done; k++)
-				d->held[idx[k]].done |= 1u << s;
-			if ((at += done) == n)
-				break;
-			log_warn("%s (%zu of %zu records delivered)", err.msg,
-			    done, n - (at - done));
-			note_error(d, err.msg);
-			if (why != SINK_INVALID) {
-				refused(d, idx, at, n, why, &err);
-				break;
-			}
-			refused(d, idx, at, at + 1, why, &err);
-			d->held[idx[at++]].invalid = 1;
-		}
-	}
-}
-
-/* A record no sink took this time: tried again later, or given up. */
-static void
-settle_failure(struct courier *d, size_t i, int64_t now, uint64_t rnd)
-{
-	struct held	*h = &d->held[i];
-	struct claim	*c = h->claim;
-	struct err	 err;
-	char		 why[sizeof(h->why)];
-
-	if (h->invalid)		/* to failed/ now: retrying cannot help */
-		h->tries = (int)d->conf->spool_attempts;
-	else if (h->denied) {
-		/* Not its fault: kept, at the longest interval once the
-		 * credentials are refused again and again. */
-		h->denials++;
-		if (!d->once) {
-			h->next_ms = now + backoff_ms(d->conf, h->denials,
-			    rnd);
-			return;
-		}
-	} else
-		h->tries++;
-	if (h->tries < d->conf->spool_attempts && !d->once) {
-		h->next_ms = now + backoff_ms(d->conf, h->tries, rnd);
-		return;
-	}
-	if (h->tries < d->conf->spool_attempts)
-		d->once_failed = 1;	/* no waiting under cron */
-	if (c->records > 1) {
-		c->split = 1;		/* its file is taken apart */
-		return;
-	}
-	if (h->tries < d->conf->spool_attempts) {
-		if (spool_release(d->spool, &c->item, h->tries, &err) == -1)
-			log_error("%s", err.msg);
-	} else {
-		str_copy(why, sizeof(why), h->why);
-		log_warn("record %s not delivered after %d attempts; moved to "
-		    "failed/: %s", c->item.base, h->tries, why);
-		if (spool_fail(d->spool, &c->item, h->tries, why, &err) == -1)
-			log_error("%s", err.msg);
-		d->status.failed++;
-	}
-	drop_held(d, i);
-}
-
-/* Settle each record that was due: delivered, or failed once more. */
-static void
-settle(struct courier *d, int64_t now)
-{
-	struct err	 err;
-	uint64_t	 rnd = reqid_random();
-	size_t		 i;
-
-	for (i = d->nheld; i-- > 0;) {
-		struct held *h = &d->held[i];
-		struct claim *c = h->claim;
-
-		if (h->next_ms > now || h->delivered)
-			continue;
-		if (h->done != (1u << d->nsinks) - 1) {
-			if (h->sent)	/* past a full batch: next round */
-				settle_failure(d, i, now, rnd);
-			continue;
-		}
-		d->status.delivered++;
-		if (c->records > 1) {
-			h->delivered = 1;	/* the file goes with the last */
-			c->pending--;
-			continue;
-		}
-		if (spool_done(d->spool, &c->item, &err) == -1)
-			log_error("%s", err.msg);
-		drop_held(d, i);
-	}
-}
-
-/* Files of several records: gone once all are delivered, or apart. */
-static void
-settle_files(struct courier *d)
-{
-	size_t	 i;
-
-	for (i = 0; i < d->nheld;) {
-		struct claim *c = d->held[i].claim;
-
-		if (c->split)
-			split(d, c);
-		else if (c->pending == 0)
-			drop_claim(d, c, 1);
-		else {
-			i++;
-			continue;
-		}
-		i = 0;
-	}
-}
-
-void
-courier_deliver(struct courier *d)
-{
-	int64_t	 now = clock_wall_ms();
-
-	if (d->nsinks == 0 || d->nheld == 0)
-		return;
-	offer(d, now);
-	settle(d, now);
-	settle_files(d);
-	d->status.changes++;
-}
-
 void
 courier_release_all(struct courier *d)
 {
@@ -583,13 +343,14 @@ courier_release_all(struct courier *d)
 	while (d->nheld > 0) {
 		h = &d->held[d->nheld - 1];
 		if (h->claim->records > 1) {
-			split(d, h->claim);	/* what was delivered stays so */
+			/* What was delivered stays so. */
+			courier_split(d, h->claim);
 			continue;
 		}
 		if (spool_release(d->spool, &h->claim->item, h->tries, &err) ==
 		    -1)
 			log_error("%s", err.msg);
-		drop_held(d, d->nheld - 1);
+		courier_drop_held(d, d->nheld - 1);
 	}
 }
 
@@ -643,7 +404,7 @@ courier_open_sinks(struct courier *d, struct err *err)
 	return 0;
 fail:
 	close_sinks(d);
-	note_error(d, err->msg);
+	courier_note_error(d, err->msg);
 	return -1;
 }
 

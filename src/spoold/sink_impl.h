@@ -23,10 +23,11 @@ struct sink_ops {
 /*
  * sink_http.c, what the sinks that POST share: the connection, the
  * headers, where to and how long.  An open function fills one; "build"
- * writes the body of a batch (-1: out of memory), given "build_arg".  Any 2xx answer means the
- * batch was taken.  400, 413 and 422 mean something in it is invalid: the
- * batch is halved until the record at fault is alone, and refused as
- * SINK_INVALID; 401 and 403 are SINK_DENIED; anything else SINK_FAILED.
+ * writes the body of a batch (-1: out of memory), given "build_arg".  Any
+ * 2xx answer means the batch was taken.  400, 413 and 422 mean something
+ * in it is invalid: the batch is halved until the record at fault is
+ * alone, and refused as SINK_INVALID; 401 and 403 are SINK_DENIED;
+ * anything else SINK_FAILED.
  */
 struct buf;
 struct http_sink {

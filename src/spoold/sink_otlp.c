@@ -404,6 +404,28 @@ gen_ai_messages(struct attrs *a, const struct record *r,
 	}
 }
 
+/* What the usage cost in USD, by model_prices; nothing for a model it
+ * has no prices for. */
+static void
+cost_details(struct attrs *a, const struct conf *c, const struct record *r,
+    struct buf *tmp)
+{
+	struct model_price	 p;
+	double			 in, out, cw, cr;
+
+	if (conf_model_price(c, r->model, &p) == -1)
+		return;
+	in = (double)r->input_tokens * p.input / 1e6;
+	out = (double)r->output_tokens * p.output / 1e6;
+	cw = (double)r->cache_creation_input_tokens * p.cache_write / 1e6;
+	cr = (double)r->cache_read_input_tokens * p.cache_read / 1e6;
+	a->bad |= buf_addf(tmp, "{\"input\":%.9g,\"output\":%.9g,"
+	    "\"cache_creation_input_tokens\":%.9g,"
+	    "\"cache_read_input_tokens\":%.9g,\"total\":%.9g}", in, out, cw,
+	    cr, in + out + cw + cr);
+	attr_json(a, "langfuse.observation.cost_details", tmp);
+}
+
 /* What Langfuse v4 reads of a generation (its attribute list: Langfuse's
  * packages/shared/src/server/otel/attributes.ts). */
 static void
@@ -426,6 +448,7 @@ langfuse_attrs(struct attrs *a, const struct conf *c, const struct record *r,
 		    r->output_tokens, r->cache_creation_input_tokens,
 		    r->cache_read_input_tokens);
 		attr_json(a, "langfuse.observation.usage_details", tmp);
+		cost_details(a, c, r, tmp);
 	}
 	if (r->ttft_ms >= 0) {
 		clock_iso8601(r->ts_ms + r->ttft_ms, when, sizeof(when));

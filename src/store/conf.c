@@ -136,6 +136,7 @@ static const struct conf_key conf_keys_table[] = {
 	    OFF(langfuse_secret_key_file), 0, 0, NULL, NULL },
 	{ "langfuse_environment", CT_STRING, OFF(langfuse_environment), 0, 0,
 	    NULL, NULL },
+	{ "model_prices", CT_LIST, OFF(model_prices), 0, 0, NULL, NULL },
 	{ "jsonl_path", CT_STRING, OFF(jsonl_path), 0, 0, NULL, NULL },
 	{ "spool_attempts", CT_INT, OFF(spool_attempts), 1, 1000, "10",
 	    NULL },
@@ -655,41 +656,4 @@ conf_free(struct conf *c)
 	free(c->models_url);
 	free(c->path);
 	free(c);
-}
-
-long
-conf_max_tokens(const struct conf *c, const char *model)
-{
-	char	**w;
-	size_t	 n = strlen(model);
-
-	for (w = c->model_max_tokens; w != NULL && *w != NULL; w++)
-		if (strncmp(*w, model, n) == 0 && (*w)[n] == ':')
-			return strtol(*w + n + 1, NULL, 10);
-	return c->max_tokens_limit;
-}
-
-long
-conf_max_tokens_any(const struct conf *c)
-{
-	char	**w;
-	long	 most = c->max_tokens_limit, v;
-
-	for (w = c->model_max_tokens; w != NULL && *w != NULL; w++)
-		if ((v = strtol(strchr(*w, ':') + 1, NULL, 10)) > most)
-			most = v;
-	return most;
-}
-
-int
-conf_model_allowed(const struct conf *c, const char *model)
-{
-	char	**p;
-
-	if (c->allowed_models == NULL)
-		return 1;
-	for (p = c->allowed_models; *p != NULL; p++)
-		if (strcmp(*p, model) == 0)
-			return 1;
-	return 0;
 }

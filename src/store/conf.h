@@ -81,6 +81,8 @@ struct conf {
 	char	*langfuse_public_key;
 	char	*langfuse_secret_key_file;	/* secret */
 	char	*langfuse_environment;	/* NULL: Langfuse's default */
+	char	**model_prices;		/* "model:in:out[:write:read]", USD
+					 * per million tokens */
 	char	*jsonl_path;		/* "-": standard output */
 	long	 spool_attempts;
 	long	 spool_retry_base_ms;
@@ -142,6 +144,17 @@ void		 conf_free(struct conf *);	/* NULL is fine */
  */
 long		 conf_max_tokens(const struct conf *, const char *model);
 long		 conf_max_tokens_any(const struct conf *);
+
+/* A model's prices from model_prices, USD per million tokens. */
+struct model_price {
+	double	 input, output;
+	double	 cache_write, cache_read;	/* 1.25 and 0.1 times the
+						 * input's unless given */
+};
+
+/* 0 and "model"'s prices, or -1 if model_prices has none for it. */
+int		 conf_model_price(const struct conf *, const char *model,
+		    struct model_price *);
 
 /* Whether "model" may be requested. */
 int		 conf_model_allowed(const struct conf *, const char *model);

@@ -133,6 +133,20 @@ conf_check_words(struct conf *c, const unsigned long *seen, struct err *err)
 			return -1;
 		}
 	}
+	for (w = c->model_prices; w != NULL && *w != NULL; w++) {
+		struct model_price	 price;
+
+		colon = strchr(*w, ':');
+		if (colon == NULL || colon == *w ||
+		    conf_price_parse(colon + 1, &price) == -1) {
+			err_set(err, "model_prices: \"%s\" is not model:input:"
+			    "output or model:input:output:cache_write:"
+			    "cache_read (USD per million tokens)", *w);
+			conf_where(c, seen, "model_prices", "model_prices",
+			    err);
+			return -1;
+		}
+	}
 	if (conf_check_content(c, seen, err) == -1)
 		return -1;
 	c->serve_unrecorded = strcmp(c->on_record_failure, "serve") == 0;

@@ -6,6 +6,7 @@
 
 struct conf;
 struct err;
+struct model_price;
 
 /*
  * "seen" holds, for each key, the line of the file that set it (0: its
@@ -19,5 +20,9 @@ unsigned long	 conf_line_of(const unsigned long *seen, const char *key);
  */
 int		 conf_check(struct conf *, const unsigned long *seen,
 		    struct err *);
+
+/* The prices after "model:" in a model_prices entry: 0, or -1 if they are
+ * not 2 or 4 numbers from 0 (conf.c). */
+int		 conf_price_parse(const char *prices, struct model_price *);
 
 #endif /* CONF_IMPL_H */

@@ -231,14 +231,14 @@ t.main(async () => {
     const rss = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
     const threads = () => +/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
     const before = rss(), t0 = threads();
-    const conns = [];
-    for (let i = 0; i < 2000; i++) {
+    // Each a BEGIN, and a PARAMS record that says 1,000 bytes and sends 500.
+    const halfSent = () => Array.from({length: 2000}, () => {
       const c = net.connect({path: sock});
       c.on('error', () => {});
-      // BEGIN, and a PARAMS record that says 1,000 bytes and sends 500.
       c.write(Buffer.concat([begin(1), record(PARAMS, 1, Buffer.alloc(1000, 65)).subarray(0, 8 + 500)]));
-      conns.push(c);
-    }
+      return c;
+    });
+    const conns = halfSent();
     await sleep(500);
     const during = rss(), tDuring = threads(), b = await busy(unix.addr);
     // Held, they would keep 2,000 workers busy (max_threads is 1,024).
@@ -259,13 +259,7 @@ t.main(async () => {
     if (sanitized) return t.diag(`RSS after: ${after} KB`);
     // Freed memory stays with malloc for reuse: a second round shows
     // whether the first one's was freed (else it adds as much again).
-    const again = [];
-    for (let i = 0; i < 2000; i++) {
-      const c = net.connect({path: sock});
-      c.on('error', () => {});
-      c.write(Buffer.concat([begin(1), record(PARAMS, 1, Buffer.alloc(1000, 65)).subarray(0, 8 + 500)]));
-      again.push(c);
-    }
+    const again = halfSent();
     await sleep(500);
     const during2 = rss();
     await waitFor(() => again.every(c => c.destroyed || c.readableEnded), BODY_TIMEOUT_MS * 5);

@@ -227,6 +227,19 @@ t.main(async () => {
     await srv.stop();
   });
 
+  await t.test('log_content = metadata: the texts\' sizes, not the texts', async () => {
+    const d3 = path.join(dir, 'metadata');
+    fs.mkdirSync(d3);
+    writeConf(d3, {log_content: 'metadata'});
+    const srv = await startLighttpd({dir: d3, env: llmgwEnv(d3, stub)});
+    const s = await sse(srv.url('/chat/stream'), {message: 'size me [[tokens:3]]'}, {headers: auth});
+    await waitFor(() => spoolRecords(path.join(d3, 'spool')).length === 1, 5000 * SLOW);
+    const [r] = spoolRecords(path.join(d3, 'spool'));
+    t.is([r && r.prompt_bytes, r && r.reply_bytes], [20, Buffer.byteLength(s.text)], 'prompt and reply sizes in bytes');
+    t.ok(r && !('prompt' in r) && !('reply' in r), 'and no text');
+    await srv.stop();
+  });
+
   await t.test('spoold_log = syslog: its lines go to syslog, not stderr', async () => {
     if (fs.existsSync('/dev/log')) return t.skip('syslog test', 'a syslog daemon owns /dev/log here');
     // A stand-in syslog daemon: /dev/log, each datagram printed as a line.

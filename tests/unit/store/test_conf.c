@@ -225,6 +225,28 @@ main(void)
 	    "https://cloud.langfuse.com") == 0, "langfuse: Langfuse Cloud "
 	    "unless langfuse_host says otherwise");
 	conf_free(c);
+	c = load("model_prices = claude-sonnet-4-6:3:15 m2:5:25:6.25:0.5\n",
+	    &err);
+	{
+		struct model_price	 p, q;
+
+		ok(c != NULL && conf_model_price(c, "claude-sonnet-4-6", &p) ==
+		    0 && p.input == 3 && p.output == 15 && p.cache_write == 3.75 &&
+		    p.cache_read > 0.2999 && p.cache_read < 0.3001,
+		    "model_prices: input and output, cache prices derived");
+		ok(c != NULL && conf_model_price(c, "m2", &q) == 0 &&
+		    q.cache_write == 6.25 && q.cache_read == 0.5,
+		    "model_prices: cache prices given");
+		ok(c != NULL && conf_model_price(c, "m3", &q) == -1,
+		    "model_prices: a model it does not name");
+	}
+	conf_free(c);
+	is_str(fails("model_prices = claude:3\n"), ":1: model_prices: "
+	    "\"claude:3\" is not model:input:output or model:input:output:"
+	    "cache_write:cache_read (USD per million tokens)",
+	    "model_prices: one price");
+	ok(strstr(fails("model_prices = claude:3:-1\n"), "is not") != NULL,
+	    "model_prices: a negative price");
 	c = load("", &err);
 	ok(c != NULL && c->content == LOG_CONTENT_NONE,
 	    "log_content: none by default");
