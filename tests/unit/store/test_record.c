@@ -44,6 +44,13 @@ main(void)
 	strcpy(r.upstream_error, "HTTP 529 overloaded_error: Overloaded");
 	r.prompt = "hi\n";
 	r.prompt_len = 3;
+	r.max_tokens = 300;
+	strcpy(r.response_id, "msg_01X");
+	strcpy(r.finish_reason, "end_turn");
+	strcpy(r.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+	strcpy(r.parent_span_id, "00f067aa0ba902b7");
+	r.prompt_bytes = 3;
+	r.reply_bytes = 0;
 
 	buf_init(&b, 0);
 	ok(record_to_json(&r, &b) == 0, "serialise");
@@ -70,6 +77,13 @@ main(void)
 	is_int(back.retries, 2, "retries");
 	is_int(back.upstream_status, 529, "upstream status");
 	is_str(back.upstream_error, r.upstream_error, "upstream error");
+	ok(back.max_tokens == 300 && strcmp(back.response_id, "msg_01X") ==
+	    0 && strcmp(back.finish_reason, "end_turn") == 0,
+	    "max_tokens, the reply's id and finish reason");
+	ok(strcmp(back.trace_id, r.trace_id) == 0 &&
+	    strcmp(back.parent_span_id, r.parent_span_id) == 0,
+	    "the client's trace and span");
+	ok(back.prompt_bytes == 3 && back.reply_bytes == 0, "texts' sizes");
 	buf_free(&b);
 
 	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
@@ -105,6 +119,18 @@ main(void)
 	    "a number for a flag: refused");
 	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
 	    "\"ts_ms\":1,\"status\":200", &back) == -1, "truncated: refused");
+	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
+	    "\"ts_ms\":1,\"status\":200}", &back) == 0 &&
+	    back.prompt_bytes == -1 && back.trace_id[0] == '\0',
+	    "without them: sizes not recorded, no trace");
+	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
+	    "\"ts_ms\":1,\"status\":200,\"trace_id\":\"xyz\",\"parent_span_id\":"
+	    "\"00f067aa0ba902b7\"}", &back) == -1,
+	    "a trace id that is not 32 hex digits: refused");
+	ok(parse("{\"id\":\"a\",\"request_id\":\"b\",\"route\":\"/chat\","
+	    "\"ts_ms\":1,\"status\":200,\"trace_id\":"
+	    "\"4bf92f3577b34da6a3ce929d0e0e4736\"}", &back) == -1,
+	    "a trace id without its span: refused");
 	ok(record_id_valid("01a2-b_c.d"), "ids: letters, digits, -_.");
 	ok(!record_id_valid("a/b") && !record_id_valid("..") &&
 	    !record_id_valid(""), "no slashes, dot-dot or empty");
