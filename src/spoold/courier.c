@@ -18,6 +18,17 @@
 #include "courier_impl.h"
 #include "sink.h"
 
+void
+courier_log_failed(const char *name, const struct held *h, const char *why)
+{
+	if (h->invalid)
+		log_warn("record %s refused as invalid; moved to failed/: %s",
+		    name, why);
+	else
+		log_warn("record %s not delivered after %d attempts; moved "
+		    "to failed/: %s", name, h->tries, why);
+}
+
 /* The last error, for llmgw-admin spool status. */
 void
 courier_note_error(struct courier *d, const char *msg)
@@ -241,7 +252,7 @@ courier_split(struct courier *d, struct claim *c)
 		if (h->tries > tries)
 			tries = h->tries;
 		touched |= (h->done & ~(1u << USAGE_SINK)) != 0;
-		giveup |= h->tries >= d->conf->spool_attempts;
+		giveup |= courier_gives_up(d, h);
 	}
 	/* All in the same state: back whole, a rename. */
 	if (!touched && !giveup) {
@@ -257,14 +268,12 @@ courier_split(struct courier *d, struct claim *c)
 		/* Bases are record ids; a longer one, put by hand, is cut. */
 		snprintf(name, sizeof(name), "%.120s.%zu", c->item.base,
 		    h->index);
-		if (h->tries >= d->conf->spool_attempts) {
-			log_warn("record %s not delivered after %d attempts; "
-			    "moved to failed/: %s", name, h->tries, h->why);
+		if (courier_gives_up(d, h)) {
+			courier_log_failed(name, h, h->why);
 			d->status.failed++;
 		}
 		if (spool_put_name(d->spool, name, h->json, h->len, h->tries,
-		    h->tries >= d->conf->spool_attempts ? h->why : NULL,
-		    &err) == -1) {
+		    courier_gives_up(d, h) ? h->why : NULL, &err) == -1) {
 			log_error("%s", err.msg);
 			ok = 0;
 		}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/conf.h"
 #include "store/record.h"
 #include "store/spool_reader.h"
 #include "courier.h"
@@ -59,6 +60,18 @@ struct courier {
 	int			 once_failed;	/* --once: a sink failed */
 	struct courier_status	 status;
 };
+
+/* Whether record "h" goes to failed/: refused as invalid, or out of
+ * attempts. */
+static inline int
+courier_gives_up(const struct courier *d, const struct held *h)
+{
+	return h->invalid || h->tries >= d->conf->spool_attempts;
+}
+
+/* Log that the record of file "name" goes to failed/, and why. */
+void	 courier_log_failed(const char *name, const struct held *,
+	    const char *why);
 
 /* The last error, for llmgw-admin spool status. */
 void	 courier_note_error(struct courier *, const char *msg);

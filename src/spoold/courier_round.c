@@ -106,9 +106,7 @@ settle_failure(struct courier *d, size_t i, int64_t now, uint64_t rnd)
 	struct err	 err;
 	char		 why[sizeof(h->why)];
 
-	if (h->invalid)		/* to failed/ now: retrying cannot help */
-		h->tries = (int)d->conf->spool_attempts;
-	else if (h->denied) {
+	if (h->denied && !h->invalid) {
 		/* Not its fault: kept, at the longest interval once the
 		 * credentials are refused again and again. */
 		h->denials++;
@@ -119,23 +117,22 @@ settle_failure(struct courier *d, size_t i, int64_t now, uint64_t rnd)
 		}
 	} else
 		h->tries++;
-	if (h->tries < d->conf->spool_attempts && !d->once) {
+	if (!courier_gives_up(d, h) && !d->once) {
 		h->next_ms = now + backoff_ms(d->conf, h->tries, rnd);
 		return;
 	}
-	if (h->tries < d->conf->spool_attempts)
+	if (!courier_gives_up(d, h))
 		d->once_failed = 1;	/* no waiting under cron */
 	if (c->records > 1) {
 		c->split = 1;		/* its file is taken apart */
 		return;
 	}
-	if (h->tries < d->conf->spool_attempts) {
+	if (!courier_gives_up(d, h)) {
 		if (spool_release(d->spool, &c->item, h->tries, &err) == -1)
 			log_error("%s", err.msg);
 	} else {
 		str_copy(why, sizeof(why), h->why);
-		log_warn("record %s not delivered after %d attempts; moved to "
-		    "failed/: %s", c->item.base, h->tries, why);
+		courier_log_failed(c->item.base, h, why);
 		if (spool_fail(d->spool, &c->item, h->tries, why, &err) == -1)
 			log_error("%s", err.msg);
 		d->status.failed++;

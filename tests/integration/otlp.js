@@ -43,7 +43,8 @@ t.main(async () => {
     {mode: 0o600});
   writeConf(dir, {retry_base: '50ms', retry_max: '2s', sinks: 'sqlite, otlp', log_content: 'full',
     otlp_endpoint: `${receiver.url}/`, otlp_headers_file: headersFile,
-    spool_retry_base: '100ms', spool_retry_max: '200ms', spool_rescan: '100ms', spool_attempts: '3'});
+    spool_retry_base: '100ms', spool_retry_max: '200ms', spool_rescan: '100ms', spool_attempts: '3',
+    spool_reclaim_after: '1s'});
 
   const auth = {authorization: `Bearer ${TOKEN}`, 'x-request-id': ''};
   const ids = {stream: 'otlp-stream-1', failed: 'otlp-529-1', left: 'otlp-left-1', traced: 'otlp-traced-1',
@@ -195,11 +196,13 @@ t.main(async () => {
     spoold.proc.kill('SIGKILL');
     await waitFor(() => spoold.exited, 5000);
     hold = null;
-    release(200);
+    release(200);	// taken by the receiver, never seen by the dead consumer
+    const nKilled = exports.length;
     spoold = startSpoold({dir, env: {...env, ...sanitizerEnv(dir)}, log: 'spoold2.log'});
     const kill = [1, 2, 3].map(i => `otlp-kill-${i}`);
-    const back = await waitFor(() => kill.every(id => byRequest(id).length >= 1), 20000, 100);
-    t.ok(back, 'all three delivered by the next llmgw-spoold');
+    const since = () => exports.slice(nKilled).filter(e => e.status === 200).flatMap(spansOf);
+    const back = await waitFor(() => kill.every(id => since().some(sp => rid(sp) === id)), 30000, 100);
+    t.ok(back, 'all three delivered again by the next llmgw-spoold');
     for (const id of kill) {
       const seen = exports.slice(n0).flatMap(spansOf).filter(sp => rid(sp) === id);
       const distinct = new Set(seen.map(sp => `${sp.traceId}/${sp.spanId}`));
