@@ -433,6 +433,7 @@ langfuse_attrs(struct attrs *a, const struct conf *c, const struct record *r,
     const char *etype, const struct texts *t, struct buf *tmp)
 {
 	char	 when[80];
+	int64_t	 first;
 	int	 bad = 0;
 
 	attr_str(a, "langfuse.observation.type", "generation");
@@ -451,7 +452,12 @@ langfuse_attrs(struct attrs *a, const struct conf *c, const struct record *r,
 		cost_details(a, c, r, tmp);
 	}
 	if (r->ttft_ms >= 0) {
-		clock_iso8601(r->ts_ms + r->ttft_ms, when, sizeof(when));
+		/* Within the span: the first token's time is monotonic, the
+		 * span's ends are wall-clock, each cut to the millisecond. */
+		first = r->ts_ms + r->ttft_ms;
+		if (r->end_ms >= r->ts_ms && first > r->end_ms)
+			first = r->end_ms;
+		clock_iso8601(first, when, sizeof(when));
 		attr_str(a, "langfuse.observation.completion_start_time",
 		    when);
 	}

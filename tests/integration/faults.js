@@ -93,7 +93,10 @@ t.main(async () => {
     const kinds = ['[[error-event:0]] [[status:200]]', '[[malformed:0]]', '[[malformed:1]]', '[[cut:1]]',
                    '[[big-event]]', '[[error-event:1]]'];
     const rs = await Promise.all(Array.from({length: 60}, (_, i) => stream(`${kinds[i % kinds.length]} #${i}`)));
-    const bad = rs.filter(r => !(r.status === 502 || r.status === 503 || (r.status === 200 && r.error !== null)));
+    // 504 too: on a loaded machine some wait past first_byte_timeout (1 s).
+    const clean = r => [502, 503, 504].includes(r.status) && /^\{"detail":/.test(r.raw) ||
+      (r.status === 200 && r.error !== null);
+    const bad = rs.filter(r => !clean(r));
     t.is(bad.map(r => [r.status, r.raw.slice(0, 80)]), [], 'every one ends in a clean error');
   });
 
