@@ -19,7 +19,8 @@ packages="build-essential autoconf automake libtool pkg-config
     libfcgi-dev libfcgi-bin libcurl4-openssl-dev libcjson-dev libsqlite3-dev
     sqlite3 lighttpd nodejs mandoc systemd spawn-fcgi logrotate
     apache2 libapache2-mod-fcgid nginx chromium clang valgrind wrk
-    python3-fastapi python3-uvicorn python3-httpx debhelper lintian"
+    python3-fastapi python3-uvicorn python3-httpx debhelper lintian
+    libpq-dev postgresql"
 echo "== installing packages"
 $sudo apt-get update -q >/dev/null || echo "apt-get update failed; trying anyway"
 # shellcheck disable=SC2086

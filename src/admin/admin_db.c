@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "store/conf.h"
 #include "store/db.h"
+#include "store/pg.h"
 #include "admin.h"
 
 static int	db_check(struct admin *, int, char *[]);
@@ -20,10 +21,11 @@ static int	db_vacuum(struct admin *, int, char *[]);
 
 const struct admin_cmd admin_db_cmds[] = {
 	{ "db", "check", "",
-	    "Integrity check and schema version; exit 1 on a problem.",
-	    db_check },
+	    "Integrity check and schema version (and the request log's, on "
+	    "PostgreSQL); exit 1 on a problem.", db_check },
 	{ "db", "migrate", "",
-	    "Bring the schema up to this llmgw's version; leave WAL mode.", db_migrate_cmd },
+	    "Bring the schema up to this llmgw's version (the request log's "
+	    "too, on PostgreSQL); leave WAL mode.", db_migrate_cmd },
 	{ "db", "vacuum", "",
 	    "Compact the database and truncate its write-ahead log.",
 	    db_vacuum },
@@ -41,6 +43,72 @@ pragma_int(sqlite3 *db, const char *sql)
 		v = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	return v;
+}
+
+/* Print how schema version "v" compares with "want": 1 if current. */
+static int
+schema_verdict(int v, int want)
+{
+	if (v == want) {
+		printf("schema: version %d (current)\n", v);
+		return 1;
+	}
+	if (v < want)
+		printf("schema: version %d, older than this llmgw's %d: run "
+		    "llmgw-admin db migrate\n", v, want);
+	else
+		printf("schema: version %d, newer than this llmgw knows (%d)\n",
+		    v, want);
+	return 0;
+}
+
+/* The request log on PostgreSQL (sink_database): 1 if all is well. */
+static int
+pg_check(const char *uri)
+{
+	struct err	 err;
+	struct pg	*p;
+	int		 v, ok;
+
+	if ((p = pg_open(uri, "llmgw-admin", 0, &err)) == NULL) {
+		printf("request log: %s\n", err.msg);
+		return 0;
+	}
+	printf("request log: %s\n", pg_name(p));
+	if (pg_version(p, &v, &err) == -1) {
+		printf("schema: %s\n", err.msg);
+		ok = 0;
+	} else
+		ok = schema_verdict(v, pg_schema_version());
+	pg_close(p);
+	return ok;
+}
+
+/* Migrate the request log on PostgreSQL: 0, or -1 after saying why. */
+static int
+pg_migrate_log(const char *uri)
+{
+	struct err	 err;
+	struct pg	*p;
+	int		 before, rc = -1;
+
+	if ((p = pg_open(uri, "llmgw-admin", 0, &err)) == NULL) {
+		admin_fail("%s", err.msg);
+		return -1;
+	}
+	if (pg_version(p, &before, &err) == -1 || pg_migrate(p, &err) == -1)
+		admin_fail("%s", err.msg);
+	else {
+		printf("request log: %s\n", pg_name(p));
+		if (before == pg_schema_version())
+			printf("schema: version %d, already current\n", before);
+		else
+			printf("schema: version %d -> %d\n", before,
+			    pg_schema_version());
+		rc = 0;
+	}
+	pg_close(p);
+	return rc;
 }
 
 static int
@@ -71,18 +139,11 @@ db_check(struct admin *a, int argc, char *argv[])
 	}
 	sqlite3_finalize(st);
 	v = pragma_int(db, "PRAGMA user_version");
-	if (v == db_schema_version())
-		printf("schema: version %d (current)\n", v);
-	else if (v < db_schema_version()) {
-		printf("schema: version %d, older than this llmgw's %d: run "
-		    "llmgw-admin db migrate\n", v, db_schema_version());
-		ok = 0;
-	} else {
-		printf("schema: version %d, newer than this llmgw knows (%d)\n",
-		    v, db_schema_version());
-		ok = 0;
-	}
+	ok &= schema_verdict(v, db_schema_version());
 	sqlite3_close(db);
+	if (a->conf->sink_database != NULL &&
+	    pg_is_uri(a->conf->sink_database))
+		ok &= pg_check(a->conf->sink_database);
 	return ok ? ADMIN_OK : ADMIN_FAIL;
 }
 
@@ -113,6 +174,10 @@ db_migrate_cmd(struct admin *a, int argc, char *argv[])
 	else
 		printf("schema: version %d -> %d\n", before,
 		    db_schema_version());
+	if (a->conf->sink_database != NULL &&
+	    pg_is_uri(a->conf->sink_database) &&
+	    pg_migrate_log(a->conf->sink_database) == -1)
+		return ADMIN_FAIL;
 	return ADMIN_OK;
 }
 

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "store/conf.h"
+#include "store/pg.h"
 #include "sink_impl.h"
 
 struct sink {
@@ -22,6 +24,8 @@ sink_open(const char *name, const struct conf *conf, struct err *err)
 	struct sink	*s;
 	size_t		 i;
 
+	if (strcmp(name, "sqlite") == 0)	/* its older name */
+		name = "database";
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (strcmp(kinds[i]->name, name) == 0)
 			break;
@@ -34,6 +38,11 @@ sink_open(const char *name, const struct conf *conf, struct err *err)
 		return NULL;
 	}
 	s->ops = kinds[i];
+	/* The database sink (sqlite its older name) on the backend its
+	 * database names. */
+	if (kinds[i] == &sink_sqlite_ops && pg_is_uri(conf->sink_database !=
+	    NULL ? conf->sink_database : conf->database))
+		s->ops = &sink_pg_ops;
 	if ((s->impl = s->ops->open(conf, err)) == NULL) {
 		err_prefix(err, "%s sink", name);
 		free(s);

@@ -4,7 +4,9 @@
  * consumer tracks that per record and sink, so a record another sink
  * failed on is not sent again to one that has it.
  *
- *   sqlite   rows in request_log, idempotent on the record id
+ *   database rows in request_log, idempotent on the record id, on the
+ *            SQLite file or PostgreSQL URI of sink_database or database
+ *            ("sqlite" is its older name)
  *   webhook  HTTP POST {"batch": [...]} in llmgw's own format, for a
  *            receiver of one's own; any 2xx means delivered
  *   otlp     one span per record, OTLP/HTTP JSON to .../v1/traces

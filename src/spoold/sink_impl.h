@@ -55,6 +55,7 @@ size_t		 http_sink_deliver(void *, const struct delivery *, size_t,
 enum sink_refusal http_sink_refusal(void *);
 
 extern const struct sink_ops	sink_sqlite_ops;
+extern const struct sink_ops	sink_pg_ops;
 extern const struct sink_ops	sink_webhook_ops;
 extern const struct sink_ops	sink_otlp_ops;
 extern const struct sink_ops	sink_langfuse_ops;

@@ -1,6 +1,6 @@
 /*
- * The SQLite sink: request_log rows, one per record, in one transaction
- * per batch.  INSERT OR IGNORE on the record id makes a redelivery (after
+ * The database sink on SQLite: request_log rows, one per record, in one
+ * transaction per batch.  INSERT OR IGNORE on the record id makes a redelivery (after
  * a consumer died between delivering and removing) a no-op.
  */
 #include "config.h"
@@ -121,5 +121,5 @@ fail:
 }
 
 const struct sink_ops sink_sqlite_ops = {
-	"sqlite", sqlite_open, sqlite_close, sqlite_deliver, NULL
+	"database", sqlite_open, sqlite_close, sqlite_deliver, NULL
 };

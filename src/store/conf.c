@@ -114,7 +114,7 @@ static const struct conf_key conf_keys_table[] = {
 	    10000000, "0", NULL },
 	{ "server_tool_uses", CT_INT, OFF(server_tool_uses), 1, 1000, "10",
 	    NULL },
-	{ "sinks", CT_LIST, OFF(sinks), 0, 0, "sqlite", NULL },
+	{ "sinks", CT_LIST, OFF(sinks), 0, 0, "database", NULL },
 	{ "sink_database", CT_STRING, OFF(sink_database), 0, 0, NULL, NULL },
 	{ "webhook_url", CT_URL, OFF(webhook_url), 0, 0, NULL, NULL },
 	{ "webhook_header", CT_STRING, OFF(webhook_header), 0, 0, NULL,

@@ -67,7 +67,8 @@ struct conf {
 					 * max_uses */
 
 	/* llmgw-spoold. */
-	char	**sinks;		/* "sqlite", "webhook", "otlp", "jsonl" */
+	char	**sinks;		/* "database" (or "sqlite"), "webhook",
+					 * "otlp", "langfuse", "jsonl" */
 	char	*sink_database;		/* NULL: the database */
 	char	*webhook_url;
 	char	*webhook_header;	/* secret; never logged */

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "conf.h"
 #include "conf_impl.h"
+#include "pg.h"
 
 /*
  * Where a key was set, for messages about keys that disagree: the file
@@ -50,7 +51,8 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 		    " (a file holding sk-lf-...)", c->langfuse_secret_key_file },
 		{ "jsonl", "jsonl_path", " (a file, or - for standard output)",
 		    c->jsonl_path },
-		{ "sqlite", NULL, NULL, NULL },
+		{ "database", NULL, NULL, NULL },
+		{ "sqlite", NULL, NULL, NULL },		/* database, before */
 	};
 	char	**p;
 	size_t	  i, known;
@@ -71,7 +73,7 @@ conf_check_sinks(struct conf *c, const unsigned long *seen, struct err *err)
 			}
 		}
 		if (!known) {
-			err_set(err, "sinks: unknown sink \"%s\" (sqlite, "
+			err_set(err, "sinks: unknown sink \"%s\" (database, "
 			    "webhook, otlp, langfuse or jsonl)", *p);
 			conf_where(c, seen, "sinks", "sinks", err);
 			return -1;
@@ -188,6 +190,14 @@ conf_check(struct conf *c, const unsigned long *seen, struct err *err)
 		err_set(err, "threads (%ld) is above max_threads (%ld)",
 		    c->threads, c->max_threads);
 		conf_where(c, seen, "threads", "max_threads", err);
+		return -1;
+	}
+	if (pg_is_uri(c->database)) {
+		err_set(err, "database: keys, budgets and usage rows on "
+		    "PostgreSQL are not built yet; give database a SQLite "
+		    "path, and a postgresql:// URI to sink_database for the "
+		    "request log");
+		conf_where(c, seen, "database", "database", err);
 		return -1;
 	}
 	if (conf_check_sinks(c, seen, err) == -1 ||

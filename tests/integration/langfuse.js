@@ -31,7 +31,7 @@ t.main(async () => {
   const {url, dir, env, db} = await setup('langfuse', {conf: {log_content: 'full'}});
   const keyFile = path.join(dir, 'langfuse.key');
   fs.writeFileSync(keyFile, `  ${SECRET}  \n`, {mode: 0o600});
-  const conf = {retry_base: '50ms', retry_max: '2s', log_content: 'full', sinks: 'sqlite, langfuse',
+  const conf = {retry_base: '50ms', retry_max: '2s', log_content: 'full', sinks: 'database, langfuse',
     langfuse_host: `${receiver.url}/`, langfuse_public_key: PUBLIC, langfuse_secret_key_file: keyFile,
     langfuse_environment: 'production', model_prices: 'claude-sonnet-4-6:3:15 claude-opus-4-6:5:25:6.25:0.5',
     spool_retry_base: '100ms', spool_retry_max: '200ms', spool_rescan: '100ms'};

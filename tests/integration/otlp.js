@@ -41,7 +41,7 @@ t.main(async () => {
   const headersFile = path.join(dir, 'otlp-headers');
   fs.writeFileSync(headersFile, '# the collector\'s token\nAuthorization: Bearer otlp-secret-1\n\nX-Scope-OrgID: llmgw-tests\n',
     {mode: 0o600});
-  writeConf(dir, {retry_base: '50ms', retry_max: '2s', sinks: 'sqlite, otlp', log_content: 'full',
+  writeConf(dir, {retry_base: '50ms', retry_max: '2s', sinks: 'database, otlp', log_content: 'full',
     otlp_endpoint: `${receiver.url}/`, otlp_headers_file: headersFile,
     spool_retry_base: '100ms', spool_retry_max: '200ms', spool_rescan: '100ms', spool_attempts: '3',
     spool_reclaim_after: '1s'});

@@ -212,7 +212,7 @@ main(void)
 	    "otlp: batch 100 and timeout 10s by default");
 	conf_free(c);
 	is_str(fails("sinks = zipkin\n"), ":1: sinks: unknown sink "
-	    "\"zipkin\" (sqlite, webhook, otlp, langfuse or jsonl)",
+	    "\"zipkin\" (database, webhook, otlp, langfuse or jsonl)",
 	    "an unknown sink");
 	is_str(fails("sinks = langfuse\n"), ":1: the langfuse sink needs "
 	    "langfuse_public_key (pk-lf-...)", "langfuse needs a public key");

@@ -1,0 +1,433 @@
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/str.h"
+#include "pg.h"
+#include "record.h"
+
+int
+pg_is_uri(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 ||
+	    strncmp(s, "postgres://", 11) == 0;
+}
+
+#ifndef HAVE_POSTGRESQL
+
+int
+pg_schema_version(void)
+{
+	return 0;
+}
+
+struct pg *
+pg_open(const char *uri, const char *program, int migrate, struct err *err)
+{
+	(void)uri;
+	(void)program;
+	(void)migrate;
+	err_set(err, "this llmgw was built without PostgreSQL (configure "
+	    "found no libpq, or --without-postgresql): a postgresql:// "
+	    "database needs a build with the Debian package libpq-dev");
+	return NULL;
+}
+
+void
+pg_close(struct pg *p)
+{
+	(void)p;
+}
+
+const char *
+pg_name(const struct pg *p)
+{
+	(void)p;
+	return "PostgreSQL";
+}
+
+int
+pg_version(struct pg *p, int *version, struct err *err)
+{
+	(void)p;
+	*version = 0;
+	err_set(err, "built without PostgreSQL");
+	return -1;
+}
+
+int
+pg_migrate(struct pg *p, struct err *err)
+{
+	(void)p;
+	err_set(err, "built without PostgreSQL");
+	return -1;
+}
+
+int
+pg_log_write(struct pg *p, const struct record *const *recs,
+    const char *const *json, const size_t *len, size_t n, int64_t now,
+    struct err *err)
+{
+	(void)p;
+	(void)recs;
+	(void)json;
+	(void)len;
+	(void)n;
+	(void)now;
+	err_set(err, "built without PostgreSQL");
+	return -1;
+}
+
+#else /* HAVE_POSTGRESQL */
+
+#include <libpq-fe.h>
+
+/* Any number, the same in every llmgw: the lock migrations take. */
+#define PG_MIGRATION_LOCK	"7083770101"
+#define PG_CONNECT_TIMEOUT	"10"	/* seconds, unless the URI says */
+
+struct pg {
+	PGconn		*conn;
+	char		*uri;		/* secret: may hold a password */
+	char		 program[32];
+	char		 name[320];
+	int		 prepared;	/* the insert, on this connection */
+};
+
+/* Each migration takes the schema from its index to the next version. */
+static const char *const migrations[] = {
+	/* 0 -> 1: the request log, as llmgw-spoold's database sink
+	 * writes it (the record column: the record as spooled, text
+	 * rather than jsonb, which refuses a NUL in a string). */
+	"CREATE TABLE request_log ("
+	"  id text PRIMARY KEY,"
+	"  request_id text NOT NULL,"
+	"  ts bigint NOT NULL,"
+	"  end_ts bigint,"
+	"  delivered_ts bigint NOT NULL,"
+	"  key_id text,"
+	"  route text NOT NULL,"
+	"  model text,"
+	"  status integer NOT NULL,"
+	"  input_tokens bigint NOT NULL DEFAULT 0,"
+	"  output_tokens bigint NOT NULL DEFAULT 0,"
+	"  cache_creation_input_tokens bigint NOT NULL DEFAULT 0,"
+	"  cache_read_input_tokens bigint NOT NULL DEFAULT 0,"
+	"  ttft_ms bigint,"
+	"  total_ms bigint NOT NULL DEFAULT 0,"
+	"  disconnected boolean NOT NULL DEFAULT false,"
+	"  partial boolean NOT NULL DEFAULT false,"
+	"  retries integer NOT NULL DEFAULT 0,"
+	"  upstream boolean NOT NULL DEFAULT false,"
+	"  upstream_status integer,"
+	"  upstream_error text,"
+	"  upstream_request_id text,"
+	"  budget_exhausted boolean NOT NULL DEFAULT false,"
+	"  record text NOT NULL"
+	");"
+	"CREATE INDEX request_log_ts ON request_log (ts);"
+	"CREATE INDEX request_log_request_id ON request_log (request_id);",
+};
+
+#define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char insert_sql[] =
+    "INSERT INTO request_log (id, request_id, ts, key_id, route, model,"
+    " status, input_tokens, output_tokens, cache_creation_input_tokens,"
+    " cache_read_input_tokens, ttft_ms, total_ms, disconnected, partial,"
+    " retries, upstream_status, upstream_error, upstream_request_id,"
+    " budget_exhausted, end_ts, delivered_ts, upstream, record) VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+    " $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+    " ON CONFLICT (id) DO NOTHING";
+#define INSERT_NPARAMS	24
+
+int
+pg_schema_version(void)
+{
+	return NMIGRATIONS;
+}
+
+/* libpq's NOTICEs ("relation exists") are not for the log. */
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* libpq's last error, one line, after "what". */
+static void
+conn_error(struct pg *p, const char *what, struct err *err)
+{
+	char	 msg[ERR_MAX];
+
+	str_copy(msg, sizeof(msg), PQerrorMessage(p->conn));
+	msg[strcspn(msg, "\n")] = '\0';
+	err_set(err, "%s: %s: %s", p->name, what, msg);
+}
+
+/* Connect, or connect again: 0, or -1 with "err" set. */
+static int
+connect_db(struct pg *p, struct err *err)
+{
+	const char	*keys[] = { "connect_timeout", "application_name",
+			    "dbname", NULL };
+	const char	*values[] = { PG_CONNECT_TIMEOUT, p->program, p->uri,
+			    NULL };
+	const char	*host;
+
+	PQfinish(p->conn);
+	p->prepared = 0;
+	/* The URI comes last: its own settings win. */
+	if ((p->conn = PQconnectdbParams(keys, values, 1)) == NULL) {
+		err_set(err, "PostgreSQL: out of memory");
+		return -1;
+	}
+	host = PQhost(p->conn);
+	snprintf(p->name, sizeof(p->name), "PostgreSQL database %s on %s",
+	    PQdb(p->conn) != NULL ? PQdb(p->conn) : "?",
+	    host != NULL && *host != '\0' ? host : "the default socket");
+	if (PQstatus(p->conn) != CONNECTION_OK) {
+		conn_error(p, "connect", err);
+		return -1;
+	}
+	PQsetNoticeProcessor(p->conn, quiet, NULL);
+	return 0;
+}
+
+/* Run "sql" (one or more statements, no results) to do "what": 0, or
+ * -1 with "err" set. */
+static int
+exec(struct pg *p, const char *sql, const char *what, struct err *err)
+{
+	PGresult	*res;
+	int		 ok;
+
+	res = PQexec(p->conn, sql);
+	ok = res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
+	    PQresultStatus(res) == PGRES_TUPLES_OK);
+	PQclear(res);
+	if (!ok)
+		conn_error(p, what, err);
+	return ok ? 0 : -1;
+}
+
+struct pg *
+pg_open(const char *uri, const char *program, int migrate, struct err *err)
+{
+	struct pg	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->uri = strdup(uri)) == NULL) {
+		free(p);
+		err_set(err, "out of memory");
+		return NULL;
+	}
+	str_copy(p->program, sizeof(p->program), program);
+	str_copy(p->name, sizeof(p->name), "PostgreSQL");
+	if (connect_db(p, err) == -1 || (migrate && pg_migrate(p, err) == -1)) {
+		pg_close(p);
+		return NULL;
+	}
+	return p;
+}
+
+void
+pg_close(struct pg *p)
+{
+	if (p == NULL)
+		return;
+	PQfinish(p->conn);
+	if (p->uri != NULL)
+		explicit_bzero(p->uri, strlen(p->uri));
+	free(p->uri);
+	free(p);
+}
+
+const char *
+pg_name(const struct pg *p)
+{
+	return p->name;
+}
+
+/* The version in llmgw_schema, which must exist: 0, or -1. */
+static int
+read_version(struct pg *p, int *version, struct err *err)
+{
+	PGresult	*res;
+	int		 ok;
+
+	res = PQexec(p->conn, "SELECT max(version) FROM llmgw_schema");
+	ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1;
+	*version = ok && !PQgetisnull(res, 0, 0) ?
+	    atoi(PQgetvalue(res, 0, 0)) : 0;
+	PQclear(res);
+	if (!ok)
+		conn_error(p, "read the schema version", err);
+	return ok ? 0 : -1;
+}
+
+int
+pg_version(struct pg *p, int *version, struct err *err)
+{
+	PGresult	*res;
+	int		 exists;
+
+	*version = 0;
+	res = PQexec(p->conn, "SELECT to_regclass('llmgw_schema') IS NOT NULL");
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		PQclear(res);
+		conn_error(p, "read the schema version", err);
+		return -1;
+	}
+	exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return exists ? read_version(p, version, err) : 0;
+}
+
+int
+pg_migrate(struct pg *p, struct err *err)
+{
+	char	 set[64];
+	int	 v, i;
+
+	if (exec(p, "BEGIN", "migrate", err) == -1)
+		return -1;
+	if (exec(p, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK ")",
+	    "migrate", err) == -1 || exec(p, "CREATE TABLE IF NOT EXISTS "
+	    "llmgw_schema (version integer NOT NULL)", "migrate", err) == -1 ||
+	    read_version(p, &v, err) == -1)
+		goto fail;
+	if (v > NMIGRATIONS) {
+		err_set(err, "%s: schema version %d is newer than this "
+		    "llmgw's (%d)", p->name, v, NMIGRATIONS);
+		goto fail;
+	}
+	for (i = v; i < NMIGRATIONS; i++)
+		if (exec(p, migrations[i], "migrate", err) == -1)
+			goto fail;
+	snprintf(set, sizeof(set), "DELETE FROM llmgw_schema; INSERT INTO "
+	    "llmgw_schema VALUES (%d)", NMIGRATIONS);
+	if ((v < NMIGRATIONS && exec(p, set, "migrate", err) == -1) ||
+	    exec(p, "COMMIT", "migrate", err) == -1)
+		goto fail;
+	return 0;
+fail:
+	PQclear(PQexec(p->conn, "ROLLBACK"));
+	return -1;
+}
+
+/* The text of one parameter, into "buf"; NULL for SQL's NULL. */
+static const char *
+num(char *buf, size_t size, long long v)
+{
+	snprintf(buf, size, "%lld", v);
+	return buf;
+}
+
+static const char *
+text_or_null(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+static const char *
+boolean(int v)
+{
+	return v ? "true" : "false";
+}
+
+/* One record's row, inside the open transaction: 0, or -1. */
+static int
+insert(struct pg *p, const struct record *r, const char *json, size_t len,
+    int64_t now, struct err *err)
+{
+	const char	*v[INSERT_NPARAMS];
+	int		 lengths[INSERT_NPARAMS] = { 0 };
+	int		 formats[INSERT_NPARAMS] = { 0 };
+	char		 n[INSERT_NPARAMS][24];
+	PGresult	*res;
+	int		 ok;
+
+	v[0] = r->id;
+	v[1] = r->request_id;
+	v[2] = num(n[2], sizeof(n[2]), r->ts_ms);
+	v[3] = text_or_null(r->key);
+	v[4] = r->route;
+	v[5] = text_or_null(r->model);
+	v[6] = num(n[6], sizeof(n[6]), r->status);
+	v[7] = num(n[7], sizeof(n[7]), r->input_tokens);
+	v[8] = num(n[8], sizeof(n[8]), r->output_tokens);
+	v[9] = num(n[9], sizeof(n[9]), r->cache_creation_input_tokens);
+	v[10] = num(n[10], sizeof(n[10]), r->cache_read_input_tokens);
+	v[11] = r->ttft_ms >= 0 ? num(n[11], sizeof(n[11]), r->ttft_ms) :
+	    NULL;
+	v[12] = num(n[12], sizeof(n[12]), r->total_ms);
+	v[13] = boolean(r->disconnected);
+	v[14] = boolean(r->partial);
+	v[15] = num(n[15], sizeof(n[15]), r->retries);
+	v[16] = r->upstream_status > 0 ? num(n[16], sizeof(n[16]),
+	    r->upstream_status) : NULL;
+	v[17] = text_or_null(r->upstream_error);
+	v[18] = text_or_null(r->upstream_request_id);
+	v[19] = boolean(r->budget_exhausted);
+	v[20] = r->end_ms > 0 ? num(n[20], sizeof(n[20]), r->end_ms) : NULL;
+	v[21] = num(n[21], sizeof(n[21]), now);
+	v[22] = boolean(r->upstream);
+	/* The record is a line of a spool file, not NUL-terminated: passed
+	 * in binary form, which for text is its bytes. */
+	v[23] = json;
+	lengths[23] = (int)len;
+	formats[23] = 1;
+	res = PQexecPrepared(p->conn, "llmgw_log_insert", INSERT_NPARAMS, v,
+	    lengths, formats, 0);
+	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+	PQclear(res);
+	if (!ok)
+		conn_error(p, "insert into request_log", err);
+	return ok ? 0 : -1;
+}
+
+int
+pg_log_write(struct pg *p, const struct record *const *recs,
+    const char *const *json, const size_t *len, size_t n, int64_t now,
+    struct err *err)
+{
+	PGresult	*res;
+	size_t		 i;
+
+	if (PQstatus(p->conn) != CONNECTION_OK && connect_db(p, err) == -1)
+		return -1;
+	if (!p->prepared) {
+		res = PQprepare(p->conn, "llmgw_log_insert", insert_sql,
+		    INSERT_NPARAMS, NULL);
+		p->prepared = res != NULL &&
+		    PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (!p->prepared) {
+			conn_error(p, "prepare", err);
+			return -1;
+		}
+	}
+	if (exec(p, "BEGIN", "begin", err) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (insert(p, recs[i], json[i], len[i], now, err) == -1) {
+			err_prefix(err, "record %s", recs[i]->id);
+			PQclear(PQexec(p->conn, "ROLLBACK"));
+			return -1;
+		}
+	if (exec(p, "COMMIT", "commit", err) == -1) {
+		PQclear(PQexec(p->conn, "ROLLBACK"));
+		return -1;
+	}
+	return 0;
+}
+
+#endif /* HAVE_POSTGRESQL */
