@@ -7,7 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const {execFileSync} = require('child_process');
 const tap = require('./tap');
-const {workdir} = require('./servers');
+const {workdir, BUILD} = require('./servers');
 
 // The newest PostgreSQL's programs Debian installed, or null.
 function binDir() {
@@ -25,6 +25,8 @@ function binDir() {
 async function startPostgres(name = 'pg') {
   const bin = binDir();
   if (!bin) tap.skipAll('PostgreSQL is not installed (Debian package postgresql)');
+  if (!/^#define HAVE_POSTGRESQL 1$/m.test(fs.readFileSync(path.join(BUILD, 'config.h'), 'utf8')))
+    tap.skipAll('llmgw was built without PostgreSQL (configure found no libpq-dev, or --without-postgresql)');
   const dir = workdir(name);
   const asRoot = process.getuid() === 0;
   const nobody = asRoot ? {uid: +execFileSync('id', ['-u', 'nobody']).toString(), gid: +execFileSync('id', ['-g', 'nobody']).toString()} : {};
