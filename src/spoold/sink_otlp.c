@@ -548,10 +548,10 @@ add_span(struct buf *b, const struct delivery *d, const struct conf *c,
 	if (r->ttft_ms >= 0)
 		attr_int(&a, "llmgw.ttft_ms", r->ttft_ms);
 	attr_int(&a, "llmgw.retries", r->retries);
-	if (r->prompt_bytes >= 0) {
+	if (r->prompt_bytes >= 0)
 		attr_int(&a, "llmgw.prompt_bytes", r->prompt_bytes);
+	if (r->reply_bytes >= 0)
 		attr_int(&a, "llmgw.reply_bytes", r->reply_bytes);
-	}
 	if (langfuse)
 		langfuse_attrs(&a, c, r, etype, &t, &tmp);
 	else

@@ -71,8 +71,9 @@ record_to_json(const struct record *r, struct buf *b)
 		bad |= add_str_or_null(b, "parent_span_id", r->parent_span_id);
 	}
 	if (r->prompt_bytes >= 0)
-		bad |= buf_addf(b, ",\"prompt_bytes\":%ld,\"reply_bytes\":%ld",
-		    r->prompt_bytes, r->reply_bytes);
+		bad |= buf_addf(b, ",\"prompt_bytes\":%ld", r->prompt_bytes);
+	if (r->reply_bytes >= 0)
+		bad |= buf_addf(b, ",\"reply_bytes\":%ld", r->reply_bytes);
 	if (r->prompt != NULL) {
 		bad |= buf_adds(b, ",\"prompt\":");
 		bad |= json_add_str(b, r->prompt, r->prompt_len);
