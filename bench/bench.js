@@ -34,6 +34,12 @@ const REST_MS = SMOKE ? 500 : 4500;	// for the pool to shrink (thread_idle 3s)
 const FASTAPI_DIR = process.env.FASTAPI_DIR || __dirname;
 const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
 const STREAM = '[[tokens:20]] [[delay:20]]';
+// Generating streams, for CPU per streamed token (#18): 50 deltas 10 ms
+// apart, so many at once, for so many rounds.
+const GEN_DELTAS = 50;
+const GEN_STREAM = `[[tokens:${GEN_DELTAS}]] [[delay:10]]`;
+const GEN_LEVELS = SMOKE ? [20] : [200, 1000];
+const GEN_ROUNDS = SMOKE ? 1 : 10;
 const ONE_STREAM = '[[tokens:2]] [[delay:5]]';
 const ONE_ROUNDS = 1000;	// a p99 of 1,000 is its 10th worst, steadier
 // llmgw's settings for the run: enough workers for every stream at once,
@@ -322,6 +328,32 @@ async function heldStreams(stub, x, n) {
     per_stream_kb: all ? (held.rss_kb - idle.rss_kb) / n : null};
 }
 
+// CPU per streamed token: "n" generating streams at once through each
+// target; the serving processes' CPU over the deltas relayed (for llmgw
+// also the web server's part and its own), streams/s and whole-stream
+// times.  The clients' CPU is not counted.
+async function benchStreamCpu(targets) {
+  for (const n of GEN_LEVELS) {
+    say(`${n} generating streams at once, ${GEN_DELTAS} deltas 10 ms apart, ${GEN_ROUNDS} rounds`);
+    say(`${pad('', 24)}${lpad('done', 7)}${lpad('failed', 8)}${lpad('streams/s', 11)}${lpad('end p50', 9)}` +
+      `${lpad('end p99', 9)}${lpad('us/token', 10)}${lpad('web', 8)}${lpad('llmgw', 8)}`);
+    for (const x of targets) {
+      const web = x.llmgw ? x.webPids() : x.pids(), gw = x.llmgw ? x.llmgwPids() : [];
+      const w0 = ticks(web), g0 = ticks(gw);
+      const r = await burst(x, n, GEN_STREAM, GEN_ROUNDS);
+      const deltas = r.completed * GEN_DELTAS;
+      const us = (t0, t1) => deltas ? (t1 - t0) / HZ * 1e6 / deltas : null;
+      const g = {...r, per_second: r.seconds ? r.completed / r.seconds : null,
+        web_us: us(w0, ticks(web)), llmgw_us: x.llmgw ? us(g0, ticks(gw)) : 0};
+      g.us = g.web_us === null ? null : g.web_us + g.llmgw_us;
+      (x.gen = x.gen || {})[n] = g;
+      say(`${pad(x.name, 24)}${lpad(r.completed, 7)}${lpad(r.failed, 8)}${lpad(f1(g.per_second), 11)}` +
+        `${lpad(f1(r.total_p50), 9)}${lpad(f1(r.total_p99), 9)}${lpad(f1(g.us), 10)}` +
+        `${lpad(x.llmgw ? f1(g.web_us) : '', 8)}${lpad(x.llmgw ? f1(g.llmgw_us) : '', 8)}`);
+    }
+  }
+}
+
 async function benchStreams(stub, targets) {
   const direct = {name: 'upstream, direct', stream: (text) => ({url: `${stub.url}/v1/messages`,
     body: messagesBody(text, true)})};
@@ -424,6 +456,13 @@ function ratios(targets, floor) {
         (floor ? `; libcurl alone, making the same upstream calls, ${ratio(floor.cpu_per_1k, px.chatResult.cpu_per_1k)}` : ''));
       say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
     }
+    for (const n of GEN_LEVELS) {
+      const g = x.gen && x.gen[n], pg = px && px.gen && px.gen[n];
+      if (!g || !pg) continue;
+      say(`  ${n} generating streams: CPU per token vs the proxy's per event ${ratio(g.us, pg.us)} (target <= 2.5), ` +
+        `of which llmgw ${ratio(g.llmgw_us, pg.us)} (target <= 1); streams/s ${ratio(g.per_second, pg.per_second)}, ` +
+        `end p50 ${ratio(g.total_p50, pg.total_p50)}, p99 ${ratio(g.total_p99, pg.total_p99)} (targets within 10%)`);
+    }
     for (const n of [1, ...LEVELS]) {
       const s = x.streams && x.streams[n], m = x.memory && x.memory[n];
       if (!s) continue;
@@ -461,10 +500,13 @@ t.main(async () => {
   say();
   await benchStreams(stub, targets);
   say();
+  await benchStreamCpu(targets.filter(x => x.llmgw || x.proxy));
+  say();
   const half = await benchHalfSent(stub);
   say();
   ratios(targets, floor);
-  const failures = targets.filter(x => x.llmgw).flatMap(x => Object.values(x.streams || {}).map(s => s.failed));
+  const failures = targets.filter(x => x.llmgw).flatMap(x => [...Object.values(x.streams || {}),
+    ...Object.values(x.gen || {})].map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
   if (SAVE) {
     const out = path.join(__dirname, 'results', `bench-${started.toISOString().slice(0, 16).replace(/:/g, '')}.txt`);
