@@ -232,10 +232,16 @@ table_format_parse(const char *s)
 	return -1;
 }
 
+/* A whole cell that reads as a number ("2026-12-04" does not). */
 static int
 is_number(const char *s)
 {
-	return *s != '\0' && strspn(s, "0123456789.-") == strlen(s);
+	char	*end;
+
+	if (*s == '\0' || strspn(s, "0123456789.-") != strlen(s))
+		return 0;
+	(void)strtod(s, &end);
+	return *end == '\0';
 }
 
 /* A cell: row "r", column "c". */

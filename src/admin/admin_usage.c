@@ -1,6 +1,8 @@
 /*
  * llmgw-admin usage: requests, errors, tokens, latency and time to first
- * token from the usage table, grouped by key, model, day or route.
+ * token from the usage table, grouped by key, model, day or route; with
+ * --log, from the request log (sink_database), which on PostgreSQL holds
+ * every host's.
  */
 #include "config.h"
 
@@ -17,15 +19,17 @@
 #include "core/str.h"
 #include "store/conf.h"
 #include "store/db.h"
+#include "store/pg.h"
 #include "admin.h"
 
 static int	usage_report(struct admin *, int, char *[]);
 
 const struct admin_cmd admin_usage_cmds[] = {
 	{ "usage", "", "[--since T] [--until T] [--key NAME] "
-	    "[--by key|model|day|route] [--format table|csv|json]",
+	    "[--by key|model|day|route] [--format table|csv|json] [--log]",
 	    "Requests, errors, tokens, p50/p95 latency and time to first "
-	    "token.", usage_report },
+	    "token; with --log, of every host writing the request log.",
+	    usage_report },
 	{ NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -85,8 +89,17 @@ emit(struct table *t, struct group *g)
 	return table_add(t, cells);
 }
 
+/* One request, from whichever table. */
+struct usage_row {
+	const char	*name;		/* its group */
+	int		 status;
+	long		 input, output;
+	long		 total_ms;
+	long		 ttft_ms;	/* -1: no first token */
+};
+
 static int
-add_row(struct group *g, sqlite3_stmt *st)
+add_row(struct group *g, const struct usage_row *row)
 {
 	long	*n;
 
@@ -100,13 +113,13 @@ add_row(struct group *g, sqlite3_stmt *st)
 		g->ttft = n;
 	}
 	g->requests++;
-	if (sqlite3_column_int(st, 1) >= 400)
+	if (row->status >= 400)
 		g->errors++;
-	g->input += (long)sqlite3_column_int64(st, 2);
-	g->output += (long)sqlite3_column_int64(st, 3);
-	g->total[g->ntotal++] = (long)sqlite3_column_int64(st, 4);
-	if (sqlite3_column_type(st, 5) != SQLITE_NULL)
-		g->ttft[g->nttft++] = (long)sqlite3_column_int64(st, 5);
+	g->input += row->input;
+	g->output += row->output;
+	g->total[g->ntotal++] = row->total_ms;
+	if (row->ttft_ms >= 0)
+		g->ttft[g->nttft++] = row->ttft_ms;
 	return 0;
 }
 
@@ -128,8 +141,11 @@ struct report {
 	long long	 since, until;	/* Unix ms */
 	const char	*key;		/* a key's name or id, or NULL */
 	const char	*by;		/* the SQL of the group's column */
+	int		 by_kind;	/* ... as enum pg_group */
 	char		 by_name[16];	/* its header, "KEY" */
 	int		 format;	/* enum table_format */
+	int		 log;		/* from the request log of every host
+					 * that writes it (sink_database) */
 };
 
 static const char *const bys[][2] = {
@@ -148,6 +164,8 @@ report_by(struct report *r, const char *name)
 	for (i = 0; i < sizeof(bys) / sizeof(bys[0]); i++)
 		if (strcmp(name, bys[i][0]) == 0) {
 			r->by = bys[i][1];
+			r->by_kind = (int)i;	/* bys[] is in enum pg_group's
+						 * order */
 			for (i = 0; name[i] != '\0' && i < sizeof(r->by_name) -
 			    1; i++)
 				r->by_name[i] = (char)(name[i] - 'a' + 'A');
@@ -167,6 +185,7 @@ report_options(struct report *r, int argc, char *argv[])
 		{ "key",	required_argument,	NULL, 'k' },
 		{ "by",		required_argument,	NULL, 'b' },
 		{ "format",	required_argument,	NULL, 'f' },
+		{ "log",	no_argument,		NULL, 'l' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ NULL,		0,			NULL, 0 }
 	};
@@ -191,6 +210,9 @@ report_options(struct report *r, int argc, char *argv[])
 		case 'k':
 			r->key = optarg;
 			break;
+		case 'l':
+			r->log = 1;
+			break;
 		case 'b':
 			if (report_by(r, optarg) == -1)
 				return admin_usage_error(c, "--by: \"%s\" is "
@@ -206,7 +228,9 @@ report_options(struct report *r, int argc, char *argv[])
 			printf("%s\nT is a date (2026-11-24), a time "
 			    "(2026-11-24T09:30Z) or a duration ago (7d, 12h).\n"
 			    "Latencies are in milliseconds; only requests that "
-			    "reached the upstream count.\n", c->help);
+			    "reached the upstream count.\n--log reads the "
+			    "request log of sink_database: on PostgreSQL, "
+			    "every host's, keys by id.\n", c->help);
 			return ADMIN_OK;
 		default:
 			admin_usage(stderr, c);
@@ -221,46 +245,138 @@ report_options(struct report *r, int argc, char *argv[])
 	return -1;
 }
 
-/*
- * The usage rows "r" asks for, in order of their group, added up into a
- * table row per group (and a total for the text format).  "st" is
- * prepared; 0, -1 out of memory, or the SQLite code of a failed step.
- */
-static int
-report_rows(const struct report *r, sqlite3_stmt *st, struct table *t)
-{
-	struct group	 g, all;
-	const char	*name;
-	int		 step, rc = -1;
+/* The rows of a report, added up as they come, in order of their group:
+ * a table row per group (and a total for the text format). */
+struct totals {
+	const struct report	*r;
+	struct table		*t;
+	struct group		 g, all;
+};
 
-	memset(&g, 0, sizeof(g));
-	memset(&all, 0, sizeof(all));
-	group_reset(&all, "total");
+/* Add "row": 0, or -1 out of memory. */
+static int
+totals_add(void *arg, const struct usage_row *row)
+{
+	struct totals	*tt = arg;
+	const char	*name = row->name != NULL ? row->name : "-";
+
+	if (tt->g.requests > 0 && strcmp(tt->g.name, name) != 0 &&
+	    emit(tt->t, &tt->g) == -1)
+		return -1;
+	if (tt->g.requests == 0 || strcmp(tt->g.name, name) != 0)
+		group_reset(&tt->g, name);
+	return add_row(&tt->g, row) == -1 || add_row(&tt->all, row) == -1 ?
+	    -1 : 0;
+}
+
+/* The last group, and the total: 0, or -1 out of memory. */
+static int
+totals_end(struct totals *tt)
+{
+	return (tt->g.requests > 0 && emit(tt->t, &tt->g) == -1) ||
+	    (tt->r->format == TABLE_TEXT && tt->all.requests > 0 &&
+	    emit(tt->t, &tt->all) == -1) ? -1 : 0;
+}
+
+static void
+totals_free(struct totals *tt)
+{
+	free(tt->g.total);
+	free(tt->g.ttft);
+	free(tt->all.total);
+	free(tt->all.ttft);
+}
+
+/* The rows of prepared statement "st" into "tt": 0, -1 out of memory, or
+ * the SQLite code of a failed step. */
+static int
+sqlite_rows(sqlite3_stmt *st, struct totals *tt)
+{
+	struct usage_row	 row;
+	int			 step;
+
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		name = (const char *)sqlite3_column_text(st, 0);
-		if (name == NULL)
-			name = "-";
-		if (g.requests > 0 && strcmp(g.name, name) != 0 &&
-		    emit(t, &g) == -1)
-			goto out;
-		if (g.requests == 0 || strcmp(g.name, name) != 0)
-			group_reset(&g, name);
-		if (add_row(&g, st) == -1 || add_row(&all, st) == -1)
-			goto out;
+		row.name = (const char *)sqlite3_column_text(st, 0);
+		row.status = sqlite3_column_int(st, 1);
+		row.input = (long)sqlite3_column_int64(st, 2);
+		row.output = (long)sqlite3_column_int64(st, 3);
+		row.total_ms = (long)sqlite3_column_int64(st, 4);
+		row.ttft_ms = sqlite3_column_type(st, 5) == SQLITE_NULL ? -1 :
+		    (long)sqlite3_column_int64(st, 5);
+		if (totals_add(tt, &row) == -1)
+			return -1;
 	}
-	if (step != SQLITE_DONE) {
-		rc = step;
+	return step == SQLITE_DONE ? 0 : step;
+}
+
+/* The report from a SQLite table, "usage" or "request_log", of "path":
+ * an ADMIN_ status. */
+static int
+sqlite_report(const char *path, const char *table, struct totals *tt)
+{
+	const struct report	*r = tt->r;
+	struct err		 err;
+	sqlite3			*db;
+	sqlite3_stmt		*st = NULL;
+	char			 sql[1024];
+	int			 rc = ADMIN_FAIL;
+
+	snprintf(sql, sizeof(sql), "SELECT %s, u.status, u.input_tokens,"
+	    " u.output_tokens, u.total_ms, u.ttft_ms FROM %s u"
+	    " LEFT JOIN keys k ON k.id = u.key_id"
+	    " WHERE u.ts >= ?1 AND u.ts < ?2%s %s ORDER BY 1", r->by, table,
+	    strcmp(table, "request_log") == 0 ? " AND u.upstream" : "",
+	    r->key != NULL ? "AND (k.name = ?3 OR u.key_id = ?3)" : "");
+	if ((db = db_open_existing(path, 1, &err)) == NULL)
+		return admin_fail("%s", err.msg);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		admin_fail("database %s: %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
-	if ((g.requests > 0 && emit(t, &g) == -1) || (r->format ==
-	    TABLE_TEXT && all.requests > 0 && emit(t, &all) == -1))
-		goto out;
-	rc = 0;
+	sqlite3_bind_int64(st, 1, r->since);
+	sqlite3_bind_int64(st, 2, r->until);
+	if (r->key != NULL)
+		sqlite3_bind_text(st, 3, r->key, -1, SQLITE_STATIC);
+	switch (sqlite_rows(st, tt)) {
+	case 0:
+		rc = ADMIN_OK;
+		break;
+	case -1:
+		admin_fail("out of memory");
+		break;
+	default:
+		admin_fail("database %s: %s", path, sqlite3_errmsg(db));
+		break;
+	}
 out:
-	free(g.total);
-	free(g.ttft);
-	free(all.total);
-	free(all.ttft);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+static int
+pg_row(void *arg, const struct pg_log_row *p)
+{
+	struct usage_row	 row = { p->group, p->status, p->input_tokens,
+				    p->output_tokens, p->total_ms, p->ttft_ms };
+
+	return totals_add(arg, &row);
+}
+
+/* The report from the request log on PostgreSQL: an ADMIN_ status. */
+static int
+pg_report(const char *uri, struct totals *tt)
+{
+	struct err	 err;
+	struct pg	*p;
+	int		 rc;
+
+	if ((p = pg_open(uri, "llmgw-admin", 0, &err)) == NULL)
+		return admin_fail("%s", err.msg);
+	rc = pg_log_report(p, (enum pg_group)tt->r->by_kind, tt->r->since,
+	    tt->r->until, tt->r->key, pg_row, tt, &err) == 0 ? ADMIN_OK :
+	    admin_fail("%s", err.msg);
+	pg_close(p);
 	return rc;
 }
 
@@ -271,55 +387,30 @@ usage_report(struct admin *a, int argc, char *argv[])
 	const char	*header[9] = { NULL, "REQUESTS", "ERRORS",
 	    "INPUT_TOKENS", "OUTPUT_TOKENS", "P50_MS", "P95_MS",
 	    "P50_TTFT_MS", "P95_TTFT_MS" };
-	struct table	*t = NULL;
-	struct err	 err;
-	sqlite3		*db;
-	sqlite3_stmt	*st = NULL;
-	char		 sql[1024];
+	const char	*log;
+	struct totals	 tt;
 	int		 rc;
 
 	if ((rc = report_options(&r, argc, argv)) != -1)
 		return rc;
 	header[0] = r.by_name;
-	snprintf(sql, sizeof(sql), "SELECT %s, u.status, u.input_tokens,"
-	    " u.output_tokens, u.total_ms, u.ttft_ms FROM usage u"
-	    " LEFT JOIN keys k ON k.id = u.key_id"
-	    " WHERE u.ts >= ?1 AND u.ts < ?2 %s ORDER BY 1", r.by,
-	    r.key != NULL ? "AND (k.name = ?3 OR u.key_id = ?3)" : "");
-	if ((db = db_open_existing(a->conf->database, 1, &err)) == NULL)
-		return admin_fail("%s", err.msg);
-	rc = ADMIN_FAIL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		admin_fail("database %s: %s", a->conf->database,
-		    sqlite3_errmsg(db));
-		goto out;
-	}
-	sqlite3_bind_int64(st, 1, r.since);
-	sqlite3_bind_int64(st, 2, r.until);
-	if (r.key != NULL)
-		sqlite3_bind_text(st, 3, r.key, -1, SQLITE_STATIC);
-	if ((t = table_new(9, header)) == NULL) {
-		admin_fail("out of memory");
-		goto out;
-	}
-	switch (report_rows(&r, st, t)) {
-	case 0:
-		if (table_print(t, (enum table_format)r.format, stdout) == 0) {
-			rc = ADMIN_OK;
-			break;
-		}
-		/* FALLTHROUGH */
-	case -1:
-		admin_fail("out of memory");
-		break;
-	default:
-		admin_fail("database %s: %s", a->conf->database,
-		    sqlite3_errmsg(db));
-		break;
-	}
-out:
-	table_free(t);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	memset(&tt, 0, sizeof(tt));
+	tt.r = &r;
+	group_reset(&tt.all, "total");
+	if ((tt.t = table_new(9, header)) == NULL)
+		return admin_fail("out of memory");
+	log = a->conf->sink_database != NULL ? a->conf->sink_database :
+	    a->conf->database;
+	if (!r.log)
+		rc = sqlite_report(a->conf->database, "usage", &tt);
+	else if (pg_is_uri(log))
+		rc = pg_report(log, &tt);
+	else
+		rc = sqlite_report(log, "request_log", &tt);
+	if (rc == ADMIN_OK && (totals_end(&tt) == -1 ||
+	    table_print(tt.t, (enum table_format)r.format, stdout) == -1))
+		rc = admin_fail("out of memory");
+	totals_free(&tt);
+	table_free(tt.t);
 	return rc;
 }

@@ -81,6 +81,22 @@ pg_log_write(struct pg *p, const struct record *const *recs,
 	return -1;
 }
 
+int
+pg_log_report(struct pg *p, enum pg_group by, int64_t since, int64_t until,
+    const char *key, int (*fn)(void *, const struct pg_log_row *), void *arg,
+    struct err *err)
+{
+	(void)p;
+	(void)by;
+	(void)since;
+	(void)until;
+	(void)key;
+	(void)fn;
+	(void)arg;
+	err_set(err, "built without PostgreSQL");
+	return -1;
+}
+
 #else /* HAVE_POSTGRESQL */
 
 #include <libpq-fe.h>
@@ -428,6 +444,58 @@ pg_log_write(struct pg *p, const struct record *const *recs,
 		return -1;
 	}
 	return 0;
+}
+
+int
+pg_log_report(struct pg *p, enum pg_group by, int64_t since, int64_t until,
+    const char *key, int (*fn)(void *, const struct pg_log_row *), void *arg,
+    struct err *err)
+{
+	static const char *const groups[] = {
+		[PG_BY_KEY] = "coalesce(key_id, '-')",
+		[PG_BY_MODEL] = "coalesce(model, '-')",
+		[PG_BY_DAY] = "to_char(to_timestamp(ts / 1000.0) AT TIME ZONE "
+		    "'UTC', 'YYYY-MM-DD')",
+		[PG_BY_ROUTE] = "route",
+	};
+	struct pg_log_row	 row;
+	const char		*v[3];
+	char			 sql[512], a[24], b[24];
+	PGresult		*res;
+	int			 i, n, rc = 0;
+
+	if (PQstatus(p->conn) != CONNECTION_OK && connect_db(p, err) == -1)
+		return -1;
+	snprintf(sql, sizeof(sql), "SELECT %s, status, input_tokens,"
+	    " output_tokens, total_ms, ttft_ms FROM request_log"
+	    " WHERE upstream AND ts >= $1 AND ts < $2%s ORDER BY 1",
+	    groups[by], key != NULL ? " AND key_id = $3" : "");
+	v[0] = num(a, sizeof(a), since);
+	v[1] = num(b, sizeof(b), until);
+	v[2] = key;
+	res = PQexecParams(p->conn, sql, key != NULL ? 3 : 2, NULL, v, NULL,
+	    NULL, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		PQclear(res);
+		conn_error(p, "read request_log", err);
+		return -1;
+	}
+	n = PQntuples(res);
+	for (i = 0; i < n && rc == 0; i++) {
+		row.group = PQgetvalue(res, i, 0);
+		row.status = atoi(PQgetvalue(res, i, 1));
+		row.input_tokens = atol(PQgetvalue(res, i, 2));
+		row.output_tokens = atol(PQgetvalue(res, i, 3));
+		row.total_ms = atol(PQgetvalue(res, i, 4));
+		row.ttft_ms = PQgetisnull(res, i, 5) ? -1 :
+		    atol(PQgetvalue(res, i, 5));
+		if (fn(arg, &row) == -1) {
+			err_set(err, "out of memory");
+			rc = -1;
+		}
+	}
+	PQclear(res);
+	return rc;
 }
 
 #endif /* HAVE_POSTGRESQL */

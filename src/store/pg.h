@@ -56,4 +56,28 @@ int		 pg_log_write(struct pg *, const struct record *const *recs,
 		    const char *const *json, const size_t *len, size_t n,
 		    int64_t now, struct err *);
 
+/* One request of the request log, for a report. */
+struct pg_log_row {
+	const char	*group;		/* the value grouped by */
+	int		 status;
+	long		 input_tokens;
+	long		 output_tokens;
+	long		 total_ms;
+	long		 ttft_ms;	/* -1: no first token */
+};
+
+/* What a report groups the request log by. */
+enum pg_group { PG_BY_KEY, PG_BY_MODEL, PG_BY_DAY, PG_BY_ROUTE };
+
+/*
+ * The requests of the request log that reached the upstream, from
+ * "since" to before "until" (Unix ms), of key id "key" (NULL: all), in
+ * order of their group, each passed to "fn"; its -1 stops them.  0, or -1
+ * with "err" set.
+ */
+int		 pg_log_report(struct pg *, enum pg_group, int64_t since,
+		    int64_t until, const char *key,
+		    int (*fn)(void *, const struct pg_log_row *), void *arg,
+		    struct err *);
+
 #endif /* PG_H */

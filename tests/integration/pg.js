@@ -69,6 +69,22 @@ t.main(async () => {
     t.ok(got.every(r => JSON.parse(r.record).request_id === r.request_id), 'each with its record');
   });
 
+  await t.test('llmgw-admin usage --log: every host\'s requests in one report', async () => {
+    const r = admin(hosts[0], 'usage', '--log', '--format', 'json');
+    t.is(r.status, 0, `exits 0 ${r.stderr}`);
+    const rows = JSON.parse(r.stdout);
+    const local = admin(hosts[0], 'usage', '--format', 'json');
+    t.is([rows.length, rows[0] && rows[0].KEY, rows[0] && +rows[0].REQUESTS], [1, 'static', ids.length],
+      `one key, all ${ids.length} requests of both hosts (this host's own usage table has ` +
+      `${JSON.parse(local.stdout).map(x => x.REQUESTS).join('')})`);
+    const tokens = pg.sql('SELECT sum(input_tokens) AS i, sum(output_tokens) AS o FROM request_log')[0];
+    t.is([+rows[0].INPUT_TOKENS, +rows[0].OUTPUT_TOKENS], [+tokens.i, +tokens.o], 'the tokens of the request log');
+    const byDay = JSON.parse(admin(hosts[1], 'usage', '--log', '--by', 'day', '--format', 'json').stdout);
+    t.is(byDay.map(x => x.DAY), [new Date().toISOString().slice(0, 10)], '--by day: today, in UTC');
+    const none = JSON.parse(admin(hosts[1], 'usage', '--log', '--key', 'k-none', '--format', 'json').stdout);
+    t.is(none, [], '--key: a key id with no requests, none');
+  });
+
   await t.test('a record delivered twice is written once', async () => {
     const spool = hosts[0].env.LLMGW_SPOOL_DIR;
     const line = rows()[0].record;

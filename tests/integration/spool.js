@@ -97,6 +97,11 @@ t.main(async () => {
       await sleep(100);
     }
     t.is(lat.length, 5, 'all five delivered');
+    const logged = spawnSync(ADMIN, ['usage', '--log', '--by', 'route', '--format', 'json'], {env: spooldEnv, encoding: 'utf8'});
+    const fromLog = JSON.parse(logged.stdout || '[]');
+    const inLog = sql(db, "SELECT count(*) AS n FROM request_log WHERE upstream = 1 AND route = '/chat'")[0].n;
+    t.is(fromLog.filter(x => x.ROUTE === '/chat').map(x => x.REQUESTS), [inLog],
+      `llmgw-admin usage --log reads the request log (${inLog} /chat requests there)`);
     t.ok(lat.every(ms => ms < 6000), `written to delivered: ${lat.join(', ')} ms, where the rescan comes every 60 s`);
     // Malformed records go to failed/ and the consumer carries on.
     fs.writeFileSync(path.join(spool, 'tmp', 'zzbad'), '{"id": "zzbad", "route": ');
