@@ -15,12 +15,12 @@ else
 	point ok "no sqlite3_mprintf/snprintf"
 fi
 
-# SQL text built with a format: only these two, whose arguments are a
-# compile-time number and a column chosen from a fixed table.
+# SQL text built with a format: only these three, whose arguments are a
+# compile-time number and columns and conditions chosen from fixed tables.
 built=$(grep -ln 'snprintf(sql\|asprintf(&sql\|buf_addf(&sql' "$src"/*/*.c |
     xargs -n1 basename | sort | tr '\n' ' ')
-if [ "$built" = "admin_usage.c db.c " ]; then
-	point ok "SQL built by format only in admin_usage.c (GROUP BY column from a table) and db.c (a version number)"
+if [ "$built" = "admin_usage.c db.c pg.c " ]; then
+	point ok "SQL built by format only in admin_usage.c and pg.c (GROUP BY column from a table) and db.c (a version number)"
 else
 	point fail "SQL built by format in: $built"
 fi
