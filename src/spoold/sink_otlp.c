@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/base64.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -129,34 +130,6 @@ otlp_open(const struct conf *c, struct err *err)
 	return s;
 }
 
-/* Standard base64 of "n" bytes, NUL-terminated; "out" holds 4(n+2)/3+1. */
-static void
-base64(const unsigned char *in, size_t n, char *out)
-{
-	static const char	 abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
-	unsigned long		 v;
-	size_t			 i;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 |
-		    in[i + 2];
-		*out++ = abc[v >> 18 & 63];
-		*out++ = abc[v >> 12 & 63];
-		*out++ = abc[v >> 6 & 63];
-		*out++ = abc[v & 63];
-	}
-	if (i < n) {
-		v = (unsigned long)in[i] << 16 |
-		    (i + 1 < n ? (unsigned long)in[i + 1] << 8 : 0);
-		*out++ = abc[v >> 18 & 63];
-		*out++ = abc[v >> 12 & 63];
-		*out++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
-		*out++ = '=';
-	}
-	*out = '\0';
-}
-
 /* The secret key: the first line of "path", without blanks around it. */
 static int
 read_secret(const char *path, char *key, size_t size, struct err *err)
@@ -206,7 +179,7 @@ langfuse_open(const struct conf *c, struct err *err)
 	char			 secret[LANGFUSE_KEY_MAX + 2];
 	char			 pair[2 * LANGFUSE_KEY_MAX + 2];
 	char			 line[sizeof("Authorization: Basic ") +
-				    4 * (sizeof(pair) + 2) / 3 + 1];
+				    BASE64_SIZE(sizeof(pair))];
 	int			 n, rc = -1;
 
 	if (read_secret(c->langfuse_secret_key_file, secret, sizeof(secret),
@@ -220,7 +193,7 @@ langfuse_open(const struct conf *c, struct err *err)
 		goto done;
 	}
 	memcpy(line, "Authorization: Basic ", 21);
-	base64((const unsigned char *)pair, (size_t)n, line + 21);
+	base64_encode(pair, (size_t)n, line + 21, BASE64_STD);
 	s = open_at(c->langfuse_host, "/api/public/otel/v1/traces", c,
 	    build_langfuse, err);
 	if (s == NULL)

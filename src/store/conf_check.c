@@ -93,15 +93,19 @@ static int
 conf_check_content(struct conf *c, const unsigned long *seen,
     struct err *err)
 {
+	/* In enum log_content's order. */
 	static const char *const levels[] = { "none", "metadata", "full" };
+	const int		 nlevels = (int)(sizeof(levels) /
+				    sizeof(levels[0]));
 	int			 i;
 
 	c->content = c->log_bodies ? LOG_CONTENT_FULL : LOG_CONTENT_NONE;
 	if (c->log_content == NULL)
 		return 0;
-	for (i = 0; i < 3 && strcmp(c->log_content, levels[i]) != 0; i++)
+	for (i = 0; i < nlevels && strcmp(c->log_content, levels[i]) != 0;
+	    i++)
 		;
-	if (i == 3) {
+	if (i == nlevels) {
 		err_set(err, "log_content must be none, metadata or full");
 		conf_where(c, seen, "log_content", "log_content", err);
 		return -1;

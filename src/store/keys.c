@@ -11,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "core/base64.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/sha256.h"
@@ -131,29 +132,6 @@ key_state(const struct key *k, int64_t now)
 	return KEY_ACTIVE;
 }
 
-static void
-base64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char	 abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	    "qrstuvwxyz0123456789-_";
-	size_t			 i;
-	unsigned		 v;
-	int			 bits = 0;
-
-	v = 0;
-	for (i = 0; i < n; i++) {
-		v = v << 8 | in[i];
-		bits += 8;
-		while (bits >= 6) {
-			*out++ = abc[(v >> (bits - 6)) & 63];
-			bits -= 6;
-		}
-	}
-	if (bits > 0)
-		*out++ = abc[(v << (6 - bits)) & 63];
-	*out = '\0';
-}
-
 static int
 random_bytes(unsigned char *p, size_t n, struct err *err)
 {
@@ -194,7 +172,8 @@ keys_create(struct sqlite3 *db, const struct key *spec, char *secret,
 	    random_bytes(idraw, sizeof(idraw), err) == -1)
 		return -1;
 	memcpy(secret, KEY_PREFIX, strlen(KEY_PREFIX));
-	base64url(raw, sizeof(raw), secret + strlen(KEY_PREFIX));
+	base64_encode(raw, sizeof(raw), secret + strlen(KEY_PREFIX),
+	    BASE64_URL);
 	explicit_bzero(raw, sizeof(raw));
 	sha256_hex(secret, strlen(secret), hash);
 	*out = *spec;
