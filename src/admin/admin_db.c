@@ -62,19 +62,20 @@ schema_verdict(int v, int want)
 	return 0;
 }
 
-/* The request log on PostgreSQL (sink_database): 1 if all is well. */
+/* A database on PostgreSQL, "what" (the state, or the request log): 1
+ * if all is well. */
 static int
-pg_check(const char *uri)
+pg_check(const char *what, const char *uri)
 {
 	struct err	 err;
 	struct pg	*p;
 	int		 v, ok;
 
 	if ((p = pg_open(uri, "llmgw-admin", 0, &err)) == NULL) {
-		printf("request log: %s\n", err.msg);
+		printf("%s: %s\n", what, err.msg);
 		return 0;
 	}
-	printf("request log: %s\n", pg_name(p));
+	printf("%s: %s\n", what, pg_name(p));
 	if (pg_version(p, &v, &err) == -1) {
 		printf("schema: %s\n", err.msg);
 		ok = 0;
@@ -84,9 +85,9 @@ pg_check(const char *uri)
 	return ok;
 }
 
-/* Migrate the request log on PostgreSQL: 0, or -1 after saying why. */
+/* Migrate database "what" on PostgreSQL: 0, or -1 after saying why. */
 static int
-pg_migrate_log(const char *uri)
+pg_migrate_db(const char *what, const char *uri)
 {
 	struct err	 err;
 	struct pg	*p;
@@ -99,7 +100,7 @@ pg_migrate_log(const char *uri)
 	if (pg_version(p, &before, &err) == -1 || pg_migrate(p, &err) == -1)
 		admin_fail("%s", err.msg);
 	else {
-		printf("request log: %s\n", pg_name(p));
+		printf("%s: %s\n", what, pg_name(p));
 		if (before == pg_schema_version())
 			printf("schema: version %d, already current\n", before);
 		else
@@ -109,6 +110,14 @@ pg_migrate_log(const char *uri)
 	}
 	pg_close(p);
 	return rc;
+}
+
+/* 1 if the request log is on PostgreSQL, apart from the database. */
+static int
+log_on_pg(const struct conf *c)
+{
+	return c->sink_database != NULL && pg_is_uri(c->sink_database) &&
+	    strcmp(c->sink_database, c->database) != 0;
 }
 
 static int
@@ -122,6 +131,12 @@ db_check(struct admin *a, int argc, char *argv[])
 
 	if ((rc = admin_no_options(&admin_db_cmds[0], argc, argv)) != -1)
 		return rc;
+	if (pg_is_uri(a->conf->database)) {
+		ok = pg_check("database", a->conf->database);
+		if (log_on_pg(a->conf))
+			ok &= pg_check("request log", a->conf->sink_database);
+		return ok ? ADMIN_OK : ADMIN_FAIL;
+	}
 	if ((db = db_open_existing(a->conf->database, 1, &err)) == NULL)
 		return admin_fail("%s", err.msg);
 	printf("database: %s\n", a->conf->database);
@@ -141,9 +156,8 @@ db_check(struct admin *a, int argc, char *argv[])
 	v = pragma_int(db, "PRAGMA user_version");
 	ok &= schema_verdict(v, db_schema_version());
 	sqlite3_close(db);
-	if (a->conf->sink_database != NULL &&
-	    pg_is_uri(a->conf->sink_database))
-		ok &= pg_check(a->conf->sink_database);
+	if (log_on_pg(a->conf))
+		ok &= pg_check("request log", a->conf->sink_database);
 	return ok ? ADMIN_OK : ADMIN_FAIL;
 }
 
@@ -156,6 +170,10 @@ db_migrate_cmd(struct admin *a, int argc, char *argv[])
 
 	if ((rc = admin_no_options(&admin_db_cmds[1], argc, argv)) != -1)
 		return rc;
+	if (pg_is_uri(a->conf->database))
+		return pg_migrate_db("database", a->conf->database) == 0 &&
+		    (!log_on_pg(a->conf) || pg_migrate_db("request log",
+		    a->conf->sink_database) == 0) ? ADMIN_OK : ADMIN_FAIL;
 	if ((db = db_open_existing(a->conf->database, 0, &err)) == NULL)
 		return admin_fail("%s", err.msg);
 	if (db_journal(db, DB_BUSY_TIMEOUT_MS, &err) == -1) {
@@ -174,9 +192,8 @@ db_migrate_cmd(struct admin *a, int argc, char *argv[])
 	else
 		printf("schema: version %d -> %d\n", before,
 		    db_schema_version());
-	if (a->conf->sink_database != NULL &&
-	    pg_is_uri(a->conf->sink_database) &&
-	    pg_migrate_log(a->conf->sink_database) == -1)
+	if (log_on_pg(a->conf) &&
+	    pg_migrate_db("request log", a->conf->sink_database) == -1)
 		return ADMIN_FAIL;
 	return ADMIN_OK;
 }
@@ -201,6 +218,11 @@ db_vacuum(struct admin *a, int argc, char *argv[])
 
 	if ((rc = admin_no_options(&admin_db_cmds[2], argc, argv)) != -1)
 		return rc;
+	if (pg_is_uri(a->conf->database)) {
+		printf("database on PostgreSQL: its autovacuum compacts it; "
+		    "nothing to do\n");
+		return ADMIN_OK;
+	}
 	if ((db = db_open_existing(a->conf->database, 0, &err)) == NULL)
 		return admin_fail("%s", err.msg);
 	before = file_size(a->conf->database, "") +

@@ -8,15 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/str.h"
-#include "store/budget.h"
 #include "store/conf.h"
-#include "store/db.h"
 #include "store/keys.h"
+#include "store/store.h"
 #include "admin.h"
 
 static int	key_create(struct admin *, int, char *[]);
@@ -176,21 +174,37 @@ key_spec(struct key *spec, int argc, char *argv[])
 	return -1;
 }
 
+/* The store of keys, opened (and migrated) now: NULL with "err" set. */
+static struct store *
+admin_store(struct admin *a, struct err *err)
+{
+	struct store	*s;
+
+	if ((s = store_new(a->conf->database, "llmgw-admin", 1, err)) ==
+	    NULL)
+		return NULL;
+	if (store_open(s, 0, err) == -1) {
+		store_free(s);
+		return NULL;
+	}
+	return s;
+}
+
 static int
 key_create(struct admin *a, int argc, char *argv[])
 {
 	struct key	 spec, k;
 	struct err	 err;
-	sqlite3		*db;
+	struct store	*db;
 	char		 secret[KEY_SECRET_LEN + 1];
 	int		 rc;
 
 	if ((rc = key_spec(&spec, argc, argv)) != -1)
 		return rc;
-	if ((db = db_open(a->conf->database, &err)) == NULL)
+	if ((db = admin_store(a, &err)) == NULL)
 		return admin_fail("%s", err.msg);
-	rc = keys_create(db, &spec, secret, &k, &err);
-	sqlite3_close(db);
+	rc = store_key_create(db, &spec, secret, &k, &err);
+	store_free(db);
 	if (rc == -1)
 		return admin_fail("%s", err.msg);
 	fprintf(stderr, "key %s (%s) created; its secret, below, is shown "
@@ -202,7 +216,7 @@ key_create(struct admin *a, int argc, char *argv[])
 
 struct listing {
 	struct table	*t;
-	sqlite3		*db;
+	struct store	*db;
 	int		 failed;
 };
 
@@ -225,7 +239,7 @@ list_one(void *arg, const struct key *k)
 	long		 settled, held;
 
 	budget_text(k, budget, sizeof(budget));
-	if (k->budget_tokens >= 0 && budget_spent(l->db, k, &settled, &held,
+	if (k->budget_tokens >= 0 && store_budget_spent(l->db, k, &settled, &held,
 	    &err) == 0)
 		snprintf(used, sizeof(used), "%ld", settled);
 	else
@@ -262,14 +276,14 @@ key_list(struct admin *a, int argc, char *argv[])
 	if ((rc = admin_no_options(&admin_key_cmds[1], argc, argv)) != -1)
 		return rc;
 	memset(&l, 0, sizeof(l));
-	if ((l.db = db_open(a->conf->database, &err)) == NULL)
+	if ((l.db = admin_store(a, &err)) == NULL)
 		return admin_fail("%s", err.msg);
 	if ((l.t = table_new(10, header)) == NULL) {
-		sqlite3_close(l.db);
+		store_free(l.db);
 		return admin_fail("out of memory");
 	}
-	rc = keys_each(l.db, list_one, &l, &err);
-	sqlite3_close(l.db);
+	rc = store_key_each(l.db, list_one, &l, &err);
+	store_free(l.db);
 	if (rc == -1 || l.failed) {
 		table_free(l.t);
 		return admin_fail("%s", l.failed ? "out of memory" : err.msg);
@@ -282,7 +296,7 @@ key_list(struct admin *a, int argc, char *argv[])
 /* The key named on the command line, with "db" opened. */
 static int
 one_key(struct admin *a, const struct admin_cmd *c, int argc, char *argv[],
-    sqlite3 **db, struct key *k)
+    struct store **db, struct key *k)
 {
 	struct err	 err;
 	int		 rc;
@@ -295,10 +309,10 @@ one_key(struct admin *a, const struct admin_cmd *c, int argc, char *argv[],
 	if (argc != 2)
 		return admin_usage_error(c, argc < 2 ? "which key?" :
 		    "one key at a time");
-	if ((*db = db_open(a->conf->database, &err)) == NULL)
+	if ((*db = admin_store(a, &err)) == NULL)
 		return admin_fail("%s", err.msg);
-	if ((rc = keys_get(*db, argv[1], k, &err)) != 1) {
-		sqlite3_close(*db);
+	if ((rc = store_key_get(*db, argv[1], k, &err)) != 1) {
+		store_free(*db);
 		return rc == 0 ? admin_fail("no key is named \"%s\" (see "
 		    "llmgw-admin key list)", argv[1]) : admin_fail("%s",
 		    err.msg);
@@ -311,18 +325,17 @@ key_show(struct admin *a, int argc, char *argv[])
 {
 	struct key	 k;
 	struct err	 err;
-	sqlite3		*db;
+	struct store	*db;
 	char		 t[32], budget[48];
 	long		 settled = 0, held = 0;
 	int		 rc;
 
 	if ((rc = one_key(a, &admin_key_cmds[2], argc, argv, &db, &k)) != -1)
 		return rc;
-	if (budget_spent(db, &k, &settled, &held, &err) == -1) {
-		sqlite3_close(db);
+	rc = store_budget_spent(db, &k, &settled, &held, &err);
+	store_free(db);
+	if (rc == -1)
 		return admin_fail("%s", err.msg);
-	}
-	sqlite3_close(db);
 	budget_text(&k, budget, sizeof(budget));
 	printf("id:       %s\nname:     %s\nprefix:   %s...\nstatus:   %s\n",
 	    k.id, k.name, k.prefix, status_of(&k));
@@ -356,18 +369,18 @@ key_revoke(struct admin *a, int argc, char *argv[])
 {
 	struct key	 k;
 	struct err	 err;
-	sqlite3		*db;
+	struct store	*db;
 	int		 rc;
 
 	if ((rc = one_key(a, &admin_key_cmds[3], argc, argv, &db, &k)) != -1)
 		return rc;
 	if (k.revoked != 0) {
-		sqlite3_close(db);
+		store_free(db);
 		printf("key %s (%s) was revoked already\n", k.id, k.name);
 		return ADMIN_OK;
 	}
-	rc = keys_revoke(db, k.id, &err);
-	sqlite3_close(db);
+	rc = store_key_revoke(db, k.id, &err);
+	store_free(db);
 	if (rc == -1)
 		return admin_fail("%s", err.msg);
 	printf("key %s (%s) revoked\n", k.id, k.name);

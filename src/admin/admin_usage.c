@@ -363,9 +363,9 @@ pg_row(void *arg, const struct pg_log_row *p)
 	return totals_add(arg, &row);
 }
 
-/* The report from the request log on PostgreSQL: an ADMIN_ status. */
+/* The report from PostgreSQL's rows "from": an ADMIN_ status. */
 static int
-pg_report(const char *uri, struct totals *tt)
+pg_report(const char *uri, enum pg_rows from, struct totals *tt)
 {
 	struct err	 err;
 	struct pg	*p;
@@ -373,8 +373,9 @@ pg_report(const char *uri, struct totals *tt)
 
 	if ((p = pg_open(uri, "llmgw-admin", 0, &err)) == NULL)
 		return admin_fail("%s", err.msg);
-	rc = pg_log_report(p, (enum pg_group)tt->r->by_kind, tt->r->since,
-	    tt->r->until, tt->r->key, pg_row, tt, &err) == 0 ? ADMIN_OK :
+	rc = pg_log_report(p, from, (enum pg_group)tt->r->by_kind,
+	    tt->r->since, tt->r->until, tt->r->key, pg_row, tt, &err) == 0 ?
+	    ADMIN_OK :
 	    admin_fail("%s", err.msg);
 	pg_close(p);
 	return rc;
@@ -401,10 +402,12 @@ usage_report(struct admin *a, int argc, char *argv[])
 		return admin_fail("out of memory");
 	log = a->conf->sink_database != NULL ? a->conf->sink_database :
 	    a->conf->database;
-	if (!r.log)
+	if (!r.log && pg_is_uri(a->conf->database))
+		rc = pg_report(a->conf->database, PG_USAGE, &tt);
+	else if (!r.log)
 		rc = sqlite_report(a->conf->database, "usage", &tt);
 	else if (pg_is_uri(log))
-		rc = pg_report(log, &tt);
+		rc = pg_report(log, PG_REQUEST_LOG, &tt);
 	else
 		rc = sqlite_report(log, "request_log", &tt);
 	if (rc == ADMIN_OK && (totals_end(&tt) == -1 ||

@@ -6,7 +6,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "store/conf.h"
-#include "store/dbpool.h"
+#include "store/store.h"
 #include "store/perm.h"
 #include "store/spool.h"
 #include "store/spool_writer.h"
@@ -25,7 +25,7 @@ gen_free(struct gen *g)
 	if (g == NULL)
 		return;
 	usage_close(g->usage);
-	dbpool_free(g->db);
+	store_free(g->db);
 	spool_close(g->spool);
 	free(g->openapi);
 	free(g->docs);
@@ -38,7 +38,6 @@ static struct gen *
 gen_new(struct conf *conf, struct metrics *metrics, struct err *err)
 {
 	struct gen	*g;
-	struct dbconn	*c;
 	struct err	 dberr;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
@@ -48,8 +47,10 @@ gen_new(struct conf *conf, struct metrics *metrics, struct err *err)
 	}
 	g->conf = conf;
 	atomic_init(&g->refs, 1);
-	if ((g->db = dbpool_new(conf->database)) == NULL ||
-	    (g->spool = spool_open(conf->spool_dir, conf->spool_fsync)) ==
+	if ((g->db = store_new(conf->database, "llmgw",
+	    (int)conf->database_connections, err)) == NULL)
+		goto fail;
+	if ((g->spool = spool_open(conf->spool_dir, conf->spool_fsync)) ==
 	    NULL) {
 		err_set(err, "out of memory");
 		goto fail;
@@ -63,9 +64,8 @@ gen_new(struct conf *conf, struct metrics *metrics, struct err *err)
 		goto fail;
 	/* Create and migrate the database now, not in the first requests'
 	 * race; if it cannot be opened, each request tries again. */
-	if ((c = dbpool_get(g->db, 0, &dberr)) == NULL)
+	if (store_open(g->db, 0, &dberr) == -1)
 		log_warn("%s; every request will try again", dberr.msg);
-	dbpool_put(g->db, c, 0);
 	return g;
 fail:
 	gen_free(g);

@@ -18,11 +18,11 @@ struct metrics;
 struct server;
 struct spool;
 struct upstream_loop;
-struct dbpool;
+struct store;
 
 struct gen {
 	struct conf	*conf;
-	struct dbpool	*db;	/* usage, keys, budgets */
+	struct store	*db;	/* usage, keys, budgets */
 	struct usage	*usage;	/* usage rows, written in groups */
 	struct spool	*spool;
 	char		*openapi;	/* OpenAPI 3.1 document, JSON */

@@ -11,7 +11,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "store/budget.h"
+#include "store/store.h"
 #include "store/conf.h"
 #include "app.h"
 #include "conn.h"
@@ -287,7 +287,7 @@ dispatch_after(struct worker *w)
 	 * what the request held of its key's budget. */
 	if (rq->have_rec && r->upstream)
 		usage_add(rq->gen->usage, r);
-	else if (budget_release(rq->gen->db, &rq->resv, &err) == -1)
+	else if (store_release(rq->gen->db, &rq->resv, &err) == -1)
 		log_error("%s", err.msg);
 	app_drop(rq->gen);
 	memset(rq, 0, sizeof(*rq));

@@ -15,6 +15,7 @@
 #include "store/budget.h"
 #include "store/conf.h"
 #include "store/keys.h"
+#include "store/store.h"
 #include "store/spool_writer.h"
 #include "app.h"
 #include "auth.h"
@@ -55,7 +56,7 @@ chat_check_auth(struct chat *ch)
 		return 0;
 	}
 	ch->db_deadline = clock_mono_ms() + rq->conf->database_wait_ms;
-	switch (keys_lookup(rq->gen->db, token, len, ch->db_deadline,
+	switch (store_key_lookup(rq->gen->db, token, len, ch->db_deadline,
 	    &ch->key, &err)) {
 	case -1:
 		log_error("request %s: %s", rq->id, err.msg);
@@ -235,7 +236,7 @@ check_key(struct chat *ch)
 	}
 	claim.hold_ms = conf->total_timeout_ms + 60000;
 	claim.deadline_ms = ch->db_deadline;
-	verdict = budget_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,
+	verdict = store_reserve(rq->gen->db, &ch->key, &claim, &rq->resv,
 	    &left, &after, &err);
 	if (verdict != BUDGET_ERROR)
 		limit_headers(ch, &left);

@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "store/budget.h"
 #include "store/keys.h"
+#include "store/store.h"
 #include "anthropic.h"
 #include "meter.h"
 
@@ -46,7 +47,7 @@ meter_check(struct meter *m, const struct anthropic_stream *st, char *why,
 		    0)) * m->tool_reserve;
 	if (bound < running)
 		bound = running;
-	switch (budget_extend(m->db, m->key, m->resv, bound, running,
+	switch (store_extend(m->db, m->key, m->resv, bound, running,
 	    clock_mono_ms() + m->wait_ms, &err)) {
 	case BUDGET_OK:
 		return METER_OK;

@@ -17,12 +17,12 @@
 #include <stdint.h>
 
 struct anthropic_stream;
-struct dbpool;
+struct store;
 struct key;
 struct reservation;
 
 struct meter {
-	struct dbpool		*db;
+	struct store		*db;
 	const struct key	*key;
 	struct reservation	*resv;		/* "" id: nothing held */
 	long			 max_tokens;

@@ -15,7 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "store/conf.h"
-#include "store/ledger.h"
+#include "store/store.h"
 #include "store/spool.h"
 #include "store/spool_writer.h"
 #include "app.h"
@@ -83,7 +83,7 @@ meta_healthz(struct req *rq)
 	unsigned long		 failures;
 	int			 db_ok, spool_ok, refusing, rc;
 
-	db_ok = ledger_probe(rq->gen->db, clock_mono_ms() + HEALTH_WAIT_MS,
+	db_ok = store_probe(rq->gen->db, clock_mono_ms() + HEALTH_WAIT_MS,
 	    &dberr) == 0;
 	spool_ok = spool_check(rq->conf->spool_dir, &sperr) == 0;
 	failures = spool_failures(rq->gen->spool, last, sizeof(last));

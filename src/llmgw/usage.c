@@ -10,7 +10,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "store/ledger.h"
+#include "store/store.h"
 #include "store/record.h"
 #include "metrics.h"
 #include "usage.h"
@@ -21,7 +21,7 @@
 #define REMIND_MS	60000	/* while failing, a log line this often */
 
 struct usage {
-	struct dbpool	*db;
+	struct store	*db;
 	struct metrics	*metrics;	/* may be NULL */
 	size_t		 max;		/* rows waiting: the bound */
 	pthread_t	 writer;
@@ -161,7 +161,7 @@ writer_main(void *arg)
 		u->writing = ROWS(batch.len);
 		pthread_mutex_unlock(&u->lock);
 
-		failed = ledger_write(u->db, (const struct record *)(void *)
+		failed = store_ledger_write(u->db, (const struct record *)(void *)
 		    batch.data, ROWS(batch.len), 0, &err) == -1;
 
 		pthread_mutex_lock(&u->lock);
@@ -195,7 +195,7 @@ writer_main(void *arg)
 }
 
 struct usage *
-usage_open(struct dbpool *db, struct metrics *metrics, size_t max,
+usage_open(struct store *db, struct metrics *metrics, size_t max,
     struct err *err)
 {
 	struct usage	*u;

@@ -16,7 +16,7 @@
 
 #include "core/err.h"
 
-struct dbpool;
+struct store;
 struct metrics;
 struct record;
 struct usage;
@@ -26,7 +26,7 @@ struct usage;
  * "metrics" may be NULL), at most "max" waiting before usage_full() says
  * so.  NULL with "err" set if its thread cannot start.
  */
-struct usage	*usage_open(struct dbpool *db, struct metrics *metrics,
+struct usage	*usage_open(struct store *db, struct metrics *metrics,
 		    size_t max, struct err *);
 /*
  * Write what is queued, one last try, then stop; rows that could not be

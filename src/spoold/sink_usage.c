@@ -14,13 +14,12 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "store/conf.h"
-#include "store/dbpool.h"
-#include "store/ledger.h"
+#include "store/store.h"
 #include "store/record.h"
 #include "sink_impl.h"
 
 struct usage_sink {
-	struct dbpool	*db;
+	struct store	*db;
 	struct record	*rows;		/* a batch, side by side */
 	size_t		 cap;
 };
@@ -30,10 +29,13 @@ usage_open(const struct conf *c, struct err *err)
 {
 	struct usage_sink	*s;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->db = dbpool_new(c->database)) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		err_set(err, "out of memory");
+		return NULL;
+	}
+	if ((s->db = store_new(c->database, "llmgw-spoold",
+	    (int)c->database_connections, err)) == NULL) {
+		free(s);
 		return NULL;
 	}
 	return s;
@@ -44,7 +46,7 @@ usage_close(void *arg)
 {
 	struct usage_sink	*s = arg;
 
-	dbpool_free(s->db);
+	store_free(s->db);
 	free(s->rows);
 	free(s);
 }
@@ -68,7 +70,7 @@ usage_deliver(void *arg, const struct delivery *d, size_t n,
 	}
 	for (i = 0; i < n; i++)
 		s->rows[i] = *d[i].rec;
-	if ((added = ledger_write(s->db, s->rows, n, 0, err)) == -1)
+	if ((added = store_ledger_write(s->db, s->rows, n, 0, err)) == -1)
 		return 0;
 	if (added > 0)
 		log_info("usage: %ld rows written from the spool, which llmgw "

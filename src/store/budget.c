@@ -204,71 +204,86 @@ rollback:
 	return -1;
 }
 
+int
+budget_decide(const struct key *k, const struct budget_claim *claim,
+    const struct budget_seen *seen, int64_t now, struct budget_left *bl,
+    long *retry_after, long *tokens)
+{
+	int64_t		 room = 0;
+
+	bl->requests_limit = k->rpm;
+	bl->tokens_limit = k->budget_tokens;
+	*tokens = claim->tokens;
+	if (k->budget_tokens >= 0) {
+		room = k->budget_tokens - seen->used - seen->held;
+		bl->tokens_left = (long)(room > 0 ? room : 0);
+		bl->tokens_reset = seen->period_left;
+	}
+	if (k->rpm >= 0) {
+		/* Until the oldest of the minute leaves it: this one, if it
+		 * is the only one. */
+		bl->requests_reset = seen->count > 0 ? (long)((seen->oldest +
+		    60000 - now + 999) / 1000) : 60;
+		if (bl->requests_reset < 1)
+			bl->requests_reset = 1;
+		if (seen->count >= k->rpm) {
+			bl->requests_left = 0;
+			*retry_after = bl->requests_reset;
+			return 1;
+		}
+		bl->requests_left = (long)(k->rpm - seen->count - 1);
+	}
+	if (k->budget_tokens >= 0) {
+		/* Short of the whole bound but with room for its least (a
+		 * large max_tokens on a small budget): it holds all that is
+		 * left, so that it runs alone, and its stream ends there. */
+		if (*tokens > room) {
+			if (claim->min_tokens <= 0 || room < claim->min_tokens) {
+				*retry_after = seen->period_left;
+				return 2;
+			}
+			*tokens = (long)room;
+		}
+		bl->tokens_left = (long)(room - *tokens);
+	}
+	return 0;
+}
+
 /* One try: 0 reserved, 1 rate, 2 spent, -1 error (rolled back). */
 static int
 try_reserve(struct dbconn *c, const struct key *k,
     const struct budget_claim *claim, struct reservation *r,
     struct budget_left *bl, long *retry_after, struct err *err)
 {
-	long		 tokens = claim->tokens;
-	int64_t		 now = clock_wall_ms(), used = 0, held = 0, count;
-	int64_t		 oldest = 0, room = 0;
+	struct budget_seen seen = { 0, 0, 0, 0, 0 };
+	int64_t		 now = clock_wall_ms();
 	sqlite3_stmt	*st;
-	long		 left = 0;
+	long		 tokens;
 	int		 rc;
 
-	bl->requests_limit = k->rpm;
-	bl->tokens_limit = k->budget_tokens;
 	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
 		return -1;
 	if (k->budget_tokens >= 0) {
 		budget_period(k->period, claim->ts_ms, r->period,
-		    sizeof(r->period), &left);
-		if ((used = run(c, DBS_BUDGET_USED, used_sql, k->id, r->period,
-		    0, NULL, err)) == -1 ||
-		    (held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
+		    sizeof(r->period), &seen.period_left);
+		if ((seen.used = run(c, DBS_BUDGET_USED, used_sql, k->id,
+		    r->period, 0, NULL, err)) == -1 ||
+		    (seen.held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
 		    r->period, 0, NULL, err)) == -1)
 			goto fail;
-		room = k->budget_tokens - used - held;
-		bl->tokens_left = (long)(room > 0 ? room : 0);
-		bl->tokens_reset = left;
 	}
-	if (k->rpm >= 0) {
-		if (run(c, DBS_RPM_PRUNE, prune_sql, k->id, NULL, now - 60000,
-		    NULL, err) == -1 ||
-		    (count = run(c, DBS_RPM_COUNT, count_sql, k->id, NULL, 0,
-		    &oldest, err)) == -1)
-			goto fail;
-		/* Until the oldest of the minute leaves it: this one, if it
-		 * is the only one. */
-		bl->requests_reset = count > 0 ? (long)((oldest + 60000 - now +
-		    999) / 1000) : 60;
-		if (bl->requests_reset < 1)
-			bl->requests_reset = 1;
-		if (count >= k->rpm) {
-			bl->requests_left = 0;
-			*retry_after = bl->requests_reset;
-			rc = 1;
-			goto refuse;
-		}
-		bl->requests_left = (long)(k->rpm - count - 1);
-		if (run(c, DBS_RPM_HIT, hit_sql, k->id, NULL, now, NULL,
-		    err) == -1)
-			goto fail;
-	}
+	if (k->rpm >= 0 && (run(c, DBS_RPM_PRUNE, prune_sql, k->id, NULL,
+	    now - 60000, NULL, err) == -1 ||
+	    (seen.count = run(c, DBS_RPM_COUNT, count_sql, k->id, NULL, 0,
+	    &seen.oldest, err)) == -1))
+		goto fail;
+	if ((rc = budget_decide(k, claim, &seen, now, bl, retry_after,
+	    &tokens)) != 0)
+		goto refuse;
+	if (k->rpm >= 0 && run(c, DBS_RPM_HIT, hit_sql, k->id, NULL, now,
+	    NULL, err) == -1)
+		goto fail;
 	if (k->budget_tokens >= 0) {
-		/* Short of the whole bound but with room for its least (a
-		 * large max_tokens on a small budget): it holds all that is
-		 * left, so that it runs alone, and its stream ends there. */
-		if (tokens > room) {
-			if (claim->min_tokens <= 0 || room < claim->min_tokens) {
-				*retry_after = left;
-				rc = 2;
-				goto refuse;
-			}
-			tokens = (long)room;
-		}
-		bl->tokens_left = (long)(room - tokens);
 		str_copy(r->id, sizeof(r->id), claim->id);
 		str_copy(r->key_id, sizeof(r->key_id), k->id);
 		r->tokens = tokens;
@@ -305,6 +320,16 @@ fail:
 	return -1;
 }
 
+int
+budget_start(const struct key *k, struct reservation *r,
+    struct budget_left *left)
+{
+	memset(r, 0, sizeof(*r));
+	memset(left, 0, sizeof(*left));
+	left->requests_limit = left->tokens_limit = -1;
+	return k->budget_tokens < 0 && k->rpm < 0;
+}
+
 enum budget_verdict
 budget_reserve(struct dbpool *p, const struct key *k,
     const struct budget_claim *claim, struct reservation *r,
@@ -314,11 +339,8 @@ budget_reserve(struct dbpool *p, const struct key *k,
 	struct err	 ignored;
 	int		 rc;
 
-	memset(r, 0, sizeof(*r));
-	memset(left, 0, sizeof(*left));
-	left->requests_limit = left->tokens_limit = -1;
-	if (k->budget_tokens < 0 && k->rpm < 0)
-		return BUDGET_OK;		/* nothing to hold or count */
+	if (budget_start(k, r, left))
+		return BUDGET_OK;
 	if ((c = dbpool_get_writer(p, claim->deadline_ms, err)) == NULL)
 		return BUDGET_ERROR;
 	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)

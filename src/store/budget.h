@@ -66,6 +66,33 @@ struct budget_left {
 	long	 tokens_reset;		/* seconds until the period ends */
 };
 
+/* What a store read of a key, in the transaction that decides. */
+struct budget_seen {
+	int64_t	 used;		/* tokens settled in the claim's period */
+	int64_t	 held;		/* ... and held by running requests */
+	long	 period_left;	/* seconds until the period ends */
+	int64_t	 count;		/* requests in the minute before now */
+	int64_t	 oldest;	/* the first of them (Unix ms) */
+};
+
+/*
+ * Empty "resv" and "left" for a reservation of key "k": 1 if the key has
+ * nothing to hold or count (no budget, no rate), 0 if it does.
+ */
+int	 budget_start(const struct key *k, struct reservation *resv,
+	    struct budget_left *left);
+
+/*
+ * The verdict on "claim" of key "k", from what its store "seen" at "now"
+ * (Unix ms), the same for every store: 0 hold "*tokens" of its budget
+ * (if it has one) and count the request; 1 its requests per minute are
+ * reached; 2 the tokens are not there.  "left" is filled; on 1 and 2,
+ * "*retry_after" says when to come back.
+ */
+int	 budget_decide(const struct key *k, const struct budget_claim *claim,
+	    const struct budget_seen *seen, int64_t now,
+	    struct budget_left *left, long *retry_after, long *tokens);
+
 /*
  * Hold the claim's tokens of key "k"'s budget (if it has one), and count
  * one request against its rpm (if it has a limit).  On BUDGET_RATE and

@@ -102,6 +102,8 @@ static const struct conf_key conf_keys_table[] = {
 	{ "log_content", CT_STRING, OFF(log_content), 0, 0, NULL, NULL },
 	{ "database_wait", CT_DURATION, OFF(database_wait_ms), 10, 600000,
 	    "2s", NULL },
+	{ "database_connections", CT_INT, OFF(database_connections), 1, 1000,
+	    "8", NULL },
 	{ "backlog_max", CT_INT, OFF(backlog_max), 1, 10000000, "10000",
 	    NULL },
 	{ "on_record_failure", CT_STRING, OFF(on_record_failure), 0, 0,

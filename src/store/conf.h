@@ -54,6 +54,7 @@ struct conf {
 	char	*log_content;		/* "none", "metadata" or "full" */
 	int	 content;		/* ... as enum log_content */
 	long	 database_wait_ms;	/* a request's waits for it, at most */
+	long	 database_connections;	/* to PostgreSQL, per process */
 	long	 backlog_max;		/* rows, records kept in memory */
 	char	*on_record_failure;	/* "refuse" or "serve" */
 	int	 serve_unrecorded;	/* ... it is "serve" */

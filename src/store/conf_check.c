@@ -196,14 +196,15 @@ conf_check(struct conf *c, const unsigned long *seen, struct err *err)
 		conf_where(c, seen, "threads", "max_threads", err);
 		return -1;
 	}
+#ifndef HAVE_POSTGRESQL
 	if (pg_is_uri(c->database)) {
-		err_set(err, "database: keys, budgets and usage rows on "
-		    "PostgreSQL are not built yet; give database a SQLite "
-		    "path, and a postgresql:// URI to sink_database for the "
-		    "request log");
+		err_set(err, "database: this llmgw was built without "
+		    "PostgreSQL; a postgresql:// database needs a build with "
+		    "the Debian package libpq-dev");
 		conf_where(c, seen, "database", "database", err);
 		return -1;
 	}
+#endif
 	if (conf_check_sinks(c, seen, err) == -1 ||
 	    conf_check_words(c, seen, err) == -1)
 		return -1;

@@ -77,6 +77,17 @@ key_fetch(sqlite3 *db, sqlite3_stmt *st, struct key *k, struct err *err)
 }
 
 int
+keys_hash(const char *token, size_t len, char hash[KEY_HASH_LEN + 1])
+{
+	/* Not one of ours: no database round trip for it. */
+	if (len != KEY_SECRET_LEN ||
+	    strncmp(token, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
+		return 0;
+	sha256_hex(token, len, hash);
+	return 1;
+}
+
+int
 keys_lookup(struct dbpool *p, const char *token, size_t len,
     int64_t deadline_ms, struct key *k, struct err *err)
 {
@@ -84,14 +95,11 @@ keys_lookup(struct dbpool *p, const char *token, size_t len,
 	    " FROM keys WHERE hash = ?1";
 	struct dbconn		*c;
 	sqlite3_stmt		*st;
-	char			 hash[2 * SHA256_LEN + 1];
+	char			 hash[KEY_HASH_LEN + 1];
 	int			 rc = -1;
 
-	/* Not one of ours: no database round trip for it. */
-	if (len != KEY_SECRET_LEN ||
-	    strncmp(token, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
+	if (!keys_hash(token, len, hash))
 		return 0;
-	sha256_hex(token, len, hash);
 	if ((c = dbpool_get(p, deadline_ms, err)) == NULL)
 		return -1;
 	if ((st = dbconn_stmt(c, DBS_KEY_BY_HASH, sql, err)) != NULL) {
@@ -157,16 +165,11 @@ random_bytes(unsigned char *p, size_t n, struct err *err)
 }
 
 int
-keys_create(struct sqlite3 *db, const struct key *spec, char *secret,
-    struct key *out, struct err *err)
+keys_mint(const struct key *spec, char *secret, struct key *out,
+    char hash[KEY_HASH_LEN + 1], struct err *err)
 {
-	static const char	 sql[] = "INSERT INTO keys (id, name, hash,"
-	    " prefix, created, expires, budget_tokens, budget_period, rpm,"
-	    " models) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-	unsigned char		 raw[32], idraw[6];
-	char			 hash[2 * SHA256_LEN + 1];
-	sqlite3_stmt		*st = NULL;
-	int			 i, rc = -1;
+	unsigned char	 raw[32], idraw[6];
+	int		 i;
 
 	if (random_bytes(raw, sizeof(raw), err) == -1 ||
 	    random_bytes(idraw, sizeof(idraw), err) == -1)
@@ -184,6 +187,22 @@ keys_create(struct sqlite3 *db, const struct key *spec, char *secret,
 	out->prefix[strlen(KEY_PREFIX) + 6] = '\0';
 	out->created = clock_wall_ms();
 	out->revoked = 0;
+	return 0;
+}
+
+int
+keys_create(struct sqlite3 *db, const struct key *spec, char *secret,
+    struct key *out, struct err *err)
+{
+	static const char	 sql[] = "INSERT INTO keys (id, name, hash,"
+	    " prefix, created, expires, budget_tokens, budget_period, rpm,"
+	    " models) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+	char			 hash[KEY_HASH_LEN + 1];
+	sqlite3_stmt		*st = NULL;
+	int			 rc = -1;
+
+	if (keys_mint(spec, secret, out, hash, err) == -1)
+		return -1;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(st, 1, out->id, -1, SQLITE_STATIC);

@@ -19,6 +19,7 @@ struct sqlite3;
 #define KEY_PREFIX	"llmgw_"
 #define KEY_SECRET_LEN	49		/* "llmgw_" + 43 base64url */
 #define KEY_MODELS_MAX	512
+#define KEY_HASH_LEN	64		/* SHA-256 in hex */
 
 struct key {
 	char	 id[24];		/* "k" + 12 hex: logged, not secret */
@@ -42,6 +43,21 @@ struct key {
  */
 int	 keys_lookup(struct dbpool *, const char *token, size_t len,
 	    int64_t deadline_ms, struct key *, struct err *);
+
+/*
+ * The hash a key whose secret is the "len" bytes at "token" is stored
+ * by: 1, or 0 if "token" cannot be one of ours.
+ */
+int	 keys_hash(const char *token, size_t len,
+	    char hash[KEY_HASH_LEN + 1]);
+
+/*
+ * A new key like "spec": "out" with its id, secret's prefix and time of
+ * making, "secret" (KEY_SECRET_LEN + 1 bytes) and "hash" the secret's.
+ * 0, or -1 with "err" set.  For each store to keep as it does.
+ */
+int	 keys_mint(const struct key *spec, char *secret, struct key *out,
+	    char hash[KEY_HASH_LEN + 1], struct err *);
 
 /* 1 if the key may use "model". */
 int	 key_allows_model(const struct key *, const char *model);

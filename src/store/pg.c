@@ -82,11 +82,12 @@ pg_log_write(struct pg *p, const struct record *const *recs,
 }
 
 int
-pg_log_report(struct pg *p, enum pg_group by, int64_t since, int64_t until,
-    const char *key, int (*fn)(void *, const struct pg_log_row *), void *arg,
-    struct err *err)
+pg_log_report(struct pg *p, enum pg_rows from, enum pg_group by,
+    int64_t since, int64_t until, const char *key,
+    int (*fn)(void *, const struct pg_log_row *), void *arg, struct err *err)
 {
 	(void)p;
+	(void)from;
 	(void)by;
 	(void)since;
 	(void)until;
@@ -101,17 +102,11 @@ pg_log_report(struct pg *p, enum pg_group by, int64_t since, int64_t until,
 
 #include <libpq-fe.h>
 
+#include "pg_impl.h"
+
 /* Any number, the same in every llmgw: the lock migrations take. */
 #define PG_MIGRATION_LOCK	"7083770101"
 #define PG_CONNECT_TIMEOUT	"10"	/* seconds, unless the URI says */
-
-struct pg {
-	PGconn		*conn;
-	char		*uri;		/* secret: may hold a password */
-	char		 program[32];
-	char		 name[320];
-	int		 prepared;	/* the insert, on this connection */
-};
 
 /* Each migration takes the schema from its index to the next version. */
 static const char *const migrations[] = {
@@ -146,6 +141,76 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX request_log_ts ON request_log (ts);"
 	"CREATE INDEX request_log_request_id ON request_log (request_id);",
+
+	/*
+	 * 1 -> 2: the state every host shares (store.h): keys, tokens
+	 * settled per key and period, the holds of running requests (each
+	 * with the host and process that made it, and its lease), the
+	 * requests of each key's last minute, a usage row per request that
+	 * reached the upstream, and the row /healthz writes.
+	 */
+	"CREATE TABLE keys ("
+	"  id text PRIMARY KEY,"
+	"  name text NOT NULL UNIQUE,"
+	"  hash text NOT NULL UNIQUE,"
+	"  prefix text NOT NULL,"
+	"  created bigint NOT NULL,"
+	"  expires bigint,"
+	"  revoked bigint,"
+	"  budget_tokens bigint,"
+	"  budget_period text CHECK (budget_period IN ('day', 'month')),"
+	"  rpm bigint,"
+	"  models text,"
+	"  max_overshoot bigint NOT NULL DEFAULT 0"
+	");"
+	"CREATE TABLE budget_use ("
+	"  key_id text NOT NULL,"
+	"  period text NOT NULL,"
+	"  tokens bigint NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (key_id, period)"
+	");"
+	"CREATE TABLE reservations ("
+	"  id text PRIMARY KEY,"
+	"  key_id text NOT NULL,"
+	"  period text NOT NULL,"
+	"  tokens bigint NOT NULL,"
+	"  host text NOT NULL,"
+	"  pid bigint NOT NULL,"
+	"  start bigint NOT NULL,"
+	"  expires bigint NOT NULL,"
+	"  ts bigint NOT NULL,"
+	"  route text,"
+	"  model text"
+	");"
+	"CREATE INDEX reservations_key ON reservations (key_id, period);"
+	"CREATE INDEX reservations_host ON reservations (host);"
+	"CREATE TABLE rate_hits (key_id text NOT NULL, ts bigint NOT NULL);"
+	"CREATE INDEX rate_hits_key ON rate_hits (key_id, ts);"
+	"CREATE TABLE usage ("
+	"  id text PRIMARY KEY,"
+	"  request_id text NOT NULL,"
+	"  ts bigint NOT NULL,"
+	"  key_id text,"
+	"  route text NOT NULL,"
+	"  model text,"
+	"  status integer NOT NULL,"
+	"  input_tokens bigint NOT NULL DEFAULT 0,"
+	"  output_tokens bigint NOT NULL DEFAULT 0,"
+	"  cache_creation_input_tokens bigint NOT NULL DEFAULT 0,"
+	"  cache_read_input_tokens bigint NOT NULL DEFAULT 0,"
+	"  ttft_ms bigint,"
+	"  total_ms bigint NOT NULL DEFAULT 0,"
+	"  disconnected boolean NOT NULL DEFAULT false,"
+	"  partial boolean NOT NULL DEFAULT false,"
+	"  retries integer NOT NULL DEFAULT 0,"
+	"  upstream_status integer,"
+	"  upstream_error text,"
+	"  upstream_request_id text,"
+	"  budget_exhausted boolean NOT NULL DEFAULT false,"
+	"  hold_charged boolean NOT NULL DEFAULT false"
+	");"
+	"CREATE INDEX usage_ts ON usage (ts);"
+	"CREATE TABLE health (id integer PRIMARY KEY, ts bigint NOT NULL);",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -160,6 +225,8 @@ static const char insert_sql[] =
     " $16, $17, $18, $19, $20, $21, $22, $23, $24)"
     " ON CONFLICT (id) DO NOTHING";
 #define INSERT_NPARAMS	24
+/* The request log's insert, apart from pg_run()'s statements. */
+#define PG_LOG_PREPARED	(UINT64_C(1) << 63)
 
 int
 pg_schema_version(void)
@@ -175,9 +242,8 @@ quiet(void *arg, const char *message)
 	(void)message;
 }
 
-/* libpq's last error, one line, after "what". */
-static void
-conn_error(struct pg *p, const char *what, struct err *err)
+void
+pg_error(struct pg *p, const char *what, struct err *err)
 {
 	char	 msg[ERR_MAX];
 
@@ -186,9 +252,8 @@ conn_error(struct pg *p, const char *what, struct err *err)
 	err_set(err, "%s: %s: %s", p->name, what, msg);
 }
 
-/* Connect, or connect again: 0, or -1 with "err" set. */
-static int
-connect_db(struct pg *p, struct err *err)
+int
+pg_connect(struct pg *p, struct err *err)
 {
 	const char	*keys[] = { "connect_timeout", "application_name",
 			    "dbname", NULL };
@@ -208,17 +273,15 @@ connect_db(struct pg *p, struct err *err)
 	    PQdb(p->conn) != NULL ? PQdb(p->conn) : "?",
 	    host != NULL && *host != '\0' ? host : "the default socket");
 	if (PQstatus(p->conn) != CONNECTION_OK) {
-		conn_error(p, "connect", err);
+		pg_error(p, "connect", err);
 		return -1;
 	}
 	PQsetNoticeProcessor(p->conn, quiet, NULL);
 	return 0;
 }
 
-/* Run "sql" (one or more statements, no results) to do "what": 0, or
- * -1 with "err" set. */
-static int
-exec(struct pg *p, const char *sql, const char *what, struct err *err)
+int
+pg_exec(struct pg *p, const char *sql, const char *what, struct err *err)
 {
 	PGresult	*res;
 	int		 ok;
@@ -228,7 +291,7 @@ exec(struct pg *p, const char *sql, const char *what, struct err *err)
 	    PQresultStatus(res) == PGRES_TUPLES_OK);
 	PQclear(res);
 	if (!ok)
-		conn_error(p, what, err);
+		pg_error(p, what, err);
 	return ok ? 0 : -1;
 }
 
@@ -245,7 +308,7 @@ pg_open(const char *uri, const char *program, int migrate, struct err *err)
 	}
 	str_copy(p->program, sizeof(p->program), program);
 	str_copy(p->name, sizeof(p->name), "PostgreSQL");
-	if (connect_db(p, err) == -1 || (migrate && pg_migrate(p, err) == -1)) {
+	if (pg_connect(p, err) == -1 || (migrate && pg_migrate(p, err) == -1)) {
 		pg_close(p);
 		return NULL;
 	}
@@ -284,7 +347,7 @@ read_version(struct pg *p, int *version, struct err *err)
 	    atoi(PQgetvalue(res, 0, 0)) : 0;
 	PQclear(res);
 	if (!ok)
-		conn_error(p, "read the schema version", err);
+		pg_error(p, "read the schema version", err);
 	return ok ? 0 : -1;
 }
 
@@ -299,7 +362,7 @@ pg_version(struct pg *p, int *version, struct err *err)
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
 	    PQntuples(res) != 1) {
 		PQclear(res);
-		conn_error(p, "read the schema version", err);
+		pg_error(p, "read the schema version", err);
 		return -1;
 	}
 	exists = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
@@ -313,10 +376,10 @@ pg_migrate(struct pg *p, struct err *err)
 	char	 set[64];
 	int	 v, i;
 
-	if (exec(p, "BEGIN", "migrate", err) == -1)
+	if (pg_exec(p, "BEGIN", "migrate", err) == -1)
 		return -1;
-	if (exec(p, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK ")",
-	    "migrate", err) == -1 || exec(p, "CREATE TABLE IF NOT EXISTS "
+	if (pg_exec(p, "SELECT pg_advisory_xact_lock(" PG_MIGRATION_LOCK ")",
+	    "migrate", err) == -1 || pg_exec(p, "CREATE TABLE IF NOT EXISTS "
 	    "llmgw_schema (version integer NOT NULL)", "migrate", err) == -1 ||
 	    read_version(p, &v, err) == -1)
 		goto fail;
@@ -326,24 +389,23 @@ pg_migrate(struct pg *p, struct err *err)
 		goto fail;
 	}
 	for (i = v; i < NMIGRATIONS; i++)
-		if (exec(p, migrations[i], "migrate", err) == -1)
+		if (pg_exec(p, migrations[i], "migrate", err) == -1)
 			goto fail;
 	snprintf(set, sizeof(set), "DELETE FROM llmgw_schema; INSERT INTO "
 	    "llmgw_schema VALUES (%d)", NMIGRATIONS);
-	if ((v < NMIGRATIONS && exec(p, set, "migrate", err) == -1) ||
-	    exec(p, "COMMIT", "migrate", err) == -1)
+	if ((v < NMIGRATIONS && pg_exec(p, set, "migrate", err) == -1) ||
+	    pg_exec(p, "COMMIT", "migrate", err) == -1)
 		goto fail;
 	return 0;
 fail:
-	PQclear(PQexec(p->conn, "ROLLBACK"));
+	pg_rollback(p);
 	return -1;
 }
 
-/* The text of one parameter, into "buf"; NULL for SQL's NULL. */
-static const char *
-num(char *buf, size_t size, long long v)
+const char *
+pg_num(char *buf, long long v)
 {
-	snprintf(buf, size, "%lld", v);
+	snprintf(buf, 24, "%lld", v);
 	return buf;
 }
 
@@ -359,6 +421,70 @@ boolean(int v)
 	return v ? "true" : "false";
 }
 
+void
+pg_record_params(const struct record *r, const char *v[PG_RECORD_NPARAMS],
+    char n[PG_RECORD_NPARAMS][24])
+{
+	v[0] = r->id;
+	v[1] = r->request_id;
+	v[2] = pg_num(n[2], r->ts_ms);
+	v[3] = text_or_null(r->key);
+	v[4] = r->route;
+	v[5] = text_or_null(r->model);
+	v[6] = pg_num(n[6], r->status);
+	v[7] = pg_num(n[7], r->input_tokens);
+	v[8] = pg_num(n[8], r->output_tokens);
+	v[9] = pg_num(n[9], r->cache_creation_input_tokens);
+	v[10] = pg_num(n[10], r->cache_read_input_tokens);
+	v[11] = r->ttft_ms >= 0 ? pg_num(n[11], r->ttft_ms) : NULL;
+	v[12] = pg_num(n[12], r->total_ms);
+	v[13] = boolean(r->disconnected);
+	v[14] = boolean(r->partial);
+	v[15] = pg_num(n[15], r->retries);
+	v[16] = r->upstream_status > 0 ? pg_num(n[16], r->upstream_status) :
+	    NULL;
+	v[17] = text_or_null(r->upstream_error);
+	v[18] = text_or_null(r->upstream_request_id);
+	v[19] = boolean(r->budget_exhausted);
+}
+
+void
+pg_rollback(struct pg *p)
+{
+	if (PQstatus(p->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(p->conn, "ROLLBACK"));
+}
+
+PGresult *
+pg_run(struct pg *p, const struct pg_stmt *stmts, enum pg_stmt_id n,
+    const char *const *v, struct err *err)
+{
+	const struct pg_stmt	*st = &stmts[n];
+	PGresult		*res;
+	char			 what[96];
+
+	if (!(p->prepared & (UINT64_C(1) << n))) {
+		res = PQprepare(p->conn, st->name, st->sql, st->nparams, NULL);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			snprintf(what, sizeof(what), "prepare %s", st->name);
+			pg_error(p, what, err);
+			return NULL;
+		}
+		PQclear(res);
+		p->prepared |= UINT64_C(1) << n;
+	}
+	res = PQexecPrepared(p->conn, st->name, st->nparams, v, NULL, NULL, 0);
+	if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)) {
+		PQclear(res);
+		pg_error(p, st->name, err);
+		return NULL;
+	}
+	return res;
+}
+
 /* One record's row, inside the open transaction: 0, or -1. */
 static int
 insert(struct pg *p, const struct record *r, const char *json, size_t len,
@@ -371,30 +497,9 @@ insert(struct pg *p, const struct record *r, const char *json, size_t len,
 	PGresult	*res;
 	int		 ok;
 
-	v[0] = r->id;
-	v[1] = r->request_id;
-	v[2] = num(n[2], sizeof(n[2]), r->ts_ms);
-	v[3] = text_or_null(r->key);
-	v[4] = r->route;
-	v[5] = text_or_null(r->model);
-	v[6] = num(n[6], sizeof(n[6]), r->status);
-	v[7] = num(n[7], sizeof(n[7]), r->input_tokens);
-	v[8] = num(n[8], sizeof(n[8]), r->output_tokens);
-	v[9] = num(n[9], sizeof(n[9]), r->cache_creation_input_tokens);
-	v[10] = num(n[10], sizeof(n[10]), r->cache_read_input_tokens);
-	v[11] = r->ttft_ms >= 0 ? num(n[11], sizeof(n[11]), r->ttft_ms) :
-	    NULL;
-	v[12] = num(n[12], sizeof(n[12]), r->total_ms);
-	v[13] = boolean(r->disconnected);
-	v[14] = boolean(r->partial);
-	v[15] = num(n[15], sizeof(n[15]), r->retries);
-	v[16] = r->upstream_status > 0 ? num(n[16], sizeof(n[16]),
-	    r->upstream_status) : NULL;
-	v[17] = text_or_null(r->upstream_error);
-	v[18] = text_or_null(r->upstream_request_id);
-	v[19] = boolean(r->budget_exhausted);
-	v[20] = r->end_ms > 0 ? num(n[20], sizeof(n[20]), r->end_ms) : NULL;
-	v[21] = num(n[21], sizeof(n[21]), now);
+	pg_record_params(r, v, n);
+	v[20] = r->end_ms > 0 ? pg_num(n[20], r->end_ms) : NULL;
+	v[21] = pg_num(n[21], now);
 	v[22] = boolean(r->upstream);
 	/* The record is a line of a spool file, not NUL-terminated: passed
 	 * in binary form, which for text is its bytes. */
@@ -406,7 +511,7 @@ insert(struct pg *p, const struct record *r, const char *json, size_t len,
 	ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	if (!ok)
-		conn_error(p, "insert into request_log", err);
+		pg_error(p, "insert into request_log", err);
 	return ok ? 0 : -1;
 }
 
@@ -418,38 +523,38 @@ pg_log_write(struct pg *p, const struct record *const *recs,
 	PGresult	*res;
 	size_t		 i;
 
-	if (PQstatus(p->conn) != CONNECTION_OK && connect_db(p, err) == -1)
+	if (PQstatus(p->conn) != CONNECTION_OK && pg_connect(p, err) == -1)
 		return -1;
-	if (!p->prepared) {
+	if (!(p->prepared & PG_LOG_PREPARED)) {
 		res = PQprepare(p->conn, "llmgw_log_insert", insert_sql,
 		    INSERT_NPARAMS, NULL);
-		p->prepared = res != NULL &&
-		    PQresultStatus(res) == PGRES_COMMAND_OK;
-		PQclear(res);
-		if (!p->prepared) {
-			conn_error(p, "prepare", err);
+		if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			pg_error(p, "prepare", err);
 			return -1;
 		}
+		PQclear(res);
+		p->prepared |= PG_LOG_PREPARED;
 	}
-	if (exec(p, "BEGIN", "begin", err) == -1)
+	if (pg_exec(p, "BEGIN", "begin", err) == -1)
 		return -1;
 	for (i = 0; i < n; i++)
 		if (insert(p, recs[i], json[i], len[i], now, err) == -1) {
 			err_prefix(err, "record %s", recs[i]->id);
-			PQclear(PQexec(p->conn, "ROLLBACK"));
+			pg_rollback(p);
 			return -1;
 		}
-	if (exec(p, "COMMIT", "commit", err) == -1) {
-		PQclear(PQexec(p->conn, "ROLLBACK"));
+	if (pg_exec(p, "COMMIT", "commit", err) == -1) {
+		pg_rollback(p);
 		return -1;
 	}
 	return 0;
 }
 
 int
-pg_log_report(struct pg *p, enum pg_group by, int64_t since, int64_t until,
-    const char *key, int (*fn)(void *, const struct pg_log_row *), void *arg,
-    struct err *err)
+pg_log_report(struct pg *p, enum pg_rows from, enum pg_group by,
+    int64_t since, int64_t until, const char *key,
+    int (*fn)(void *, const struct pg_log_row *), void *arg, struct err *err)
 {
 	static const char *const groups[] = {
 		[PG_BY_KEY] = "coalesce(key_id, '-')",
@@ -464,20 +569,24 @@ pg_log_report(struct pg *p, enum pg_group by, int64_t since, int64_t until,
 	PGresult		*res;
 	int			 i, n, rc = 0;
 
-	if (PQstatus(p->conn) != CONNECTION_OK && connect_db(p, err) == -1)
+	if (PQstatus(p->conn) != CONNECTION_OK && pg_connect(p, err) == -1)
 		return -1;
+	/* The usage table has rows of requests that reached the upstream
+	 * only. */
 	snprintf(sql, sizeof(sql), "SELECT %s, status, input_tokens,"
-	    " output_tokens, total_ms, ttft_ms FROM request_log"
-	    " WHERE upstream AND ts >= $1 AND ts < $2%s ORDER BY 1",
-	    groups[by], key != NULL ? " AND key_id = $3" : "");
-	v[0] = num(a, sizeof(a), since);
-	v[1] = num(b, sizeof(b), until);
+	    " output_tokens, total_ms, ttft_ms FROM %s ts >= $1 AND ts < $2%s"
+	    " ORDER BY 1", groups[by], from == PG_USAGE ? "usage WHERE" :
+	    "request_log WHERE upstream AND", key != NULL ?
+	    " AND key_id = $3" : "");
+	v[0] = pg_num(a, since);
+	v[1] = pg_num(b, until);
 	v[2] = key;
 	res = PQexecParams(p->conn, sql, key != NULL ? 3 : 2, NULL, v, NULL,
 	    NULL, 0);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		PQclear(res);
-		conn_error(p, "read request_log", err);
+		pg_error(p, from == PG_USAGE ? "read usage" :
+		    "read request_log", err);
 		return -1;
 	}
 	n = PQntuples(res);

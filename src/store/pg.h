@@ -3,7 +3,8 @@
  * database named by a postgresql:// (or postgres://) URI, libpq's own
  * form, is PostgreSQL; anything else is a SQLite path (db.h).
  *
- * So far PostgreSQL holds the request log (llmgw-spoold's database sink);
+ * PostgreSQL holds the request log (llmgw-spoold's database sink) and,
+ * through store.h, the keys, budgets, rates and usage rows of every host;
  * its schema is versioned like SQLite's, in the table llmgw_schema, and
  * each migration runs in one transaction under an advisory lock, so that
  * several hosts starting at once do not trip over each other.
@@ -69,14 +70,17 @@ struct pg_log_row {
 /* What a report groups the request log by. */
 enum pg_group { PG_BY_KEY, PG_BY_MODEL, PG_BY_DAY, PG_BY_ROUTE };
 
+/* Which rows a report reads: the request log's, or the usage rows. */
+enum pg_rows { PG_REQUEST_LOG, PG_USAGE };
+
 /*
- * The requests of the request log that reached the upstream, from
+ * The requests of "from" that reached the upstream, from
  * "since" to before "until" (Unix ms), of key id "key" (NULL: all), in
  * order of their group, each passed to "fn"; its -1 stops them.  0, or -1
  * with "err" set.
  */
-int		 pg_log_report(struct pg *, enum pg_group, int64_t since,
-		    int64_t until, const char *key,
+int		 pg_log_report(struct pg *, enum pg_rows from, enum pg_group,
+		    int64_t since, int64_t until, const char *key,
 		    int (*fn)(void *, const struct pg_log_row *), void *arg,
 		    struct err *);
 

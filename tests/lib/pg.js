@@ -19,14 +19,15 @@ function binDir() {
   return null;
 }
 
-// Start a cluster with a database "llmgw" owned by the superuser "llmgw".
-// Returns {uri, sql(query) -> rows, stop(), start()}; skips the whole
-// test if PostgreSQL is not installed.
-async function startPostgres(name = 'pg') {
+// Start a cluster with a database "llmgw" owned by the superuser "llmgw";
+// or, given "setupSql" (a file such as deploy/postgresql/llmgw.sql), with
+// the superuser "postgres" running that file to make the role and
+// database "llmgw".  Returns {uri, sql(query) -> rows, stop(), start()};
+// skips the whole test if PostgreSQL is not installed.
+async function startPostgres(name = 'pg', {setupSql} = {}) {
+  const missing = postgresMissing();
+  if (missing) tap.skipAll(missing);
   const bin = binDir();
-  if (!bin) tap.skipAll('PostgreSQL is not installed (Debian package postgresql)');
-  if (!/^#define HAVE_POSTGRESQL 1$/m.test(fs.readFileSync(path.join(BUILD, 'config.h'), 'utf8')))
-    tap.skipAll('llmgw was built without PostgreSQL (configure found no libpq-dev, or --without-postgresql)');
   const dir = workdir(name);
   const asRoot = process.getuid() === 0;
   const nobody = asRoot ? {uid: +execFileSync('id', ['-u', 'nobody']).toString(), gid: +execFileSync('id', ['-g', 'nobody']).toString()} : {};
@@ -39,7 +40,7 @@ async function startPostgres(name = 'pg') {
   const run = (prog, args) => execFileSync(path.join(bin, prog), args, {...nobody, cwd: dir, encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, LC_ALL: 'C'}});
   const log = path.join(sock, 'server.log');
-  run('initdb', ['-D', data, '-U', 'llmgw', '--auth=trust', '-E', 'UTF8', '--no-locale', '-N']);
+  run('initdb', ['-D', data, '-U', setupSql ? 'postgres' : 'llmgw', '--auth=trust', '-E', 'UTF8', '--no-locale', '-N']);
   const start = () => run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o',
     `-k ${sock} -c listen_addresses= -c fsync=off -c synchronous_commit=off`, 'start']);
   const stop = () => {
@@ -47,14 +48,26 @@ async function startPostgres(name = 'pg') {
   };
   start();
   tap.onCleanup(stop);
-  run('createdb', ['-h', sock, '-U', 'llmgw', 'llmgw']);
+  if (setupSql) run('psql', ['-h', sock, '-U', 'postgres', '-d', 'postgres', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', setupSql]);
+  else run('createdb', ['-h', sock, '-U', 'llmgw', 'llmgw']);
   // Rows of a query, through psql, as JSON objects.
   const sql = (query) => {
     const out = run('psql', ['-h', sock, '-U', 'llmgw', '-d', 'llmgw', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c',
       `SELECT coalesce(json_agg(t), '[]') FROM (${query}) t`]);
     return JSON.parse(out.trim());
   };
-  return {uri: `postgresql://llmgw@/llmgw?host=${sock}`, sock, sql, stop, start, log: () => fs.readFileSync(log, 'utf8')};
+  // The postmaster's pid (its backends are its children), from its pid file.
+  const pid = () => +fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0];
+  return {uri: `postgresql://llmgw@/llmgw?host=${sock}`, sock, sql, stop, start, pid,
+    log: () => fs.readFileSync(log, 'utf8')};
 }
 
-module.exports = {startPostgres};
+// Why a test cannot have PostgreSQL here, or null if it can.
+function postgresMissing() {
+  if (!binDir()) return 'PostgreSQL is not installed (Debian package postgresql)';
+  if (!/^#define HAVE_POSTGRESQL 1$/m.test(fs.readFileSync(path.join(BUILD, 'config.h'), 'utf8')))
+    return 'llmgw was built without PostgreSQL (configure found no libpq-dev, or --without-postgresql)';
+  return null;
+}
+
+module.exports = {startPostgres, postgresMissing};

@@ -123,7 +123,8 @@ function llmgwPids(dir) {
           !(/valgrind|memcheck/.test(path.basename(argv[0])) && argv.some(a => path.basename(a) === 'llmgw')))
         continue;
       const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (env.includes(`LLMGW_DB=${dir}/`)) pids.push(+pid);
+      // By its database, or its configuration where the database is a URI.
+      if (env.includes(`LLMGW_DB=${dir}/`) || env.includes(`LLMGW_CONFIG=${dir}/`)) pids.push(+pid);
     } catch (e) { /* gone */ }
   }
   return pids;

@@ -9,7 +9,7 @@
 
 #include "core/err.h"
 #include "store/db.h"
-#include "store/dbpool.h"
+#include "store/store.h"
 #include "store/ledger.h"
 #include "store/record.h"
 #include "llmgw/usage.h"
@@ -104,7 +104,7 @@ row(struct record *r, const char *id)
 static void
 locked_database(const char *path)
 {
-	struct dbpool		*db = dbpool_new(path);
+	struct store		*db;
 	struct usage		*u;
 	struct usage_state	 st;
 	struct record		 r;
@@ -112,6 +112,7 @@ locked_database(const char *path)
 	sqlite3			*other;
 	int			 i;
 
+	db = store_new(path, "test", 1, &err);
 	u = usage_open(db, NULL, 100, &err);
 	sqlite3_open(path, &other);
 	ok(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL) ==
@@ -142,20 +143,21 @@ locked_database(const char *path)
 	is_int(scalar(path, "SELECT count(*) FROM usage WHERE id LIKE "
 	    "'locked-%'"), 5, "all five, once");
 	usage_close(u);
-	dbpool_free(db);
+	store_free(db);
 }
 
 /* A database that cannot be opened: rows wait up to twice the bound. */
 static void
 bounded(void)
 {
-	struct dbpool		*db = dbpool_new("/nonexistent-dir/x.db");
+	struct store		*db;
 	struct usage		*u;
 	struct usage_state	 st;
 	struct record		 r;
 	struct err		 err;
 	int			 i;
 
+	db = store_new("/nonexistent-dir/x.db", "test", 1, &err);
 	u = usage_open(db, NULL, 2, &err);
 	for (i = 0; i < 5; i++) {
 		row(&r, "unwritable");
@@ -173,14 +175,14 @@ bounded(void)
 	    "naming the file: %s", st.error);
 	usage_close(u);
 	ok(1, "closing logs what waits, no crash");
-	dbpool_free(db);
+	store_free(db);
 }
 
 int
 main(void)
 {
 	char			 path[512], sql[1024];
-	struct dbpool		*db;
+	struct store		*db;
 	struct usage		*u;
 	struct record		 r;
 	struct err		 err;
@@ -189,10 +191,10 @@ main(void)
 	snprintf(path, sizeof(path), "/tmp/llmgw-test-usage.%ld.db",
 	    (long)getpid());
 	unlink(path);
-	db = dbpool_new(path);
+	db = store_new(path, "test", 1, &err);
 	u = usage_open(db, NULL, ADDERS * PER_ADDER, &err);
 	ok(u != NULL, "its writer starts");
-	ok(ledger_probe(db, 0, &err) == 0, "a new database is created and "
+	ok(store_probe(db, 0, &err) == 0, "a new database is created and "
 	    "writable");
 	is_int(scalar(path, "PRAGMA user_version"), db_schema_version(),
 	    "schema at the current version");
@@ -227,9 +229,9 @@ main(void)
 	    "the upstream");
 	rows_at_once(u, path);
 	usage_close(u);
-	dbpool_free(db);
+	store_free(db);
 
-	db = dbpool_new(path);
+	db = store_new(path, "test", 1, &err);
 	u = usage_open(db, NULL, 100, &err);
 	row(&r, "id-after-reopen");
 	usage_add(u, &r);
@@ -237,7 +239,7 @@ main(void)
 	is_int(scalar(path, "SELECT count(*) FROM usage WHERE id = "
 	    "'id-after-reopen'"), 1, "reopening keeps the schema; closing "
 	    "writes what is queued");
-	dbpool_free(db);
+	store_free(db);
 
 	locked_database(path);
 	bounded();
@@ -251,10 +253,10 @@ main(void)
 		sqlite3_exec(raw, sql, NULL, NULL, NULL);
 		sqlite3_close(raw);
 	}
-	db = dbpool_new(path);
-	ok(ledger_probe(db, 0, &err) == -1, "a newer schema is refused");
+	db = store_new(path, "test", 1, &err);
+	ok(store_probe(db, 0, &err) == -1, "a newer schema is refused");
 	ok(strstr(err.msg, "newer than this llmgw") != NULL, "%s", err.msg);
-	dbpool_free(db);
+	store_free(db);
 	unlink(path);
 	snprintf(sql, sizeof(sql), "%s-journal", path);
 	unlink(sql);
