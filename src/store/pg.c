@@ -557,27 +557,40 @@ pg_log_report(struct pg *p, enum pg_rows from, enum pg_group by,
     int (*fn)(void *, const struct pg_log_row *), void *arg, struct err *err)
 {
 	static const char *const groups[] = {
-		[PG_BY_KEY] = "coalesce(key_id, '-')",
-		[PG_BY_MODEL] = "coalesce(model, '-')",
-		[PG_BY_DAY] = "to_char(to_timestamp(ts / 1000.0) AT TIME ZONE "
-		    "'UTC', 'YYYY-MM-DD')",
-		[PG_BY_ROUTE] = "route",
+		[PG_BY_KEY] = "coalesce(u.key_id, '-')",
+		[PG_BY_MODEL] = "coalesce(u.model, '-')",
+		[PG_BY_DAY] = "to_char(to_timestamp(u.ts / 1000.0) AT TIME "
+		    "ZONE 'UTC', 'YYYY-MM-DD')",
+		[PG_BY_ROUTE] = "u.route",
 	};
 	struct pg_log_row	 row;
 	const char		*v[3];
-	char			 sql[512], a[24], b[24];
+	char			 sql[640], a[24], b[24];
 	PGresult		*res;
 	int			 i, n, rc = 0;
 
 	if (PQstatus(p->conn) != CONNECTION_OK && pg_connect(p, err) == -1)
 		return -1;
-	/* The usage table has rows of requests that reached the upstream
-	 * only. */
-	snprintf(sql, sizeof(sql), "SELECT %s, status, input_tokens,"
-	    " output_tokens, total_ms, ttft_ms FROM %s ts >= $1 AND ts < $2%s"
-	    " ORDER BY 1", groups[by], from == PG_USAGE ? "usage WHERE" :
-	    "request_log WHERE upstream AND", key != NULL ?
-	    " AND key_id = $3" : "");
+	/*
+	 * The usage rows are in the database of the keys, which name them
+	 * as SQLite's report does; the request log may be in another, and
+	 * names keys by id.  The usage table has rows of requests that
+	 * reached the upstream only.
+	 */
+	if (from == PG_USAGE)
+		snprintf(sql, sizeof(sql), "SELECT %s, u.status,"
+		    " u.input_tokens, u.output_tokens, u.total_ms, u.ttft_ms"
+		    " FROM usage u LEFT JOIN keys k ON k.id = u.key_id"
+		    " WHERE u.ts >= $1 AND u.ts < $2%s ORDER BY 1",
+		    by == PG_BY_KEY ? "coalesce(k.name, u.key_id, '-')" :
+		    groups[by], key != NULL ?
+		    " AND (k.name = $3 OR u.key_id = $3)" : "");
+	else
+		snprintf(sql, sizeof(sql), "SELECT %s, u.status,"
+		    " u.input_tokens, u.output_tokens, u.total_ms, u.ttft_ms"
+		    " FROM request_log u WHERE u.upstream AND u.ts >= $1"
+		    " AND u.ts < $2%s ORDER BY 1", groups[by], key != NULL ?
+		    " AND u.key_id = $3" : "");
 	v[0] = pg_num(a, since);
 	v[1] = pg_num(b, until);
 	v[2] = key;

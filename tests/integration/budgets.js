@@ -4,12 +4,14 @@
 // through /v1/messages with and without a reserve, and what a client
 // sees when its stream is ended for the budget.  The bound: the settled
 // total never passes the budget by more than the largest overshoot of a
-// single request (llmgw-admin key show prints it).
+// single request (llmgw-admin key show prints it).  budgets_pg.js runs the
+// same with the database on a real PostgreSQL (tests/lib/pg.js).
 'use strict';
 const {spawnSync} = require('child_process');
 const t = require('../lib/tap');
 const {request, sse, waitFor} = require('../lib/http');
-const {setup, sql, ADMIN, sanitizerEnv, heavy} = require('../lib/servers');
+const {ADMIN, sanitizerEnv, heavy} = require('../lib/servers');
+const {startStore, setup, sql} = require('../lib/store');
 
 // What a key settled and what its rows say, once nothing is held.
 async function settle(db, id) {
@@ -24,6 +26,7 @@ async function settle(db, id) {
 
 t.main(async () => {
   heavy('300 requests at once over three processes');
+  await startStore('budgets-pg');
   const {url, db, dir, env, stub, srv} = await setup('budgets', {procs: 3,
     conf: {threads: 4, server_tool_reserve: 3000, server_tool_uses: 2, database_wait: '60s'}});
   const admin = (...args) => spawnSync(ADMIN, args, {env: {...env, ...sanitizerEnv(dir)}, encoding: 'utf8'});
@@ -77,7 +80,7 @@ t.main(async () => {
     const r = await chat(k.secret, {message: 'after', max_tokens: 10});
     t.is(r.status, 200, 'served again');
     const rows = await waitFor(() => {
-      const x = sql(db, `SELECT id, input_tokens FROM usage WHERE key_id = '${k.id}' AND hold_charged = 1`);
+      const x = sql(db, `SELECT id, input_tokens FROM usage WHERE key_id = '${k.id}' AND CAST(hold_charged AS integer) = 1`);
       return x.length === 6 ? x : null;
     }, 10000);
     t.ok(rows, 'each dead stream has a usage row marked hold_charged');
@@ -115,7 +118,8 @@ t.main(async () => {
     t.is(res.status, 400, 'refused: 400');
     t.is(res.json.error.type, 'invalid_request_error', "in the Messages API's shape");
     t.like(res.json.error.message, /server_tool_reserve/, `saying what to set: ${res.json.error.message}`);
-    t.is(sql(db2, 'SELECT count(*) AS n FROM usage')[0].n, 0, 'nothing reached the upstream');
+    t.is(sql(db2, "SELECT count(*) AS n FROM usage WHERE key_id = (SELECT id FROM keys WHERE name = 'x')")[0].n, 0,
+      'nothing reached the upstream');
   });
 
   await t.test('a stream ended for its budget', async () => {
@@ -130,7 +134,8 @@ t.main(async () => {
     t.ok(err && JSON.parse(err.data).error.type === 'rate_limit_error', `then the Messages API's error event: ${err && err.data}`);
     t.ok(!r.events.some(e => e.event === 'message_stop'), 'and no message_stop');
     const s = await settle(db, k.id);
-    const [row] = sql(db, `SELECT budget_exhausted, partial FROM usage WHERE key_id = '${k.id}'`);
+    const [row] = sql(db, `SELECT CAST(budget_exhausted AS integer) AS budget_exhausted, CAST(partial AS integer)
+      AS partial FROM usage WHERE key_id = '${k.id}'`);
     t.is(row, {budget_exhausted: 1, partial: 1}, 'the usage row says the budget ended it');
     t.ok(s.settled <= budget + s.overshoot, `settled ${s.settled} <= budget ${budget} + largest overshoot ${s.overshoot}`);
     const show = admin('key', 'show', 'cut');

@@ -298,11 +298,12 @@ function llmgwCopy(dir) {
   return bin;
 }
 
-// The usage row of request "id", once it has been written (or null).
-async function usageRow(db, id, ms = 10000) {
+// The usage row of request "id", once it has been written (or null);
+// "query" runs the query (tests/lib/store.js passes PostgreSQL's).
+async function usageRow(db, id, ms = 10000, query = sql) {
   const rows = await waitFor(() => {
     try {
-      const x = sql(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
+      const x = query(db, `SELECT * FROM usage WHERE request_id = '${id}'`);
       return x.length ? x : null;
     } catch (e) {
       return null;	// not created yet
