@@ -5,9 +5,10 @@
 // upstream, llmgw's memory per open stream and its worker pool); and the
 // ratios the targets are stated in.  bench/run.sh builds and starts it.
 //
-// usage: node bench/bench.js [--smoke] [--save]
+// usage: node bench/bench.js [--smoke] [--save] [--store]
 //   --smoke  a few seconds of each, at 20 streams (CI runs this)
 //   --save   keep the report in bench/results/bench-<date>.txt
+//   --store  only keyed /chat on SQLite and PostgreSQL (bench-store-<date>)
 'use strict';
 const {spawn, execFile, execFileSync} = require('child_process');
 const fs = require('fs');
@@ -16,12 +17,14 @@ const os = require('os');
 const path = require('path');
 const t = require('../tests/lib/tap');
 const {request, freePort, waitPort, waitFor, sleep} = require('../tests/lib/http');
-const {SRC, TOKEN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids} =
+const {SRC, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids} =
   require('../tests/lib/servers');
 const {startNginx} = require('../tests/lib/webservers');
+const {startPostgres, postgresMissing} = require('../tests/lib/pg');
 
 const SMOKE = process.argv.includes('--smoke');
 const SAVE = process.argv.includes('--save');
+const STORE_ONLY = process.argv.includes('--store');
 const CHAT_SECONDS = SMOKE ? 1 : 8;
 // The machine's speed drifts by 10% and more within minutes: /chat runs in
 // rounds, every target once per round, and the figures are the medians.
@@ -430,6 +433,64 @@ async function benchHalfSent(stub) {
   return {per_conn_kb: (during - before) / 2000, back: !!back};
 }
 
+// Keyed /chat on each store (#17): llmgw + nginx with a key that has a
+// budget (each request: the key looked up, a hold taken, a usage row), on a
+// SQLite file and on PostgreSQL; CPU of llmgw, nginx and the PostgreSQL
+// server's processes; and the latency a key adds over the static token,
+// one request at a time.
+const LATENCY_ROUNDS = SMOKE ? 50 : 500;
+async function benchStore(stub) {
+  say(`keyed /chat, SQLite and PostgreSQL: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s; a key with a budget;`);
+  say(`the latency a key adds over the static token, ${LATENCY_ROUNDS} requests one at a time (p50 / p99)`);
+  const missing = postgresMissing();
+  if (missing) { say(`not measured: ${missing}`); return null; }
+  // With its defaults (fsync, synchronous commit): SQLite syncs too.
+  const pg = await startPostgres('bench-pg', {durable: true});
+  say(`${pad('', 24)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('CPU s/1k', 10)}` +
+    `${lpad('errors', 8)}${lpad('web', 8)}${lpad('llmgw', 8)}${lpad('db', 8)}${lpad('+key p50/p99 ms', 18)}`);
+  const out = {};
+  for (const store of ['SQLite', 'PostgreSQL']) {
+    const dir = workdir(`bench-store-${store.toLowerCase()}`);
+    writeConf(dir, {...LLMGW_CONF, listen_mode: '0666'});
+    const env = llmgwEnv(dir, stub, store === 'PostgreSQL' ? {LLMGW_DB: pg.uri} : {});
+    const made = await run(ADMIN, ['key', 'create', '--name', 'bench', '--budget-tokens', '1000000000000',
+      '--period', 'day'], {env: {...process.env, ...env}});
+    const secret = made.stdout.trim();
+    const sock = path.join(dir, 'llmgw.sock');
+    const g = await startLlmgw({dir, env, listen: sock});
+    const ng = await startNginx({dir, socket: sock, connections: 1000});
+    if (ng.why) { say(`not measured: ${ng.why}`); await g.stop(); return null; }
+    const url = ng.url('/chat');
+    const latency = async (token) => {
+      const ms = [];
+      for (let i = 0; i < LATENCY_ROUNDS; i++) {
+        const t0 = process.hrtime.bigint();
+        await request(url, {method: 'POST', headers: {authorization: `Bearer ${token}`}, body: {message: 'hi'}});
+        ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      ms.sort((a, b) => a - b);
+      return {p50: ms[Math.floor(ms.length * 0.5)], p99: ms[Math.floor(ms.length * 0.99)]};
+    };
+    const plain = await latency(TOKEN), keyed = await latency(secret);
+    const web = family(ng.proc.pid), gw = [g.pid], db = store === 'PostgreSQL' ? family(pg.pid()) : [];
+    const c0 = [ticks(web), ticks(gw), ticks(db)];
+    const r = await wrk(dir, url, chatBody, secret);
+    const per1k = (i, pids) => r.requests ? (ticks(pids) - c0[i]) / HZ / r.requests * 1000 : null;
+    const x = {...r, web: per1k(0, web), llmgw: per1k(1, gw), db: per1k(2, db),
+      added_p50: keyed.p50 - plain.p50, added_p99: keyed.p99 - plain.p99};
+    x.cpu = x.web + x.llmgw + x.db;
+    out[store] = x;
+    say(`${pad(`llmgw + nginx, ${store}`, 24)}${lpad(f1(x.rps), 9)}${lpad(f1(x.p50), 9)}${lpad(f1(x.p99), 9)}` +
+      `${lpad(f3(x.cpu), 10)}${lpad(x.bad + (x.errors ? '+' : ''), 8)}${lpad(f3(x.web), 8)}${lpad(f3(x.llmgw), 8)}` +
+      `${lpad(f3(x.db), 8)}${lpad(`${f1(x.added_p50)} / ${f1(x.added_p99)}`, 18)}`);
+    await ng.stop();
+    await g.stop();
+  }
+  const a = out.SQLite, b = out.PostgreSQL;
+  say(`PostgreSQL / SQLite: req/s ${ratio(b.rps, a.rps)} (target >= 0.5), CPU per request ${ratio(b.cpu, a.cpu)}`);
+  return out;
+}
+
 function ratios(targets, floor) {
   const by = (name) => targets.find(x => x.name === name);
   const fa = by('FastAPI, 2 workers'), px = by('nginx proxy (no logic)');
@@ -471,11 +532,26 @@ function ratios(targets, floor) {
   }
 }
 
+function save(name, started) {
+  if (!SAVE) return;
+  const out = path.join(__dirname, 'results', `${name}-${started.toISOString().slice(0, 16).replace(/:/g, '')}.txt`);
+  fs.mkdirSync(path.dirname(out), {recursive: true});
+  fs.writeFileSync(out, report.join('\n') + '\n');
+  say(`\nsaved in ${path.relative(SRC, out)}`);
+}
+
+// Its answers are in its table (errors: what was not 2xx; a store that
+// cannot keep up answers 503 past database_wait).
+function storeOnly(started, stores) {
+  save('bench-store', started);
+  t.ok(stores !== undefined, 'keyed /chat measured, or why not said');
+}
+
 t.main(async () => {
   for (const tool of ['wrk']) if (!which(tool)) t.skipAll(`${tool} is not installed (Debian package ${tool})`);
   const started = new Date();
   const stub = await startStub({STUB_QUIET: '1', STUB_TOKENS: '20'});
-  const {targets, skipped} = await startTargets(stub);
+  const {targets, skipped} = STORE_ONLY ? {targets: [], skipped: []} : await startTargets(stub);
   const cpu = os.cpus();
   say(`llmgw benchmark${SMOKE ? ' (smoke run)' : ''}, ${started.toISOString()}`);
   say(`machine: ${cpu.length} x ${cpu[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}; ` +
@@ -492,6 +568,7 @@ t.main(async () => {
   say(`stub upstream: tests/stub/upstream.js, 20 tokens per reply`);
   for (const s of skipped) say(`not measured: ${s}`);
   say();
+  if (STORE_ONLY) return storeOnly(started, await benchStore(stub));
   const floor = await benchChat(targets, stub);
   say();
   await benchStreams(stub, targets);
@@ -500,16 +577,13 @@ t.main(async () => {
   say();
   const half = await benchHalfSent(stub);
   say();
+  await benchStore(stub);
+  say();
   ratios(targets, floor);
   const failures = targets.filter(x => x.llmgw).flatMap(x => [...Object.values(x.streams || {}),
     ...Object.values(x.gen || {})].map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
-  if (SAVE) {
-    const out = path.join(__dirname, 'results', `bench-${started.toISOString().slice(0, 16).replace(/:/g, '')}.txt`);
-    fs.mkdirSync(path.dirname(out), {recursive: true});
-    fs.writeFileSync(out, report.join('\n') + '\n');
-    say(`\nsaved in ${path.relative(SRC, out)}`);
-  }
+  save('bench', started);
   t.ok(targets.some(x => x.llmgw), 'llmgw was measured');
   t.ok(chatBad === 0, `every llmgw /chat answer was 2xx (${chatBad} were not)`);
   t.ok(failures.every(f => f === 0), `no llmgw stream failed (${failures.join(', ')})`);

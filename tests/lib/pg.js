@@ -22,9 +22,11 @@ function binDir() {
 // Start a cluster with a database "llmgw" owned by the superuser "llmgw";
 // or, given "setupSql" (a file such as deploy/postgresql/llmgw.sql), with
 // the superuser "postgres" running that file to make the role and
-// database "llmgw".  Returns {uri, sql(query) -> rows, stop(), start()};
-// skips the whole test if PostgreSQL is not installed.
-async function startPostgres(name = 'pg', {setupSql} = {}) {
+// database "llmgw".  Tests run it without fsync; "durable" (for the
+// benchmark, next to SQLite, which syncs) keeps PostgreSQL's defaults.
+// Returns {uri, sql(query) -> rows, stop(), start()}; skips the whole test
+// if PostgreSQL is not installed.
+async function startPostgres(name = 'pg', {setupSql, durable = false} = {}) {
   const missing = postgresMissing();
   if (missing) tap.skipAll(missing);
   const bin = binDir();
@@ -42,7 +44,7 @@ async function startPostgres(name = 'pg', {setupSql} = {}) {
   const log = path.join(sock, 'server.log');
   run('initdb', ['-D', data, '-U', setupSql ? 'postgres' : 'llmgw', '--auth=trust', '-E', 'UTF8', '--no-locale', '-N']);
   const start = () => run('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '60', '-o',
-    `-k ${sock} -c listen_addresses= -c fsync=off -c synchronous_commit=off`, 'start']);
+    `-k ${sock} -c listen_addresses=` + (durable ? '' : ' -c fsync=off -c synchronous_commit=off'), 'start']);
   const stop = () => {
     try { run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']); } catch (e) { /* not running */ }
   };
