@@ -78,14 +78,75 @@ error_from(struct anthropic_error *err, const cJSON *e)
 	return 0;
 }
 
+/* "s" at "*p", moved past it: 1, or 0 if it is not there. */
+static int
+expect(const char **p, const char *end, const char *s)
+{
+	size_t	 n = strlen(s);
+
+	if ((size_t)(end - *p) < n || memcmp(*p, s, n) != 0)
+		return 0;
+	*p += n;
+	return 1;
+}
+
+int
+anthropic_text_delta(const char *data, size_t len, char *text, size_t size,
+    size_t *text_len)
+{
+	static const char	 esc_in[] = "\"\\/bfnrt", esc_out[] =
+				    "\"\\/\b\f\n\r\t";
+	const char		*p = data, *end = data + len, *e;
+	size_t			 n = 0;
+
+	if (!expect(&p, end, "{\"type\":\"content_block_delta\",\"index\":"))
+		return 0;
+	for (e = p; p < end && *p >= '0' && *p <= '9'; p++)
+		;
+	if (p == e || (*e == '0' && p - e > 1) ||
+	    !expect(&p, end, ",\"delta\":{\"type\":\"text_delta\",\"text\":\""))
+		return 0;
+	for (; p < end && *p != '"'; p++) {
+		if (n == size)
+			return 0;
+		if ((unsigned char)*p < 0x20)
+			return 0;	/* invalid JSON: cJSON says so */
+		if (*p != '\\') {
+			text[n++] = *p;
+			continue;
+		}
+		/* \u (rare: the API sends UTF-8 as it is) is cJSON's. */
+		if (++p == end || *p == '\0' ||
+		    (e = strchr(esc_in, *p)) == NULL)
+			return 0;
+		text[n++] = esc_out[e - esc_in];
+	}
+	if (!expect(&p, end, "\"}}"))
+		return 0;
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	if (p != end)
+		return 0;
+	*text_len = n;
+	return 1;
+}
+
 int
 anthropic_stream_event(struct anthropic_stream *st, const char *data,
     size_t len, anthropic_text_fn fn, void *arg)
 {
 	cJSON		*root;
 	const cJSON	*type, *delta, *dtype, *text, *msg;
+	char		 fast[ANTHROPIC_FAST_TEXT];
+	size_t		 n;
 	int		 rc = AEV_MALFORMED;
 
+	/* Nearly every event: a text delta, read without a parse tree. */
+	if (anthropic_text_delta(data, len, fast, sizeof(fast), &n)) {
+		st->deltas++;
+		return fn != NULL && fn(arg, fast, n) == -1 ? -1 : AEV_TEXT;
+	}
 	if ((root = cJSON_ParseWithLength(data, len)) == NULL)
 		return AEV_MALFORMED;
 	type = cJSON_GetObjectItemCaseSensitive(root, "type");

@@ -65,6 +65,18 @@ struct anthropic_stream {
 typedef int	(*anthropic_text_fn)(void *arg, const char *text, size_t len);
 
 /*
+ * The text of a content_block_delta event of type text_delta, written as
+ * the API writes it, decoded into "text" (at most "size" bytes; no NUL
+ * added): 1 with "*text_len" set, or 0 for anything else (another event,
+ * keys in another order, a \u escape, more text than "size"), which is
+ * then for a JSON parser to read.  It reads only what a parser would read
+ * the same way.
+ */
+#define ANTHROPIC_FAST_TEXT	1024
+int	 anthropic_text_delta(const char *data, size_t len, char *text,
+	    size_t size, size_t *text_len);
+
+/*
  * Interpret one SSE event of a streamed reply.  For a text delta, "fn" is
  * called with the text (valid during the call); its -1 is passed back as
  * -1.  Otherwise returns the kind of event.

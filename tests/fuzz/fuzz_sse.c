@@ -4,9 +4,12 @@
  * whole and fed in those chunks must give the same events.  Each event's
  * data goes through the stream interpreter, and each event re-encoded by
  * sse_encode() and parsed again must give its data back (with CR and CRLF
- * as LF, which is all SSE can carry).
+ * as LF, which is all SSE can carry).  A text delta that the stream
+ * interpreter reads without a parser must be one cJSON reads the same.
  */
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "core/buf.h"
 #include "llmgw/anthropic.h"
@@ -22,6 +25,32 @@ struct seen {
 };
 
 static void	roundtrip(const char *, size_t);
+
+/* What anthropic_text_delta() read must be what cJSON reads. */
+static void
+same_as_parser(const char *data, size_t len)
+{
+	char		 text[ANTHROPIC_FAST_TEXT];
+	size_t		 n;
+	cJSON		*root;
+	const cJSON	*type, *delta, *dtype, *t;
+
+	if (!anthropic_text_delta(data, len, text, sizeof(text), &n))
+		return;
+	root = cJSON_ParseWithLength(data, len);
+	FUZZ_CHECK(root != NULL);
+	type = cJSON_GetObjectItemCaseSensitive(root, "type");
+	delta = cJSON_GetObjectItemCaseSensitive(root, "delta");
+	dtype = cJSON_GetObjectItemCaseSensitive(delta, "type");
+	t = cJSON_GetObjectItemCaseSensitive(delta, "text");
+	FUZZ_CHECK(cJSON_IsString(type) &&
+	    strcmp(type->valuestring, "content_block_delta") == 0);
+	FUZZ_CHECK(cJSON_IsString(dtype) &&
+	    strcmp(dtype->valuestring, "text_delta") == 0);
+	FUZZ_CHECK(cJSON_IsString(t) && strlen(t->valuestring) == n &&
+	    memcmp(t->valuestring, text, n) == 0);
+	cJSON_Delete(root);
+}
 
 static int
 on_text(void *arg, const char *text, size_t len)
@@ -42,8 +71,10 @@ on_event(void *arg, const char *event, const char *data, size_t len)
 	    buf_add(&s->log, &len, sizeof(len)) == -1 ||
 	    buf_add(&s->log, data, len) == -1)
 		abort();
-	if (s->roundtrip)
+	if (s->roundtrip) {
 		roundtrip(data, len);
+		same_as_parser(data, len);
+	}
 	(void)anthropic_stream_event(&s->st, data, len, on_text, NULL);
 	FUZZ_CHECK(s->st.usage.input_tokens >= 0 &&
 	    s->st.usage.output_tokens >= 0);

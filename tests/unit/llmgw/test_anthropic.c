@@ -73,6 +73,63 @@ main(void)
 	    "error event");
 	is_str(st.err.type, "overloaded_error", "error type");
 	is_str(st.err.message, "Overloaded", "error message");
+	{
+		/* Read without a parser: what the API writes, escapes
+		 * but \u; anything else is the parser's. */
+		static const struct {
+			const char	*json, *text;
+		} fast[] = {
+			{ "{\"type\":\"content_block_delta\",\"index\":0,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":"
+			    "\"a \\\"q\\\" \\\\ \\/ \\b\\f\\n\\r\\t caf\xc3\xa9\"}}\n",
+			    "a \"q\" \\ / \b\f\n\r\t caf\xc3\xa9" },
+			{ "{\"type\":\"content_block_delta\",\"index\":10,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":\"\"}}",
+			    "" },
+			{ "{\"type\":\"content_block_delta\",\"index\":0,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":"
+			    "\"\\u00e9\"}}", NULL },
+			{ "{\"type\":\"content_block_delta\",\"index\":,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}",
+			    NULL },
+			{ "{\"type\":\"content_block_delta\",\"index\":01,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}",
+			    NULL },
+			{ "{\"type\":\"content_block_delta\",\"index\":0,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}} y",
+			    NULL },
+			{ "{\"type\":\"content_block_delta\",\"index\":0,"
+			    "\"delta\":{\"text\":\"x\",\"type\":\"text_delta\"}}",
+			    NULL },
+			{ "{\"type\":\"content_block_delta\",\"index\":0,"
+			    "\"delta\":{\"type\":\"text_delta\",\"text\":\"x",
+			    NULL },
+		};
+		char	 out[ANTHROPIC_FAST_TEXT];
+		size_t	 i, n;
+		int	 got;
+
+		for (i = 0; i < sizeof(fast) / sizeof(fast[0]); i++) {
+			got = anthropic_text_delta(fast[i].json,
+			    strlen(fast[i].json), out, sizeof(out), &n);
+			if (fast[i].text == NULL)
+				ok(!got, "left to the parser: %s",
+				    fast[i].json);
+			else
+				ok(got && n == strlen(fast[i].text) &&
+				    memcmp(out, fast[i].text, n) == 0,
+				    "read without a parser: %s", fast[i].json);
+		}
+		ok(!anthropic_text_delta(fast[0].json, strlen(fast[0].json),
+		    out, 4, &n), "more text than there is room for: the "
+		    "parser's");
+		buf_reset(&text);
+		is_int(ev(&st, fast[2].json), AEV_TEXT, "\\u: by the parser");
+		is_str(buf_str(&text), "\xc3\xa9", "... the same text");
+		buf_reset(&text);
+		is_int(ev(&st, fast[0].json), AEV_TEXT, "escapes: without");
+		is_str(buf_str(&text), fast[0].text, "... the text decoded");
+	}
 	is_int(ev(&st, "{not json"), AEV_MALFORMED, "not JSON");
 	is_int(ev(&st, "{\"type\":\"content_block_delta\"}"), AEV_MALFORMED,
 	    "a delta without its delta");
