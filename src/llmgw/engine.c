@@ -163,10 +163,11 @@ int
 chat_send(struct chat *ch, const char *p, size_t n)
 {
 	if (chat_stream_head(ch) == -1 || conn_write(ch->rq->conn, p, n) ==
-	    -1 || conn_flush(ch->rq->conn) == -1) {
+	    -1 || (!ch->batching && conn_flush(ch->rq->conn) == -1)) {
 		ch->stop = STOP_CLIENT_GONE;
 		return -1;
 	}
+	ch->unsent = ch->batching;
 	ch->last_write_ms = clock_mono_ms();
 	if (ch->ttft_ms < 0 && ch->st.deltas > 0)
 		ch->ttft_ms = ch->last_write_ms - ch->rq->t0_ms;
@@ -283,12 +284,28 @@ on_event(void *arg, const char *event, const char *data, size_t len)
 	}
 }
 
+/*
+ * What the upstream sent since the last time, every event of it: the
+ * events for the client go in one write, not one each (nothing waits for
+ * more: this is all there is now).
+ */
 static int
 on_stream_data(void *arg, const char *p, size_t n)
 {
 	struct chat	*ch = arg;
+	enum sse_status	 st;
 
-	switch (sse_parser_feed(&ch->w->sse, p, n, on_event, ch)) {
+	ch->batching = 1;
+	st = sse_parser_feed(&ch->w->sse, p, n, on_event, ch);
+	ch->batching = 0;
+	if (ch->unsent) {
+		ch->unsent = 0;
+		if (conn_flush(ch->rq->conn) == -1) {
+			ch->stop = STOP_CLIENT_GONE;
+			return -1;
+		}
+	}
+	switch (st) {
 	case SSE_OK:
 		return 0;
 	case SSE_ETOOBIG:
@@ -310,6 +327,23 @@ on_reply_data(void *arg, const char *p, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * In the upstream loop thread (upstream.h): whether a piece of the stream
+ * may be relayed there, which must not wait: not with a budget hold that
+ * may have to grow in the database, nor with the socket to the web
+ * server full (its events are smaller than the piece, or not much
+ * larger).
+ */
+static int
+can_relay(void *arg, size_t len)
+{
+	struct chat	*ch = arg;
+
+	if (ch->meter.resv != NULL && ch->meter.resv->id[0] != '\0')
+		return 0;
+	return conn_room(ch->rq->conn, 2 * len + 1024);
 }
 
 /*
@@ -413,6 +447,7 @@ call_upstream(struct chat *ch, struct verdict *v)
 
 	sink.on_data = ch->stream ? on_stream_data : on_reply_data;
 	sink.on_tick = on_tick;
+	sink.can_relay = ch->stream ? can_relay : NULL;
 	sink.arg = ch;
 	for (attempt = 1;; attempt++) {
 		memset(&ch->st, 0, sizeof(ch->st));

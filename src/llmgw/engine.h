@@ -101,6 +101,9 @@ struct chat {
 						 * framing began */
 	int64_t			 ttft_ms;	/* -1 until the first token */
 	int64_t			 last_write_ms;	/* for keep-alives */
+	int			 batching;	/* events of one read of the
+						 * upstream: sent at its end */
+	int			 unsent;	/* ... and some wait */
 	struct buf		 text;		/* the reply's text, for
 						 * log_content = full */
 	int			 text_cut;	/* ... and it did not fit */
