@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -51,6 +53,12 @@ conn_flush(struct conn *c)
 		return -1;
 	}
 	return 0;
+}
+
+int
+conn_room(struct conn *c, size_t n)
+{
+	return !c->gone && c->ops->room(c, n);
 }
 
 int
@@ -114,9 +122,32 @@ fcgi_conn_nparams(struct conn *c)
 	return fcgi_nparams(c->impl);
 }
 
+/*
+ * Whether "n" bytes of STDOUT, flushed now, go without waiting.  A write
+ * waits when what the socket holds, unsent or unread, reaches its
+ * send buffer (the kernel counts a piece with its overhead: the margin);
+ * TIOCOUTQ is SIOCOUTQ, what a socket holds.
+ */
+static int
+fcgi_conn_room(struct conn *c, size_t n)
+{
+	struct fcgi	*f = c->impl;
+	socklen_t	 len = sizeof(f->sndbuf);
+	int		 queued;
+
+	if (f->aborted || f->out.len > 0 || f->ctl.len > 0)
+		return 0;
+	if (f->sndbuf == 0 && getsockopt(f->fd, SOL_SOCKET, SO_SNDBUF,
+	    &f->sndbuf, &len) == -1)
+		f->sndbuf = -1;
+	if (f->sndbuf <= 0 || ioctl(f->fd, TIOCOUTQ, &queued) == -1)
+		return 0;
+	return (size_t)queued + 2 * n + 4096 <= (size_t)f->sndbuf;
+}
+
 static const struct conn_ops fcgi_ops = {
 	fcgi_conn_param, fcgi_conn_read, fcgi_conn_write, fcgi_conn_flush,
-	fcgi_conn_check, fcgi_conn_nparams
+	fcgi_conn_check, fcgi_conn_nparams, fcgi_conn_room
 };
 
 void
@@ -195,8 +226,18 @@ cgi_nparams(struct conn *c)
 	return n;
 }
 
+/* A pipe to the web server: no telling whether it has room. */
+static int
+cgi_room(struct conn *c, size_t n)
+{
+	(void)c;
+	(void)n;
+	return 0;
+}
+
 static const struct conn_ops cgi_ops = {
-	cgi_param, cgi_read, cgi_write, cgi_flush, cgi_check, cgi_nparams
+	cgi_param, cgi_read, cgi_write, cgi_flush, cgi_check, cgi_nparams,
+	cgi_room
 };
 
 void

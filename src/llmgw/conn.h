@@ -32,6 +32,8 @@ struct conn_ops {
 	int		 (*check)(struct conn *);
 	/* How many CGI variables the request carries. */
 	size_t		 (*nparams)(struct conn *);
+	/* 1 if "n" bytes written and flushed now would not wait. */
+	int		 (*room)(struct conn *, size_t n);
 };
 
 struct conn {
@@ -50,6 +52,7 @@ int		 conn_puts(struct conn *, const char *);
 int		 conn_flush(struct conn *);
 int		 conn_check(struct conn *);
 size_t		 conn_nparams(struct conn *);
+int		 conn_room(struct conn *, size_t n);
 
 /* A conn over a FastCGI request that fcgi_read() found whole (borrowed). */
 void		 conn_init_fcgi(struct conn *, struct fcgi *);

@@ -94,6 +94,8 @@ struct fcgi {
 	struct buf	 ctl;		/* records to send: answers to
 					 * management records, refusals */
 	struct buf	 out;		/* STDOUT content not yet sent */
+	int		 sndbuf;	/* the socket's send buffer, for
+					 * conn_room(); 0: not asked yet */
 	char		 why[128];	/* after FCGI_BAD */
 };
 

@@ -216,11 +216,14 @@ wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		while (c->inbox.len == 0 && !c->done &&
-		    clock_mono_ms() < next_tick) {
+		while ((c->inbox.len == 0 && !c->done &&
+		    clock_mono_ms() < next_tick) || c->relaying) {
+			/* The loop relays: it wakes us once it is through. */
+			c->want_sink = c->relaying;
 			until = clock_after_ms(CLOCK_REALTIME, TICK_MS);
 			sleep_on(c, &until);
 		}
+		c->want_sink = 0;
 		/* Swap buffers: the loop keeps filling while we write. */
 		buf_reset(take);
 		{
@@ -328,6 +331,7 @@ run_call(struct upstream *u, struct call *c, const struct upstream_sink *sink)
 		c->stopped = 1;
 		return;
 	}
+	c->sink = sink;
 	c->next = l->adds;
 	l->adds = c;
 	pthread_mutex_unlock(&l->lock);
@@ -429,6 +433,7 @@ upstream_fetch(struct upstream *u, const struct conf *conf, const char *url,
 	buf_reset(reply);
 	sink.on_data = keep_reply;
 	sink.on_tick = NULL;
+	sink.can_relay = NULL;
 	sink.arg = reply;
 	return post(u, conf, url, body, len, 0, version, beta, &sink, res);
 }

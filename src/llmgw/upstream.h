@@ -11,6 +11,14 @@
  * reads slowly, the loop pauses that transfer (the worker's inbox is
  * bounded) instead of buffering without end.
  *
+ * A stream's sink may let the loop relay: while the worker sleeps with
+ * nothing in its inbox, and the sink's can_relay() says a piece can go on
+ * at once (its client's socket has room), the loop thread calls on_data
+ * itself, and the worker is not woken for it.  Waking a worker for every
+ * delta of a reply, a futex and two context switches, was half of what
+ * relaying a token cost.  Either thread runs the sink, never both: the
+ * call's lock hands it over, in order.
+ *
  * A struct upstream is one worker's easy handle, used by one thread at a
  * time.  upstream_post() makes exactly one attempt; retrying is the
  * caller's business, because only the caller knows whether the client has
@@ -45,6 +53,11 @@ struct upstream_sink {
 	/* About once a second while waiting, in the worker's thread; -1
 	 * stops.  May be NULL. */
 	int	 (*on_tick)(void *arg);
+	/*
+	 * Whether on_data may take "len" bytes in the loop thread now: it
+	 * must not block there (no database, no full socket).  NULL: never.
+	 */
+	int	 (*can_relay)(void *arg, size_t len);
 	void	*arg;
 };
 

@@ -90,6 +90,7 @@ struct call {
 
 	int				 whole;		/* not a stream: the worker
 							 * is woken for the end */
+	const struct upstream_sink	*sink;		/* for the loop's relay */
 
 	pthread_mutex_t			 lock;		/* guards what follows */
 	sem_t				 wake;		/* posted for a sleeper */
@@ -97,6 +98,9 @@ struct call {
 	struct buf			 inbox;		/* 2xx body for the worker */
 	int				 paused;	/* inbox full: loop paused */
 	int				 stopped;	/* worker asked to stop */
+	int				 relaying;	/* the loop runs the sink */
+	int				 want_sink;	/* ... and the worker waits
+							 * for it */
 	int				 done;
 	CURLcode			 rc;
 };

@@ -146,13 +146,43 @@ upstream_on_header(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/*
+ * Loop thread, with the call's lock held (and again on return): give the
+ * "len" bytes at "p" to the call's sink here (upstream.h), if its worker
+ * sleeps with nothing waiting and the sink says they can go on at once.
+ * 1 if they went (or the sink stopped the call), 0 if they are for the
+ * inbox.  "*sleeping" says whether the worker waits for the sink and is to
+ * be woken once the lock is released.
+ */
+static int
+relay(struct call *c, const char *p, size_t len, int *sleeping)
+{
+	const struct upstream_sink	*s = c->sink;
+	int				 went, failed = 0;
+
+	if (c->whole || s == NULL || s->can_relay == NULL || !c->sleeping ||
+	    c->inbox.len > 0 || c->relaying)
+		return 0;
+	c->relaying = 1;
+	pthread_mutex_unlock(&c->lock);
+	if ((went = s->can_relay(s->arg, len)))
+		failed = s->on_data(s->arg, p, len) == -1;
+	pthread_mutex_lock(&c->lock);
+	c->relaying = 0;
+	if (failed)
+		c->stopped = 1;
+	if (c->want_sink)
+		*sleeping = upstream_take_sleeper_locked(c);
+	return went;
+}
+
 size_t
 upstream_on_write(char *p, size_t size, size_t n, void *arg)
 {
 	struct call		*c = arg;
 	struct upstream_result	*r = c->res;
 	size_t			 len = size * n;
-	int			 sleeping = 0;
+	int			 sleeping = 0, stopped;
 
 	c->t_last = clock_mono_ms();
 	if (r->status < 200 || r->status > 299) {
@@ -170,22 +200,29 @@ upstream_on_write(char *p, size_t size, size_t n, void *arg)
 		pthread_mutex_unlock(&c->lock);
 		return 0;	/* CURLE_WRITE_ERROR ends it */
 	}
+	if (relay(c, p, len, &sleeping)) {
+		stopped = c->stopped;
+		pthread_mutex_unlock(&c->lock);
+		upstream_call_wake(c, sleeping);
+		return stopped ? 0 : len;
+	}
 	if (c->inbox.len > 0 && c->inbox.len + len > INBOX_MAX) {
 		/* The worker is behind (a slow client): hold the transfer. */
 		c->paused = 1;
-		sleeping = upstream_take_sleeper_locked(c);
+		sleeping |= upstream_take_sleeper_locked(c);
 		pthread_mutex_unlock(&c->lock);
 		upstream_call_wake(c, sleeping);
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (buf_add(&c->inbox, p, len) == -1) {
 		pthread_mutex_unlock(&c->lock);
+		upstream_call_wake(c, sleeping);
 		return 0;
 	}
 	/* A stream's bytes go on at once; a whole body waits for its end
 	 * (one wake-up, not one per read), unless it grows large. */
 	if (!c->whole || c->inbox.len >= INBOX_MAX / 2)
-		sleeping = upstream_take_sleeper_locked(c);
+		sleeping |= upstream_take_sleeper_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	upstream_call_wake(c, sleeping);
 	return len;
