@@ -577,20 +577,14 @@ pg_log_report(struct pg *p, enum pg_rows from, enum pg_group by,
 	 * names keys by id.  The usage table has rows of requests that
 	 * reached the upstream only.
 	 */
-	if (from == PG_USAGE)
-		snprintf(sql, sizeof(sql), "SELECT %s, u.status,"
-		    " u.input_tokens, u.output_tokens, u.total_ms, u.ttft_ms"
-		    " FROM usage u LEFT JOIN keys k ON k.id = u.key_id"
-		    " WHERE u.ts >= $1 AND u.ts < $2%s ORDER BY 1",
-		    by == PG_BY_KEY ? "coalesce(k.name, u.key_id, '-')" :
-		    groups[by], key != NULL ?
-		    " AND (k.name = $3 OR u.key_id = $3)" : "");
-	else
-		snprintf(sql, sizeof(sql), "SELECT %s, u.status,"
-		    " u.input_tokens, u.output_tokens, u.total_ms, u.ttft_ms"
-		    " FROM request_log u WHERE u.upstream AND u.ts >= $1"
-		    " AND u.ts < $2%s ORDER BY 1", groups[by], key != NULL ?
-		    " AND u.key_id = $3" : "");
+	snprintf(sql, sizeof(sql), "SELECT %s, u.status, u.input_tokens,"
+	    " u.output_tokens, u.total_ms, u.ttft_ms FROM %s WHERE %su.ts >= $1"
+	    " AND u.ts < $2%s ORDER BY 1", by == PG_BY_KEY && from == PG_USAGE ?
+	    "coalesce(k.name, u.key_id, '-')" : groups[by], from == PG_USAGE ?
+	    "usage u LEFT JOIN keys k ON k.id = u.key_id" : "request_log u",
+	    from == PG_USAGE ? "" : "u.upstream AND ", key == NULL ? "" :
+	    from == PG_USAGE ? " AND (k.name = $3 OR u.key_id = $3)" :
+	    " AND u.key_id = $3");
 	v[0] = pg_num(a, since);
 	v[1] = pg_num(b, until);
 	v[2] = key;

@@ -76,15 +76,6 @@ pool_new(const char *uri, const char *program, int max)
 }
 
 static void
-conn_free(struct pg *c)
-{
-	if (c == NULL)
-		return;
-	PQfinish(c->conn);
-	free(c);
-}
-
-static void
 pool_free(void *arg)
 {
 	struct pg_pool	*p = arg;
@@ -94,7 +85,7 @@ pool_free(void *arg)
 		return;
 	while ((c = p->idle) != NULL) {
 		p->idle = c->next;
-		conn_free(c);
+		pg_close(c);
 	}
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->freed);
@@ -116,26 +107,11 @@ conn_new(struct pg_pool *p, struct err *err)
 	struct pg	*c;
 	int		 migrated;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		err_set(err, "out of memory");
-		return NULL;
-	}
-	/* Borrowed: the pool's copy outlives its connections. */
-	c->uri = p->uri;
-	str_copy(c->program, sizeof(c->program), p->program);
 	pthread_mutex_lock(&p->lock);
 	migrated = p->migrated;
 	pthread_mutex_unlock(&p->lock);
-	if (pg_connect(c, err) == -1 ||
-	    (!migrated && pg_migrate(c, err) == -1)) {
-		pthread_mutex_lock(&p->lock);
-		str_copy(p->name, sizeof(p->name), c->name);
-		pthread_mutex_unlock(&p->lock);
-		c->uri = NULL;
-		conn_free(c);
+	if ((c = pg_open(p->uri, p->program, !migrated, err)) == NULL)
 		return NULL;
-	}
-	c->uri = NULL;
 	pthread_mutex_lock(&p->lock);
 	p->migrated = 1;
 	str_copy(p->name, sizeof(p->name), c->name);
@@ -205,7 +181,7 @@ pool_put(struct pg_pool *p, struct pg *c)
 	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->lock);
 	if (lost)
-		conn_free(c);
+		pg_close(c);
 }
 
 int
