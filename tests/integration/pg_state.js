@@ -3,7 +3,8 @@
 // usage rows in one real PostgreSQL (tests/lib/pg.js).  A token budget
 // and a request rate hold for both hosts together under 300 and 60
 // requests at once; a key made on one host works on the other, and one
-// revoked on one is refused by the other at its next request; the usage
+// revoked on one is refused by the other at its next request; a dead
+// host's hold is released when its lease ends; the usage
 // report counts both; PostgreSQL stopped for 5 s in the middle of a load
 // (no crash, 503 "key store unavailable" while keyed requests cannot be
 // checked, the static token served, /healthz 503 saying why, every usage
@@ -95,6 +96,22 @@ t.main(async () => {
     const after = await chat(hosts[1], k.secret, {message: 'after'});
     t.is(after.status, 401, 'B refuses it with 401 at once');
     t.like(after.text, /revoked/i, 'saying it is revoked');
+  });
+
+  await t.test('a hold of a host that died is released when its lease ends', async () => {
+    // 1,000 tokens, all held by a request of a host that is gone, its
+    // lease over: the next request finds the budget short, releases it,
+    // and is served.
+    const k = create(hosts[0], 'lease', '--budget-tokens', '1000', '--period', 'day');
+    const period = new Date().toISOString().slice(0, 10);
+    pg.exec(`INSERT INTO reservations (id, key_id, period, tokens, host, pid, start, expires, ts, route)
+      VALUES ('gone-1', '${k.id}', '${period}', 1000, 'a-host-that-died', 1, 1, ${Date.now() - 1000}, ${Date.now() - 60000},
+      '/chat')`);
+    const r = await chat(hosts[1], k.secret, {message: 'after', max_tokens: 20});
+    t.is(r.status, 200, `served once the dead host's lapsed hold is released (${r.status} ${r.text.slice(0, 120)})`);
+    t.is(pg.sql(`SELECT id FROM reservations WHERE id = 'gone-1'`), [], 'the lapsed hold is gone');
+    t.is(pg.sql(`SELECT count(*) AS n FROM usage WHERE id = 'gone-1'`)[0].n, 0,
+      'released, not charged: its host\'s own usage row will settle what it used');
   });
 
   await t.test('llmgw-admin usage counts both hosts\' requests', async () => {

@@ -58,9 +58,12 @@ async function startPostgres(name = 'pg', {setupSql, durable = false} = {}) {
       `SELECT coalesce(json_agg(t), '[]') FROM (${query}) t`]);
     return JSON.parse(out.trim());
   };
+  // A statement without rows (an INSERT a test makes by hand).
+  const exec = (statement) => run('psql', ['-h', sock, '-U', 'llmgw', '-d', 'llmgw', '-X', '-q', '-v', 'ON_ERROR_STOP=1',
+    '-c', statement]);
   // The postmaster's pid (its backends are its children), from its pid file.
   const pid = () => +fs.readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0];
-  return {uri: `postgresql://llmgw@/llmgw?host=${sock}`, sock, sql, stop, start, pid,
+  return {uri: `postgresql://llmgw@/llmgw?host=${sock}`, sock, sql, exec, stop, start, pid,
     log: () => fs.readFileSync(log, 'utf8')};
 }
 
