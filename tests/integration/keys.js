@@ -7,7 +7,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const t = require('../lib/tap');
 const {request, sse, waitFor, sleep} = require('../lib/http');
-const {spoolRecords, ADMIN, sanitizerEnv} = require('../lib/servers');
+const {spoolRecords, ADMIN, VALGRIND, sanitizerEnv} = require('../lib/servers');
 const {PG, startStore, setup, sql, usageRow} = require('../lib/store');
 
 t.main(async () => {
@@ -73,10 +73,12 @@ t.main(async () => {
   });
 
   await t.test('expiry, models, rate', async () => {
-    const soon = new Date(Date.now() + 3000).toISOString().slice(0, 19) + 'Z';
-    const e = create('--name', 'brief', '--expires', soon);
+    // An expiry in whole seconds, far enough for the key to be made and
+    // used before it (under valgrind, slowly); then waited out.
+    const expires = Math.ceil((Date.now() + (VALGRIND ? 30000 : 5000)) / 1000) * 1000;
+    const e = create('--name', 'brief', '--expires', new Date(expires).toISOString().slice(0, 19) + 'Z');
     t.is((await chat(e.secret, {message: 'x'})).status, 200, 'a key before it expires');
-    await sleep(3200);
+    await sleep(Math.max(0, expires - Date.now()) + 200);
     const r = await chat(e.secret, {message: 'x'});
     t.is([r.status, r.json && r.json.detail], [401, 'Key expired'], 'after: 401 Key expired');
     const m = create('--name', 'haiku-only', '--models', 'claude-haiku-4-5');
