@@ -1,20 +1,10 @@
 // deploy/apache/llmgw-fcgid.conf: Apache 2.4 with mod_fcgid starting llmgw.
 'use strict';
-const fs = require('fs');
-const path = require('path');
 const t = require('../lib/tap');
 const {request, waitFor} = require('../lib/http');
-const {SRC, TOKEN, workdir, startStub, llmgwEnv, writeConf, llmgwCopy, llmgwPids, spoolRecords, sql} = require('../lib/servers');
-const {startApache} = require('../lib/webservers');
+const {TOKEN, workdir, startStub, llmgwEnv, writeConf, llmgwCopy, llmgwPids, spoolRecords, sql} = require('../lib/servers');
+const {startApache, fcgidSnippet: snippet} = require('../lib/webservers');
 const {checkDeployment} = require('../lib/matrix');
-
-// The deploy file with a test's binary and environment.
-function snippet(bin, env, extra = '') {
-  const envLines = Object.entries(env).map(([k, v]) => `    FcgidInitialEnv ${k} "${v}"`).join('\n');
-  return fs.readFileSync(path.join(SRC, 'deploy/apache/llmgw-fcgid.conf'), 'utf8')
-    .split('/usr/local/sbin/llmgw').join(bin)
-    .replace('    FcgidInitialEnv LLMGW_CONFIG /etc/llmgw.conf', envLines) + extra;
-}
 
 t.main(async () => {
   const stub = await startStub();

@@ -110,4 +110,13 @@ async function startNginx({dir, socket, connections = 4096}) {
   return srv;
 }
 
-module.exports = {startApache, startNginx};
+// deploy/apache/llmgw-fcgid.conf for startApache(), with the binary "bin"
+// and the environment "env" of a test in place of the installed ones.
+function fcgidSnippet(bin, env, extra = '') {
+  const envLines = Object.entries(env).map(([k, v]) => `    FcgidInitialEnv ${k} "${v}"`).join('\n');
+  return fs.readFileSync(path.join(SRC, 'deploy/apache/llmgw-fcgid.conf'), 'utf8')
+    .split('/usr/local/sbin/llmgw').join(bin)
+    .replace('    FcgidInitialEnv LLMGW_CONFIG /etc/llmgw.conf', envLines) + extra;
+}
+
+module.exports = {startApache, startNginx, fcgidSnippet};
