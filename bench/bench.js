@@ -17,9 +17,10 @@ const os = require('os');
 const path = require('path');
 const t = require('../tests/lib/tap');
 const {request, freePort, waitPort, waitFor, sleep} = require('../tests/lib/http');
-const {SRC, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids} =
+const {SRC, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids,
+  llmgwCopy} =
   require('../tests/lib/servers');
-const {startNginx} = require('../tests/lib/webservers');
+const {startNginx, startApache, fcgidSnippet} = require('../tests/lib/webservers');
 const {startPostgres, postgresMissing} = require('../tests/lib/pg');
 
 const SMOKE = process.argv.includes('--smoke');
@@ -433,6 +434,49 @@ async function benchHalfSent(stub) {
   return {per_conn_kb: (during - before) / 2000, back: !!back};
 }
 
+// Apache mod_fcgid gives each llmgw process one request at a time, so an
+// open stream is a process (#18): "n" streams held open at the upstream
+// through deploy/apache/llmgw-fcgid.conf, and each process's proportional
+// set size (shared pages divided among the processes that map them) and
+// private dirty memory; beside it the private dirty memory of a process
+// that only made libcurl transfers (bench/curl_floor.c, one in flight):
+// the floor of any process that links libcurl and its libraries.
+const FCGID_STREAMS = SMOKE ? 4 : 40;
+async function benchFcgid(stub) {
+  say(`Apache mod_fcgid: ${FCGID_STREAMS} streams held open, one llmgw process each`);
+  const dir = workdir('bench-fcgid');
+  writeConf(dir, {});
+  const env = llmgwEnv(dir, stub);
+  const srv = await startApache({dir, snippet: fcgidSnippet(llmgwCopy(dir), env), modules: ['alias', 'fcgid'], spawnsLlmgw: true});
+  if (srv.why) { say(`  not measured: ${srv.why}`); return null; }
+  const b = burst({stream: (text) => ({url: srv.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN})},
+    FCGID_STREAMS, '[[thinking:20000]] ' + STREAM);
+  // mod_fcgid starts processes about a wave a second.
+  const all = await waitFor(async () => JSON.parse((await request(`${stub.url}/stats`)).text).open >= FCGID_STREAMS,
+    90000, 200);
+  await sleep(500);
+  const pids = llmgwPids(dir);
+  const rollup = (pid) => {
+    const s = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (k) => +(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s) || [0, 0])[1];
+    return {pss: kb('Pss'), dirty: kb('Private_Dirty')};
+  };
+  const m = pids.map(pid => { try { return rollup(pid); } catch (e) { return null; } }).filter(Boolean);
+  const mean = (k) => m.length ? m.reduce((a, x) => a + x[k], 0) / m.length : null;
+  const threads = pids.map(pid => status(pid).threads);
+  const fl = await run(path.join(SRC, 'bench', 'curl_floor'), [`${stub.url}/v1/messages`, '1', '0.2']);
+  let floor = null;
+  try { floor = JSON.parse(fl.stdout).private_dirty_kb; } catch (e) { /* not built */ }
+  await srv.stop();
+  await b;
+  const r = {open: all ? FCGID_STREAMS : 'not all', processes: pids.length, pss_kb: mean('pss'),
+    dirty_kb: mean('dirty'), floor_kb: floor};
+  say(`  ${r.open} open, ${r.processes} llmgw processes of ${Math.min(...threads)}-${Math.max(...threads)} threads; ` +
+    `per process (= per open stream): PSS ${f1(r.pss_kb)} KB, private dirty ${f1(r.dirty_kb)} KB (target: PSS <= 512)`);
+  say(`  a process that only made libcurl transfers (bench/curl_floor, 1 in flight): private dirty ${floor} KB`);
+  return r;
+}
+
 // Keyed /chat on each store (#17): llmgw + nginx with a key that has a
 // budget (each request: the key looked up, a hold taken, a usage row), on a
 // SQLite file and on PostgreSQL; CPU of llmgw, nginx and the PostgreSQL
@@ -577,9 +621,14 @@ t.main(async () => {
   say();
   const half = await benchHalfSent(stub);
   say();
+  const fcgid = await benchFcgid(stub);
+  say();
   await benchStore(stub);
   say();
   ratios(targets, floor);
+  if (fcgid && fcgid.pss_kb)
+    say(`mod_fcgid: PSS per open stream ${f1(fcgid.pss_kb)} KB (target <= 512); libcurl's floor alone, private dirty ` +
+      `${fcgid.floor_kb} KB`);
   const failures = targets.filter(x => x.llmgw).flatMap(x => [...Object.values(x.streams || {}),
     ...Object.values(x.gen || {})].map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);

@@ -3,8 +3,10 @@
  * /v1/messages that a /chat request makes, "inflight" at a time on one
  * libcurl multi handle (as llmgw's loop thread drives them), for "secs"
  * seconds, and nothing else: no FastCGI, no JSON, no records.  Prints one
- * line of JSON: the transfers done, the failed ones, and the CPU (user and
- * system) this process used per transfer, in microseconds.
+ * line of JSON: the transfers done, the failed ones, the CPU (user and
+ * system) this process used per transfer, in microseconds, and its private
+ * dirty memory at the end in KB (with "inflight" 1: the floor of one
+ * process that makes libcurl transfers, as llmgw under mod_fcgid is).
  *
  * usage: curl_floor url inflight secs
  */
@@ -37,6 +39,23 @@ cpu_seconds(void)
 		return 0;
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Private_Dirty of this process, in KB; -1 where Linux does not say. */
+static long
+private_dirty_kb(void)
+{
+	FILE	*f;
+	char	 line[256];
+	long	 kb = -1;
+
+	if ((f = fopen("/proc/self/smaps_rollup", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 static double
@@ -113,9 +132,9 @@ main(int argc, char *argv[])
 		curl_multi_poll(multi, NULL, 0, 100, NULL);
 	}
 	printf("{\"transfers\": %ld, \"failed\": %ld, \"cpu_us\": %.2f, "
-	    "\"per_second\": %.0f}\n", done, failed, done > 0 ?
-	    (cpu_seconds() - cpu0) / (double)done * 1e6 : 0,
-	    done / (mono_seconds() - t0));
+	    "\"per_second\": %.0f, \"private_dirty_kb\": %ld}\n", done, failed,
+	    done > 0 ? (cpu_seconds() - cpu0) / (double)done * 1e6 : 0,
+	    done / (mono_seconds() - t0), private_dirty_kb());
 	/* The process ends here: its handles go with it. */
 	return failed > 0 && done == 0;
 }
