@@ -77,11 +77,14 @@ function family(pid) {
   return out;
 }
 
+// The number after "key:" in a /proc file's text (status, smaps_rollup).
+const procField = (text, key) => +(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text) || [0, 0])[1];
+
 function status(pid) {
   try {
     const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const v = (k) => +(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(st) || [0, 0])[1];
-    return {rss_kb: v('VmRSS'), threads: v('Threads'), fds: fs.readdirSync(`/proc/${pid}/fd`).length};
+    return {rss_kb: procField(st, 'VmRSS'), threads: procField(st, 'Threads'),
+      fds: fs.readdirSync(`/proc/${pid}/fd`).length};
   } catch (e) {
     return {rss_kb: 0, threads: 0, fds: 0};
   }
@@ -115,6 +118,9 @@ async function wrk(dir, url, body, token) {
 
 // The services under test.  Each: name, chat {url, body, token},
 // stream(url body), pids(), llmgw pids (for memory), stop().
+// A target's /chat/stream request with "text" as the message, for burst().
+const chatStream = (url) => (text) => ({url, body: JSON.stringify({message: text}), token: TOKEN});
+
 async function startTargets(stub) {
   const targets = [];
   const skipped = [];
@@ -129,7 +135,7 @@ async function startTargets(stub) {
       await request(srv.url('/healthz'));
       targets.push({name: 'llmgw + lighttpd', llmgw: true, dir,
         chat: {url: srv.url('/chat'), body: chatBody, token: TOKEN},
-        stream: (text) => ({url: srv.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
+        stream: chatStream(srv.url('/chat/stream')),
         llmgwPids: () => llmgwPids(dir), webPids: () => [srv.proc.pid]});
     }
   }
@@ -154,7 +160,7 @@ async function startTargets(stub) {
     if (ng.why) skipped.push(`${name}: ${ng.why}`);
     else targets.push({name, llmgw: true, dir,
       chat: {url: ng.url('/chat'), body: chatBody, token: TOKEN},
-      stream: (text) => ({url: ng.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN}),
+      stream: chatStream(ng.url('/chat/stream')),
       llmgwPids: () => [g.pid], webPids: () => family(ng.proc.pid)});
   }
 
@@ -180,7 +186,7 @@ async function startTargets(stub) {
     const base = `http://127.0.0.1:${port}`;
     targets.push({name, dir,
       chat: {url: `${base}/chat`, body: chatBody, token: TOKEN},
-      stream: (text) => ({url: `${base}/chat/stream`, body: JSON.stringify({message: text}), token: TOKEN}),
+      stream: chatStream(`${base}/chat/stream`),
       pids: () => family(p.pid)});
   }
 
@@ -410,7 +416,7 @@ async function benchHalfSent(stub) {
   writeConf(dir, {body_timeout: '2s'});
   const sock = path.join(dir, 'llmgw.sock');
   const g = await startLlmgw({dir, env: llmgwEnv(dir, stub), listen: sock});
-  const rss = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
+  const rss = () => status(g.pid).rss_kb;
   const fds = () => fs.readdirSync(`/proc/${g.pid}/fd`).length;
   const head = Buffer.from([1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);	// BEGIN_REQUEST, responder
   const params = Buffer.concat([Buffer.from([1, 4, 0, 1, 0x03, 0xe8, 0, 0]), Buffer.alloc(500, 65)]);	// says 1,000, sends 500
@@ -449,7 +455,7 @@ async function benchFcgid(stub) {
   const env = llmgwEnv(dir, stub);
   const srv = await startApache({dir, snippet: fcgidSnippet(llmgwCopy(dir), env), modules: ['alias', 'fcgid'], spawnsLlmgw: true});
   if (srv.why) { say(`  not measured: ${srv.why}`); return null; }
-  const b = burst({stream: (text) => ({url: srv.url('/chat/stream'), body: JSON.stringify({message: text}), token: TOKEN})},
+  const b = burst({stream: chatStream(srv.url('/chat/stream'))},
     FCGID_STREAMS, '[[thinking:20000]] ' + STREAM);
   // mod_fcgid starts processes about a wave a second.
   const all = await waitFor(async () => JSON.parse((await request(`${stub.url}/stats`)).text).open >= FCGID_STREAMS,
@@ -458,8 +464,7 @@ async function benchFcgid(stub) {
   const pids = llmgwPids(dir);
   const rollup = (pid) => {
     const s = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const kb = (k) => +(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s) || [0, 0])[1];
-    return {pss: kb('Pss'), dirty: kb('Private_Dirty')};
+    return {pss: procField(s, 'Pss'), dirty: procField(s, 'Private_Dirty')};
   };
   const m = pids.map(pid => { try { return rollup(pid); } catch (e) { return null; } }).filter(Boolean);
   const mean = (k) => m.length ? m.reduce((a, x) => a + x[k], 0) / m.length : null;
@@ -535,7 +540,7 @@ async function benchStore(stub) {
   return out;
 }
 
-function ratios(targets, floor) {
+function ratios(targets, floor, fcgid) {
   const by = (name) => targets.find(x => x.name === name);
   const fa = by('FastAPI, 2 workers'), px = by('nginx proxy (no logic)');
   say();
@@ -574,6 +579,9 @@ function ratios(targets, floor) {
           `failed ${s.failed} vs ${fa.streams[n].failed}`);
     }
   }
+  if (fcgid && fcgid.pss_kb)
+    say(`mod_fcgid: PSS per open stream ${f1(fcgid.pss_kb)} KB (target <= 512); libcurl's floor alone, private dirty ` +
+      `${fcgid.floor_kb} KB`);
 }
 
 function save(name, started) {
@@ -625,10 +633,7 @@ t.main(async () => {
   say();
   await benchStore(stub);
   say();
-  ratios(targets, floor);
-  if (fcgid && fcgid.pss_kb)
-    say(`mod_fcgid: PSS per open stream ${f1(fcgid.pss_kb)} KB (target <= 512); libcurl's floor alone, private dirty ` +
-      `${fcgid.floor_kb} KB`);
+  ratios(targets, floor, fcgid);
   const failures = targets.filter(x => x.llmgw).flatMap(x => [...Object.values(x.streams || {}),
     ...Object.values(x.gen || {})].map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
