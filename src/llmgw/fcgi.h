@@ -36,8 +36,13 @@
 /* Answers to management records not yet written; past it, the peer is
  * not reading them and is cut off. */
 #define FCGI_CTL_MAX		(64 * 1024)
-/* What one read from the socket takes. */
-#define FCGI_READ_CHUNK		(16 * 1024)
+/*
+ * What one read from the socket takes, on the worker's stack: every page
+ * of it is touched (the compiler probes large frames page by page), and a
+ * page per worker is a page per open stream.  A request's parameters and
+ * a chat body fit in one such read; a larger body takes a few more.
+ */
+#define FCGI_READ_CHUNK		(4 * 1024)
 
 enum fcgi_state {
 	FCGI_ST_IDLE = 0,		/* between requests */
