@@ -22,6 +22,8 @@ const {SRC, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, 
   require('../tests/lib/servers');
 const {startNginx, startApache, fcgidSnippet} = require('../tests/lib/webservers');
 const {startPostgres, postgresMissing} = require('../tests/lib/pg');
+const {ticks, family, procField, status, stacks} = require('./proc');
+const {say, save, f1, f3, ratio, pad, lpad, median} = require('./report');
 
 const SMOKE = process.argv.includes('--smoke');
 const SAVE = process.argv.includes('--save');
@@ -42,53 +44,15 @@ const STREAM = '[[tokens:20]] [[delay:20]]';
 // apart, so many at once, for so many rounds.
 const GEN_DELTAS = 50;
 const GEN_STREAM = `[[tokens:${GEN_DELTAS}]] [[delay:10]]`;
-const GEN_LEVELS = SMOKE ? [20] : [200, 1000];
-const GEN_ROUNDS = SMOKE ? 1 : 10;
+const GEN_LEVELS = SMOKE ? [20] : [200, 1000, 5000];
+// Rounds per level: at 5,000 every target is bound by the two cores, and a
+// round takes seconds.
+const genRounds = (n) => SMOKE ? 1 : n >= 5000 ? 2 : 10;
 const ONE_STREAM = '[[tokens:2]] [[delay:5]]';
 const ONE_ROUNDS = 1000;	// a p99 of 1,000 is its 10th worst, steadier
 // llmgw's settings for the run: enough workers for every stream at once,
 // and an idle time short enough to see the pool shrink.
 const LLMGW_CONF = {max_threads: 6000, thread_idle: '3s'};
-
-const report = [];
-const say = (line = '') => { report.push(line); console.log(line); };
-
-// CPU ticks used so far by processes and all their threads.
-function ticks(pids) {
-  let sum = 0;
-  for (const pid of pids) {
-    try {
-      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      sum += +f[11] + +f[12];
-    } catch (e) { /* gone */ }
-  }
-  return sum;
-}
-
-// A process and its children (uvicorn's workers, nginx's).
-function family(pid) {
-  const out = [pid];
-  for (const p of fs.readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
-    try {
-      const ppid = +fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1];
-      if (ppid === pid) out.push(+p);
-    } catch (e) { /* gone */ }
-  }
-  return out;
-}
-
-// The number after "key:" in a /proc file's text (status, smaps_rollup).
-const procField = (text, key) => +(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text) || [0, 0])[1];
-
-function status(pid) {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return {rss_kb: procField(st, 'VmRSS'), threads: procField(st, 'Threads'),
-      fds: fs.readdirSync(`/proc/${pid}/fd`).length};
-  } catch (e) {
-    return {rss_kb: 0, threads: 0, fds: 0};
-  }
-}
 
 function run(cmd, args, opts = {}) {
   return new Promise(resolve => execFile(cmd, args, {maxBuffer: 1 << 24, ...opts},
@@ -216,18 +180,6 @@ async function startTargets(stub) {
   return {targets, skipped};
 }
 
-const f1 = (x) => (x === null || x === undefined || Number.isNaN(x)) ? '-' : (+x).toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
-// CPU per 1,000 requests: three decimals, so that 15 and 25 us differ.
-const f3 = (x) => (x === null || x === undefined || Number.isNaN(x)) ? '-' : (+x).toFixed(3);
-const ratio = (a, b) => (a && b) ? (a / b).toFixed(2) : '-';
-const pad = (s, n) => String(s).padEnd(n);
-const lpad = (s, n) => String(s).padStart(n);
-
-const median = (xs) => {
-  const v = xs.filter(x => x !== null && !Number.isNaN(x)).sort((a, b) => a - b);
-  return v.length ? (v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2) : null;
-};
-
 // The serving processes' CPU per 1,000 requests; for llmgw also the web
 // server's part and llmgw's.
 async function chatOnce(x) {
@@ -299,10 +251,10 @@ function roundRatios(x, y) {
   return `  (rounds ${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
 }
 
-async function burst(target, n, text, rounds = 1, warmup = 0) {
+async function burst(target, n, text, rounds = 1, warmup = 0, spreadMs = 0) {
   const s = target.stream(text);
   const r = await run(process.execPath, [path.join(__dirname, 'sse_burst.js'), s.url, String(n), s.body, s.token || '',
-    String(rounds), String(warmup)], {timeout: 600000});
+    String(rounds), String(warmup), String(spreadMs)], {timeout: 600000});
   try { return JSON.parse(r.stdout); } catch (e) { return {n, completed: 0, failed: n, errors: {crash: r.stderr.slice(0, 200)}}; }
 }
 
@@ -342,15 +294,16 @@ async function heldStreams(stub, x, n) {
 // target; the serving processes' CPU over the deltas relayed (for llmgw
 // also the web server's part and its own), streams/s and whole-stream
 // times.  The clients' CPU is not counted.
-async function benchStreamCpu(targets) {
+async function benchStreamCpu(targets, stub) {
+  const floors = {};
   for (const n of GEN_LEVELS) {
-    say(`${n} generating streams at once, ${GEN_DELTAS} deltas 10 ms apart, ${GEN_ROUNDS} rounds`);
+    say(`${n} generating streams at once, ${GEN_DELTAS} deltas 10 ms apart, ${genRounds(n)} rounds`);
     say(`${pad('', 24)}${lpad('done', 7)}${lpad('failed', 8)}${lpad('streams/s', 11)}${lpad('end p50', 9)}` +
       `${lpad('end p99', 9)}${lpad('us/token', 10)}${lpad('web', 8)}${lpad('llmgw', 8)}`);
     for (const x of targets) {
       const web = x.llmgw ? x.webPids() : x.pids(), gw = x.llmgw ? x.llmgwPids() : [];
       const w0 = ticks(web), g0 = ticks(gw);
-      const r = await burst(x, n, GEN_STREAM, GEN_ROUNDS);
+      const r = await burst(x, n, GEN_STREAM, genRounds(n));
       const deltas = r.completed * GEN_DELTAS;
       const us = (t0, t1) => deltas ? (t1 - t0) / HZ * 1e6 / deltas : null;
       const g = {...r, per_second: r.seconds ? r.completed / r.seconds : null,
@@ -361,7 +314,26 @@ async function benchStreamCpu(targets) {
         `${lpad(f1(r.total_p50), 9)}${lpad(f1(r.total_p99), 9)}${lpad(f1(g.us), 10)}` +
         `${lpad(x.llmgw ? f1(g.web_us) : '', 8)}${lpad(x.llmgw ? f1(g.llmgw_us) : '', 8)}`);
     }
+    const fl = await streamFloor(stub, n);
+    if (fl) say(`${pad('libcurl alone (floor)', 24)}${lpad(fl.transfers, 7)}${lpad(fl.failed, 8)}${lpad('', 29)}` +
+      `${lpad(f1(fl.us), 10)}   the same streams read and dropped, nothing else (bench/curl_floor.c)`);
+    floors[n] = fl;
   }
+  return floors;
+}
+
+// libcurl alone receiving "n" of the generating streams at once from the
+// stub, for as long as a round through a target takes: its CPU per event,
+// the floor of llmgw's upstream side of a stream.
+async function streamFloor(stub, n) {
+  const bin = path.join(SRC, 'bench', 'curl_floor');
+  if (!fs.existsSync(bin)) return null;
+  const r = await run(bin, [`${stub.url}/v1/messages`, String(n), String(SMOKE ? 1 : 5),
+    messagesBody(GEN_STREAM, true)]);
+  try {
+    const o = JSON.parse(r.stdout);
+    return o.transfers > 0 ? {transfers: o.transfers, failed: o.failed, us: o.cpu_us / GEN_DELTAS} : null;
+  } catch (e) { return null; }
 }
 
 async function benchStreams(stub, targets) {
@@ -438,6 +410,64 @@ async function benchHalfSent(stub) {
     `${after} KB once llmgw closed them; descriptors ${fds0} -> ${fds1} -> ${fds2} (target: back to idle)`);
   await g.stop();
   return {per_conn_kb: (during - before) / 2000, back: !!back};
+}
+
+// 10,000 slow streams (one delta a second) held open at once through llmgw
+// behind nginx (#18): llmgw's memory per open stream, in its threads'
+// stacks and the rest, and its threads and memory once they ended.  Each
+// stream holds two descriptors in llmgw (the FastCGI connection and the
+// upstream socket), so where the open-files hard limit is below 20,000
+// and a little (it cannot be raised without CAP_SYS_RESOURCE) the section
+// holds as many as it allows and says so.  An llmgw and an nginx of its
+// own: max_threads past 10,000, and nginx's workers each with a listening
+// socket of their own (reuseport), so that neither takes more streams
+// than its descriptors allow.
+const SLOW_WANTED = SMOKE ? 50 : 10000;
+const SLOW_DELTAS = SMOKE ? 3 : 30;
+// They start over 10 s (1,000 a second), as streams of a busy site come,
+// not in one instant: a burst of 10,000 connections overflows the
+// listening socket's backlog (net.core.somaxconn), and nginx answers 502
+// to a FastCGI connect() that finds it full.
+const SLOW_SPREAD_MS = SMOKE ? 500 : 10000;
+const WORKER_STACK_KB = 256;		// src/llmgw/server.c
+async function benchSlowStreams(stub) {
+  const hard = +execFileSync('sh', ['-c', 'ulimit -Hn'], {encoding: 'utf8'}).trim() || 1024;
+  const n = Math.min(SLOW_WANTED, Math.floor((hard - 200) / 2));
+  say(`${n} slow streams held open at once behind nginx, ${SLOW_DELTAS} deltas 1 s apart, started over ` +
+    `${SLOW_SPREAD_MS / 1000} s` +
+    (n < SLOW_WANTED ? ` (not ${SLOW_WANTED}: the open-files hard limit is ${hard})` : ''));
+  const dir = workdir('bench-slow');
+  writeConf(dir, {max_threads: n + 500, thread_idle: '3s', listen_mode: '0666'});
+  const sock = path.join(dir, 'llmgw.sock');
+  const g = await startLlmgw({dir, env: llmgwEnv(dir, stub), listen: sock});
+  const ng = await startNginx({dir, socket: sock, connections: n + 1000, reuseport: true});
+  if (ng.why) { say(`  not measured: ${ng.why}`); await g.stop(); return null; }
+  await request(ng.url('/healthz'));
+  await sleep(REST_MS);
+  const idle = {...status(g.pid), ...stacks(g.pid, WORKER_STACK_KB)};
+  const b = burst({stream: chatStream(ng.url('/chat/stream'))}, n, `[[tokens:${SLOW_DELTAS}]] [[delay:1000]]`,
+    1, 0, SLOW_SPREAD_MS);
+  const all = await waitFor(async () => JSON.parse((await request(`${stub.url}/stats`)).text).open >= n,
+    SLOW_DELTAS * 1000, 200);
+  await sleep(500);
+  const held = {...status(g.pid), ...stacks(g.pid, WORKER_STACK_KB)};
+  const r = await b;
+  // Back to idle: the pool lets a worker go after thread_idle (3 s).
+  await waitFor(() => status(g.pid).threads <= idle.threads + 1, 10000, 100);
+  const after = status(g.pid);
+  await g.stop();
+  const per = (k) => all ? (held[k] - idle[k]) / n : null;
+  const m = {n, wanted: SLOW_WANTED, open: !!all, completed: r.completed, failed: r.failed, errors: r.errors, idle, held,
+    after, per_stream_kb: per('rss_kb'), stack_kb: held.stacks ? held.stack_kb / held.stacks : null,
+    other_kb: per('other_kb')};
+  const errs = Object.keys(r.errors).length ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
+  say(`  ${all ? 'all open at once' : 'NOT all open at once'}; ${r.completed} completed, ${r.failed} failed${errs}; ` +
+    `end p50 ${f1(r.total_p50 / 1000)} s`);
+  say(`  llmgw RSS ${idle.rss_kb} -> ${held.rss_kb} KB: ${f1(m.per_stream_kb)} KB per open stream (target <= 16), ` +
+    `of which a thread's stack ${f1(m.stack_kb)} KB and the rest ${f1(m.other_kb)} KB`);
+  say(`  threads ${idle.threads} -> ${held.threads} -> ${after.threads}, RSS ${after.rss_kb} KB, ` +
+    `fds ${idle.fds} -> ${held.fds} -> ${after.fds} once they ended`);
+  return m;
 }
 
 // Apache mod_fcgid gives each llmgw process one request at a time, so an
@@ -540,7 +570,7 @@ async function benchStore(stub) {
   return out;
 }
 
-function ratios(targets, floor, fcgid) {
+function ratios(targets, floor, fcgid, slow, streamFloors) {
   const by = (name) => targets.find(x => x.name === name);
   const fa = by('FastAPI, 2 workers'), px = by('nginx proxy (no logic)');
   say();
@@ -560,6 +590,9 @@ function ratios(targets, floor, fcgid) {
       say(`    of which the web server ${ratio(c.web_per_1k, px.chatResult.cpu_per_1k)}, llmgw ` +
         `${ratio(c.llmgw_per_1k, px.chatResult.cpu_per_1k)}` +
         (floor ? `; libcurl alone, making the same upstream calls, ${ratio(floor.cpu_per_1k, px.chatResult.cpu_per_1k)}` : ''));
+      if (floor)
+        say(`    llmgw's part vs the web server's plus libcurl's: ${ratio(c.llmgw_per_1k, c.web_per_1k + floor.cpu_per_1k)}` +
+          '    (target <= 1)');
       say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
     }
     for (const n of GEN_LEVELS) {
@@ -568,6 +601,9 @@ function ratios(targets, floor, fcgid) {
       say(`  ${n} generating streams: CPU per token vs the proxy's per event ${ratio(g.us, pg.us)} (target <= 2.5), ` +
         `of which llmgw ${ratio(g.llmgw_us, pg.us)} (target <= 1); streams/s ${ratio(g.per_second, pg.per_second)}, ` +
         `end p50 ${ratio(g.total_p50, pg.total_p50)}, p99 ${ratio(g.total_p99, pg.total_p99)} (targets within 10%)`);
+      const fl = streamFloors[n];
+      if (fl)
+        say(`    libcurl alone receiving the same streams ${ratio(fl.us, pg.us)} of the proxy's CPU per event`);
     }
     for (const n of [1, ...LEVELS]) {
       const s = x.streams && x.streams[n], m = x.memory && x.memory[n];
@@ -579,23 +615,19 @@ function ratios(targets, floor, fcgid) {
           `failed ${s.failed} vs ${fa.streams[n].failed}`);
     }
   }
+  if (slow)
+    say(`${slow.n} slow streams behind nginx: ${slow.failed} failed (target 0), ${f1(slow.per_stream_kb)} KB per open ` +
+      `stream (target <= 16), threads ${slow.idle.threads} -> ${slow.held.threads} -> ${slow.after.threads} ` +
+      '(target: back to idle)');
   if (fcgid && fcgid.pss_kb)
     say(`mod_fcgid: PSS per open stream ${f1(fcgid.pss_kb)} KB (target <= 512); libcurl's floor alone, private dirty ` +
       `${fcgid.floor_kb} KB`);
 }
 
-function save(name, started) {
-  if (!SAVE) return;
-  const out = path.join(__dirname, 'results', `${name}-${started.toISOString().slice(0, 16).replace(/:/g, '')}.txt`);
-  fs.mkdirSync(path.dirname(out), {recursive: true});
-  fs.writeFileSync(out, report.join('\n') + '\n');
-  say(`\nsaved in ${path.relative(SRC, out)}`);
-}
-
 // Its answers are in its table (errors: what was not 2xx; a store that
 // cannot keep up answers 503 past database_wait).
 function storeOnly(started, stores) {
-  save('bench-store', started);
+  if (SAVE) save('bench-store', started);
   t.ok(stores !== undefined, 'keyed /chat measured, or why not said');
 }
 
@@ -625,21 +657,24 @@ t.main(async () => {
   say();
   await benchStreams(stub, targets);
   say();
-  await benchStreamCpu(targets.filter(x => x.llmgw || x.proxy));
+  const streamFloors = await benchStreamCpu(targets.filter(x => x.llmgw || x.proxy), stub);
   say();
   const half = await benchHalfSent(stub);
+  say();
+  const slow = await benchSlowStreams(stub);
   say();
   const fcgid = await benchFcgid(stub);
   say();
   await benchStore(stub);
   say();
-  ratios(targets, floor, fcgid);
+  ratios(targets, floor, fcgid, slow, streamFloors);
   const failures = targets.filter(x => x.llmgw).flatMap(x => [...Object.values(x.streams || {}),
     ...Object.values(x.gen || {})].map(s => s.failed));
   const chatBad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
-  save('bench', started);
+  if (SAVE) save('bench', started);
   t.ok(targets.some(x => x.llmgw), 'llmgw was measured');
   t.ok(chatBad === 0, `every llmgw /chat answer was 2xx (${chatBad} were not)`);
   t.ok(failures.every(f => f === 0), `no llmgw stream failed (${failures.join(', ')})`);
   t.ok(half.per_conn_kb < 16 && half.back, `half-sent connections: ${f1(half.per_conn_kb)} KB each, and let go`);
+  t.ok(!slow || (slow.open && slow.failed === 0), `slow streams: all open at once, none failed`);
 });

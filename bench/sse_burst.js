@@ -5,9 +5,10 @@
 // the Messages API's events (content_block_delta), for the upstream
 // itself and a proxy in front of it.
 //
-// usage: node sse_burst.js URL N BODY_JSON [TOKEN] [ROUNDS] [WARMUP]
+// usage: node sse_burst.js URL N BODY_JSON [TOKEN] [ROUNDS] [WARMUP] [SPREAD_MS]
 // ROUNDS (default 1) bursts one after the other, after WARMUP (default 0)
-// that are not counted; prints one JSON line.
+// that are not counted; prints one JSON line.  With SPREAD_MS, a round's
+// N streams start evenly over that many milliseconds instead of at once.
 //    or: node sse_burst.js --turns TARGETS_JSON ROUNDS WARMUP
 // One stream at a time to each of several targets in turn ([{name, url,
 // body, token}], each round starting one later), so that every target
@@ -67,14 +68,15 @@ const summary = (st, n, rounds, seconds) => ({name: st.name, n, rounds, complete
   errors: st.errors, seconds, ttft_p50: pct(st.ttft, 0.5), ttft_p99: pct(st.ttft, 0.99),
   total_p50: pct(st.total, 0.5), total_p99: pct(st.total, 0.99)});
 
-async function burst([url, n, body, token, rounds = '1', warmup = '0']) {
+async function burst([url, n, body, token, rounds = '1', warmup = '0', spreadMs = '0']) {
   const x = {url, body, token};
+  const start = (i, st) => +spreadMs ? new Promise(r => setTimeout(r, i * +spreadMs / +n)).then(() => one(x, st)) : one(x, st);
   for (let i = 0; i < +warmup; i++)
     await Promise.all(Array.from({length: +n}, () => one(x, newStats())));
   const st = newStats();
   const t0 = Date.now();
   for (let i = 0; i < +rounds; i++)
-    await Promise.all(Array.from({length: +n}, () => one(x, st)));
+    await Promise.all(Array.from({length: +n}, (_, j) => start(j, st)));
   console.log(JSON.stringify(summary(st, +n, +rounds, (Date.now() - t0) / 1000)));
 }
 

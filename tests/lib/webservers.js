@@ -68,7 +68,7 @@ async function startApache({dir, snippet, modules, spawnsLlmgw = false}) {
 }
 
 // nginx with deploy/nginx/llmgw.conf, its listen line and socket replaced.
-async function startNginx({dir, socket, connections = 4096}) {
+async function startNginx({dir, socket, connections = 4096, reuseport = false}) {
   const bin = which('nginx');
   if (!bin) return {why: 'nginx is not installed (Debian package nginx)'};
   const port = await freePort();
@@ -76,7 +76,7 @@ async function startNginx({dir, socket, connections = 4096}) {
   fs.mkdirSync(run, {recursive: true});
   fs.chmodSync(dir, 0o755);	// nginx's workers run as nobody
   const site = fs.readFileSync(path.join(SRC, 'deploy/nginx/llmgw.conf'), 'utf8')
-    .replace('listen 80;', `listen 127.0.0.1:${port};`)
+    .replace('listen 80;', `listen 127.0.0.1:${port}${reuseport ? ' reuseport' : ''};`)
     .split('/run/llmgw/llmgw.sock').join(socket);
   const conf = `daemon off;\nworker_processes 2;\nworker_rlimit_nofile ${2 * connections + 100};\n` +
     `pid ${run}/nginx.pid;\nerror_log ${run}/error.log warn;\n` +

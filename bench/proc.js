@@ -1,0 +1,60 @@
+// What the benchmark reads from /proc about the processes it measures:
+// their CPU ticks, children, memory, threads and descriptors.
+'use strict';
+const fs = require('fs');
+
+// CPU ticks used so far by processes and all their threads.
+function ticks(pids) {
+  let sum = 0;
+  for (const pid of pids) {
+    try {
+      const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      sum += +f[11] + +f[12];
+    } catch (e) { /* gone */ }
+  }
+  return sum;
+}
+
+// A process and its children (uvicorn's workers, nginx's).
+function family(pid) {
+  const out = [pid];
+  for (const p of fs.readdirSync('/proc').filter(x => /^\d+$/.test(x))) {
+    try {
+      const ppid = +fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1];
+      if (ppid === pid) out.push(+p);
+    } catch (e) { /* gone */ }
+  }
+  return out;
+}
+
+// The number after "key:" in a /proc file's text (status, smaps_rollup).
+const procField = (text, key) => +(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text) || [0, 0])[1];
+
+function status(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {rss_kb: procField(st, 'VmRSS'), threads: procField(st, 'Threads'),
+      fds: fs.readdirSync(`/proc/${pid}/fd`).length};
+  } catch (e) {
+    return {rss_kb: 0, threads: 0, fds: 0};
+  }
+}
+
+// Resident memory of a process by kind (KB): its threads' stacks (the
+// anonymous mappings of "stackKb", the worker stack size) and all else.
+function stacks(pid, stackKb) {
+  let stack = 0, n = 0, rss = 0, size = 0;
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(\S*)/.exec(line);
+      if (m) { size = m[3] ? 0 : (parseInt(m[2], 16) - parseInt(m[1], 16)) / 1024; continue; }
+      const r = /^Rss:\s+(\d+)/.exec(line);
+      if (!r) continue;
+      rss += +r[1];
+      if (size === stackKb) { stack += +r[1]; n++; }
+    }
+  } catch (e) { /* gone */ }
+  return {stack_kb: stack, stacks: n, other_kb: rss - stack};
+}
+
+module.exports = {ticks, family, procField, status, stacks};
