@@ -164,6 +164,45 @@ async function cases(name, tg) {
     t.ok(u && u.disconnected === 1 && u.partial === 1, `${name}: the usage row says disconnected, partial`);
   });
 
+  await t.test(`${name}: a peer that stops reading its stream holds up no other stream`, async () => {
+    // The upstream loop thread writes a stream's deltas itself while its
+    // worker sleeps and there is room in the socket to the web server;
+    // were it to write into a full one, it would wait there, and every
+    // stream with it.  Small deltas a millisecond apart: each is relayed,
+    // until the socket is full.
+    const DELTAS = 3000;
+    const env = {...ENV, PATH_INFO: '/chat/stream'};
+    const sock = net.connect(tg.addr);
+    const chunks = [];
+    sock.on('error', () => {});
+    sock.pause();
+    sock.write(Buffer.concat([begin(1), record(PARAMS, 1, pairs(env)), record(PARAMS, 1),
+      record(STDIN, 1, Buffer.from(`{"message":"[[tokens:${DELTAS}]] [[delay:1]]"}`)), record(STDIN, 1)]));
+    await sleep(1000);		// its socket full, its worker waiting on it
+    const t0 = Date.now();
+    const others = await Promise.all(Array.from({length: 4}, () =>
+      fcgiRequest(tg.addr, env, '{"message":"[[tokens:20]] [[delay:10]]"}', {timeout: 20000}).catch(e => ({status: e.message}))));
+    const ms = Date.now() - t0;
+    t.ok(others.every(r => r.status === 200 && (r.body.match(/^data: /gm) || []).length === 21),
+      `${name}: four other streams were served whole meanwhile (${others.map(r => r.status).join(', ')})`);
+    // Alone, each takes about 0.2 s; behind a loop thread waiting on the
+    // stalled peer they would wait for it to read.
+    t.ok(ms < 8000, `${name}: in ${ms} ms`);
+    const whole = await new Promise(resolve => {
+      const timer = setTimeout(() => resolve(null), 30000);
+      sock.on('data', d => {
+        chunks.push(d);
+        const recs = records(Buffer.concat(chunks));
+        if (recs.some(x => x.type === END)) { clearTimeout(timer); resolve(recs); }
+      });
+      sock.resume();
+    });
+    sock.destroy();
+    const text = whole && Buffer.concat(whole.filter(x => x.type === STDOUT).map(x => x.content)).toString();
+    const got = text ? (text.match(/^data: (?!\[DONE\])/gm) || []).length : -1;
+    t.is(got, DELTAS, `${name}: once it read again, the stalled peer got its whole reply`);
+  });
+
   await t.test(`${name}: records that never end`, async () => {
     // Another id's PARAMS, for ever: skipped, but the request they are
     // part of is late after body_timeout.
