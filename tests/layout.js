@@ -16,7 +16,7 @@ const FOLDERS = {core: [], store: ['core'], llmgw: ['core', 'store'], spoold: ['
   admin: ['core', 'store']};
 // src/llmgw, bottom up: what each layer is, and its modules.
 const LAYERS = [
-  ['transport', ['listen', 'fcgi', 'server', 'server_conn', 'conn']],
+  ['transport', ['listen', 'fcgi', 'fcgi_out', 'server', 'server_conn', 'conn']],
   ['upstream', ['sse', 'anthropic', 'retry', 'upstream', 'upstream_loop']],
   ['process', ['metrics', 'usage', 'openapi', 'openapi_doc', 'app']],
   ['request parts', ['auth', 'request', 'resp', 'route', 'req', 'verdict', 'meter', 'request_ui', 'openai', 'openai_request',

@@ -5,8 +5,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -122,27 +120,10 @@ fcgi_conn_nparams(struct conn *c)
 	return fcgi_nparams(c->impl);
 }
 
-/*
- * Whether "n" bytes of STDOUT, flushed now, go without waiting.  A write
- * waits when what the socket holds, unsent or unread, reaches its
- * send buffer (the kernel counts a piece with its overhead: the margin);
- * TIOCOUTQ is SIOCOUTQ, what a socket holds.
- */
 static int
 fcgi_conn_room(struct conn *c, size_t n)
 {
-	struct fcgi	*f = c->impl;
-	socklen_t	 len = sizeof(f->sndbuf);
-	int		 queued;
-
-	if (f->aborted || f->out.len > 0 || f->ctl.len > 0)
-		return 0;
-	if (f->sndbuf == 0 && getsockopt(f->fd, SOL_SOCKET, SO_SNDBUF,
-	    &f->sndbuf, &len) == -1)
-		f->sndbuf = -1;
-	if (f->sndbuf <= 0 || ioctl(f->fd, TIOCOUTQ, &queued) == -1)
-		return 0;
-	return (size_t)queued + 2 * n + 4096 <= (size_t)f->sndbuf;
+	return fcgi_room(c->impl, n);
 }
 
 static const struct conn_ops fcgi_ops = {

@@ -8,18 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <fastcgi.h>
 
-#include "core/io.h"
 #include "core/str.h"
 #include "fcgi.h"
+#include "fcgi_impl.h"
 
 #define MGMT_MAX	1024	/* of a GET_VALUES record kept; past it,
 				 * none of its names is answered */
-#define OUT_IOV		64	/* pieces in one writev */
 
 void
 fcgi_init(struct fcgi *f, int fd, size_t body_max)
@@ -81,57 +79,6 @@ bad(struct fcgi *f, const char *why)
 {
 	str_copy(f->why, sizeof(f->why), why);
 	return FCGI_BAD;
-}
-
-/* A record header into "h" (FCGI_HEADER_LEN bytes). */
-static void
-make_header(unsigned char *h, int type, unsigned id, size_t len)
-{
-	h[0] = FCGI_VERSION_1;
-	h[1] = (unsigned char)type;
-	h[2] = (unsigned char)(id >> 8);
-	h[3] = (unsigned char)id;
-	h[4] = (unsigned char)(len >> 8);
-	h[5] = (unsigned char)len;
-	h[6] = h[7] = 0;
-}
-
-/* An END_REQUEST body into "b" (8 bytes). */
-static void
-end_body(unsigned char *b, int app, int proto)
-{
-	uint32_t	 a = (uint32_t)app;
-
-	b[0] = (unsigned char)(a >> 24);
-	b[1] = (unsigned char)(a >> 16);
-	b[2] = (unsigned char)(a >> 8);
-	b[3] = (unsigned char)a;
-	b[4] = (unsigned char)proto;
-	b[5] = b[6] = b[7] = 0;
-}
-
-/* Queue a record of "len" bytes of content (no padding) in "ctl". */
-static int
-queue_record(struct fcgi *f, int type, unsigned id, const void *content,
-    size_t len)
-{
-	unsigned char	 h[FCGI_HEADER_LEN];
-
-	make_header(h, type, id, len);
-	if (buf_add(&f->ctl, h, sizeof(h)) == -1 ||
-	    buf_add(&f->ctl, content, len) == -1)
-		return -1;
-	return 0;
-}
-
-/* END_REQUEST for "id" with "app" status and protocol status "proto". */
-static int
-queue_end(struct fcgi *f, unsigned id, int app, int proto)
-{
-	unsigned char	 b[8];
-
-	end_body(b, app, proto);
-	return queue_record(f, FCGI_END_REQUEST, id, b, sizeof(b));
 }
 
 /*
@@ -225,7 +172,7 @@ management(struct fcgi *f, int type)
 	if (type != FCGI_GET_VALUES) {
 		memset(unknown, 0, sizeof(unknown));
 		unknown[0] = (unsigned char)type;
-		rc = queue_record(f, FCGI_UNKNOWN_TYPE, 0, unknown,
+		rc = fcgi_queue_record(f, FCGI_UNKNOWN_TYPE, 0, unknown,
 		    sizeof(unknown));
 	} else {
 		buf_init(&ans, 256);
@@ -235,7 +182,7 @@ management(struct fcgi *f, int type)
 		    f->mgmt.len, NULL, NULL) >= 0)
 			(void)walk_pairs((const unsigned char *)buf_str(
 			    &f->mgmt), f->mgmt.len, answer_value, &ans);
-		rc = queue_record(f, FCGI_GET_VALUES_RESULT, 0, ans.data,
+		rc = fcgi_queue_record(f, FCGI_GET_VALUES_RESULT, 0, ans.data,
 		    ans.len);
 		buf_free(&ans);
 	}
@@ -319,11 +266,11 @@ begin(struct fcgi *f, const unsigned char *b)
 			return bad(f, "BEGIN_REQUEST again for the request "
 			    "in progress");
 		/* Another request on this connection: one at a time. */
-		return queue_end(f, f->rec_id, 0, FCGI_CANT_MPX_CONN) == -1 ?
+		return fcgi_queue_end(f, f->rec_id, 0, FCGI_CANT_MPX_CONN) == -1 ?
 		    bad(f, "refusals not read back") : FCGI_MORE;
 	}
 	if (role != FCGI_RESPONDER)
-		return queue_end(f, f->rec_id, 0, FCGI_UNKNOWN_ROLE) == -1 ?
+		return fcgi_queue_end(f, f->rec_id, 0, FCGI_UNKNOWN_ROLE) == -1 ?
 		    bad(f, "refusals not read back") : FCGI_MORE;
 	f->id = f->rec_id;
 	f->keep_conn = (b[2] & FCGI_KEEP_CONN) != 0;
@@ -503,18 +450,6 @@ fcgi_parse(struct fcgi *f, const char *p, size_t n)
 	return rc;
 }
 
-/* Write the queued answers to management records: 0, or -1. */
-static int
-send_ctl(struct fcgi *f)
-{
-	if (f->ctl.len == 0)
-		return 0;
-	if (io_write_all(f->fd, f->ctl.data, f->ctl.len) == -1)
-		return -1;
-	buf_reset(&f->ctl);
-	return 0;
-}
-
 enum fcgi_result
 fcgi_read(struct fcgi *f)
 {
@@ -542,7 +477,7 @@ fcgi_read(struct fcgi *f)
 		}
 		if ((rc = fcgi_parse(f, chunk, (size_t)n)) == FCGI_BAD)
 			return FCGI_BAD;
-		if (f->ctl.len > 0 && send_ctl(f) == -1) {
+		if (f->ctl.len > 0 && fcgi_send_ctl(f) == -1) {
 			snprintf(f->why, sizeof(f->why), "write: %s",
 			    strerror(errno));
 			return FCGI_BAD;
@@ -611,83 +546,6 @@ fcgi_body_read(struct fcgi *f, char *p, size_t n)
 	memcpy(p, f->body.data + f->body_read, n);
 	f->body_read += n;
 	return (ssize_t)n;
-}
-
-int
-fcgi_out(struct fcgi *f, const char *p, size_t n)
-{
-	if (f->aborted)
-		return -1;
-	return buf_add(&f->out, p, n);
-}
-
-/*
- * Send what is queued: the answers to management records, then "out" as
- * STDOUT records of at most FCGI_MAX_LENGTH bytes, then "tail" (NULL or
- * "tail_len" bytes of whole records), with as few writes as fit in
- * OUT_IOV pieces.  0, or -1 if the peer is gone.
- */
-static int
-send_out(struct fcgi *f, const void *tail, size_t tail_len)
-{
-	unsigned char	 hdrs[OUT_IOV / 2][FCGI_HEADER_LEN];
-	struct iovec	 iov[OUT_IOV + 2];
-	size_t		 off = 0, k;
-	int		 n, h;
-
-	if (send_ctl(f) == -1)
-		return -1;
-	do {
-		for (n = h = 0; off < f->out.len && h < OUT_IOV / 2; h++) {
-			k = f->out.len - off < FCGI_MAX_LENGTH ?
-			    f->out.len - off : FCGI_MAX_LENGTH;
-			make_header(hdrs[h], FCGI_STDOUT, f->id, k);
-			iov[n].iov_base = hdrs[h];
-			iov[n++].iov_len = FCGI_HEADER_LEN;
-			iov[n].iov_base = f->out.data + off;
-			iov[n++].iov_len = k;
-			off += k;
-		}
-		if (off == f->out.len && tail != NULL) {
-			iov[n].iov_base = (void *)tail;
-			iov[n++].iov_len = tail_len;
-			tail = NULL;
-		}
-		if (n > 0 && io_writev_all(f->fd, iov, n) == -1) {
-			f->aborted = 1;
-			buf_reset(&f->out);
-			return -1;
-		}
-	} while (off < f->out.len || tail != NULL);
-	buf_reset(&f->out);
-	return 0;
-}
-
-int
-fcgi_flush(struct fcgi *f)
-{
-	if (f->aborted)
-		return -1;
-	return send_out(f, NULL, 0);
-}
-
-int
-fcgi_end(struct fcgi *f, int app_status)
-{
-	unsigned char	 tail[2 * FCGI_HEADER_LEN + 8];
-	int		 rc;
-
-	/* After an abort, nothing of the answer; the end all the same. */
-	if (f->aborted)
-		buf_reset(&f->out);
-	make_header(tail, FCGI_STDOUT, f->id, 0);
-	make_header(tail + FCGI_HEADER_LEN, FCGI_END_REQUEST, f->id, 8);
-	end_body(tail + 2 * FCGI_HEADER_LEN, app_status,
-	    FCGI_REQUEST_COMPLETE);
-	rc = send_out(f, tail, sizeof(tail));
-	if (!fcgi_reusable(f))
-		f->state = FCGI_ST_ENDED;
-	return rc;
 }
 
 int

@@ -100,7 +100,10 @@ struct fcgi {
 					 * management records, refusals */
 	struct buf	 out;		/* STDOUT content not yet sent */
 	int		 sndbuf;	/* the socket's send buffer, for
-					 * conn_room(); 0: not asked yet */
+					 * fcgi_room(); 0: not asked yet */
+	int		 held_known;	/* "held_most" counts every write
+					 * since SIOCOUTQ was last asked */
+	size_t		 held_most;	/* what the socket holds, at most */
 	char		 why[128];	/* after FCGI_BAD */
 };
 
@@ -151,6 +154,13 @@ ssize_t	 fcgi_body_read(struct fcgi *, char *, size_t n);
 int	 fcgi_out(struct fcgi *, const char *, size_t);
 int	 fcgi_flush(struct fcgi *);
 int	 fcgi_end(struct fcgi *, int app_status);
+/*
+ * 1 if "n" bytes of response, queued and flushed now, would go without
+ * waiting for the peer to read (nothing else queued, room in the socket);
+ * asks the kernel only when the writes since it last asked leave it
+ * unsure (fcgi_out.c).
+ */
+int	 fcgi_room(struct fcgi *, size_t n);
 
 /* 1 if the connection can take another request after this one. */
 int	 fcgi_reusable(const struct fcgi *);
