@@ -9,6 +9,8 @@
 //   --smoke  a few seconds of each, at 20 streams (CI runs this)
 //   --save   keep the report in bench/results/bench-<date>.txt
 //   --store  only keyed /chat on SQLite and PostgreSQL (bench-store-<date>)
+// With LLMGW_BUILDDIR set, the llmgw built in that folder is measured (an
+// earlier commit's work tree: before and after, with the same benchmark).
 'use strict';
 const {spawn, execFile, execFileSync} = require('child_process');
 const fs = require('fs');
@@ -17,7 +19,7 @@ const os = require('os');
 const path = require('path');
 const t = require('../tests/lib/tap');
 const {request, freePort, waitPort, waitFor, sleep} = require('../tests/lib/http');
-const {SRC, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids,
+const {SRC, BUILD, LLMGW, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids,
   llmgwCopy} =
   require('../tests/lib/servers');
 const {startNginx, startApache, fcgidSnippet} = require('../tests/lib/webservers');
@@ -643,11 +645,11 @@ t.main(async () => {
   // The commit measured, where there is one (not in a release tarball).
   const commit = (() => {
     try {
-      return execFileSync('git', ['-C', SRC, 'describe', '--always', '--dirty'],
+      return execFileSync('git', ['-C', BUILD, 'describe', '--always', '--dirty'],
         {encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']}).trim();
     } catch (e) { return 'not a git checkout'; }
   })();
-  say(`llmgw: ${execFileSync(path.join(SRC, 'src/llmgw/llmgw'), ['--version'], {encoding: 'utf8'}).trim()} (${commit}), ` +
+  say(`llmgw: ${execFileSync(LLMGW, ['--version'], {encoding: 'utf8'}).trim()} (${commit}), ` +
     `settings ${JSON.stringify(LLMGW_CONF)} (otherwise the defaults; access log on)`);
   say(`stub upstream: tests/stub/upstream.js, 20 tokens per reply`);
   for (const s of skipped) say(`not measured: ${s}`);
