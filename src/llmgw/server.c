@@ -42,7 +42,9 @@
 #endif
 #define SPAWN_FANOUT	2	/* workers one thread starts itself */
 #define TRIM_AFTER	1000	/* connections closed ... */
-#define TRIM_BELOW	64	/* ... and this few left: memory back */
+#define TRIM_BELOW	64	/* ... and this few left: memory back; as
+				 * when this many workers went idle and
+				 * the pool is back to min_threads */
 
 static void	*worker_main(void *);
 static void	 give_back_locked(struct server *);
@@ -279,6 +281,7 @@ give_back_locked(struct server *s)
 	if (s->freed < TRIM_AFTER || s->nconns > TRIM_BELOW)
 		return;
 	s->freed = 0;
+	s->left = 0;
 	pthread_mutex_unlock(&s->lock);
 	(void)malloc_trim(0);
 	pthread_mutex_lock(&s->lock);
@@ -294,7 +297,7 @@ worker_main(void *arg)
 	struct err	 err;
 	void		*worker;
 	long		 start = sp->owed;
-	int		 expired;
+	int		 expired, trim;
 	enum fate	 fate;
 
 	free(sp);
@@ -340,8 +343,19 @@ worker_main(void *arg)
 		s->ops.thread_free(worker);
 	pthread_mutex_lock(&s->lock);
 	s->threads--;
+	/*
+	 * The last of a wave of workers to go idle gives back what they all
+	 * held (their connections' memory, freed before they left, was not:
+	 * give_back_locked() ran while they were still there).
+	 */
+	trim = !s->stopping && ++s->left >= TRIM_BELOW &&
+	    s->threads <= s->opts.min_threads;
+	if (trim)
+		s->left = s->freed = 0;
 	pthread_cond_broadcast(&s->gone);
 	pthread_mutex_unlock(&s->lock);
+	if (trim)
+		(void)malloc_trim(0);
 	return NULL;
 }
 

@@ -74,6 +74,7 @@ struct server {
 	long			 nconns;	/* open connections */
 	long			 freed;		/* closed since memory was
 						 * last given back */
+	long			 left;		/* workers gone idle since */
 };
 
 /* With the lock held: watch "fd" for "tag" (EPOLL_CTL_ADD or _MOD). */
