@@ -266,11 +266,13 @@ begin(struct fcgi *f, const unsigned char *b)
 			return bad(f, "BEGIN_REQUEST again for the request "
 			    "in progress");
 		/* Another request on this connection: one at a time. */
-		return fcgi_queue_end(f, f->rec_id, 0, FCGI_CANT_MPX_CONN) == -1 ?
+		return fcgi_queue_end(f, f->rec_id, 0,
+		    FCGI_CANT_MPX_CONN) == -1 ?
 		    bad(f, "refusals not read back") : FCGI_MORE;
 	}
 	if (role != FCGI_RESPONDER)
-		return fcgi_queue_end(f, f->rec_id, 0, FCGI_UNKNOWN_ROLE) == -1 ?
+		return fcgi_queue_end(f, f->rec_id, 0,
+		    FCGI_UNKNOWN_ROLE) == -1 ?
 		    bad(f, "refusals not read back") : FCGI_MORE;
 	f->id = f->rec_id;
 	f->keep_conn = (b[2] & FCGI_KEEP_CONN) != 0;

@@ -1,6 +1,7 @@
 /*
  * What fcgi.c (records in) and fcgi_out.c (records out) share: the
- * records llmgw answers a peer's with, queued in "ctl" while reading.
+ * records that answer a peer's management records and refuse its extra
+ * requests, queued in "ctl" while reading and written by fcgi_out.c.
  */
 #ifndef LLMGW_FCGI_IMPL_H
 #define LLMGW_FCGI_IMPL_H

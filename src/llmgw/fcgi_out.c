@@ -86,6 +86,14 @@ fcgi_send_ctl(struct fcgi *f)
 	return 0;
 }
 
+/* Whether the count alone (room_for()) shows room for "n" more bytes. */
+static int
+counted_room(const struct fcgi *f, size_t n)
+{
+	return f->held_known && n <= COUNTED_MAX && f->sndbuf > 0 &&
+	    f->held_most + WRITE_COST(n) + 4096 <= (size_t)f->sndbuf;
+}
+
 /*
  * Whether "n" more bytes, held with what the socket holds now, leave it
  * below its send buffer with a margin: a write of them goes without
@@ -94,13 +102,6 @@ fcgi_send_ctl(struct fcgi *f)
  * socket's queue grows only by what is written to it.  Asked with
  * SIOCOUTQ otherwise, and when the count says no (the peer may have read).
  */
-static int
-counted_room(const struct fcgi *f, size_t n)
-{
-	return f->held_known && n <= COUNTED_MAX && f->sndbuf > 0 &&
-	    f->held_most + WRITE_COST(n) + 4096 <= (size_t)f->sndbuf;
-}
-
 static int
 room_for(struct fcgi *f, size_t n)
 {
