@@ -2,11 +2,12 @@
  * The floor of llmgw's upstream side: the same POST to the stub's
  * /v1/messages that a /chat request makes, "inflight" at a time on one
  * libcurl multi handle driven as llmgw's loop thread drives it (its socket
- * and timer callbacks, epoll), for "secs" seconds, and nothing else: no FastCGI, no JSON, no records.  Prints one
- * line of JSON: the transfers done, the failed ones, the CPU (user and
- * system) this process used per transfer, in microseconds, and its private
- * dirty memory at the end in KB (with "inflight" 1: the floor of one
- * process that makes libcurl transfers, as llmgw under mod_fcgid is).
+ * and timer callbacks, epoll), for "secs" seconds, and nothing else: no
+ * FastCGI, no JSON, no records.  Prints one line of JSON: the transfers
+ * done, the failed ones, the CPU (user and system) this process used per
+ * transfer, in microseconds, and its private dirty memory at the end in
+ * KB (with "inflight" 1: the floor of one process that makes libcurl
+ * transfers, as llmgw under mod_fcgid is).
  * With "body", that body instead (a streamed request: the floor of
  * relaying its events, which are read and dropped).
  *
@@ -26,8 +27,8 @@
 		"\"messages\":[{\"role\":\"user\",\"content\":" \
 		"\"Hello there, how are you?\"}]}"
 
-static int		 epfd;
-static double		 timer_at = -1;	/* monotonic seconds; -1: none */
+static int	 epfd;
+static double	 timer_at = -1;		/* monotonic seconds; -1: none */
 
 static double	mono_seconds(void);
 
@@ -118,7 +119,8 @@ main(int argc, char *argv[])
 	long			 inflight, i, done = 0, failed = 0;
 	int			 running, left, nev, wait, flags;
 
-	if (argc < 4 || argc > 5 || (inflight = strtol(argv[2], NULL, 10)) <= 0 ||
+	if (argc < 4 || argc > 5 ||
+	    (inflight = strtol(argv[2], NULL, 10)) <= 0 ||
 	    (secs = strtod(argv[3], NULL)) <= 0) {
 		fprintf(stderr, "usage: curl_floor url inflight secs [body]\n");
 		return 2;
@@ -149,7 +151,8 @@ main(int argc, char *argv[])
 		}
 		curl_easy_setopt(h, CURLOPT_URL, argv[1]);
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, argc == 5 ? argv[4] : BODY);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS,
+		    argc == 5 ? argv[4] : BODY);
 		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 4096L);
@@ -168,7 +171,8 @@ main(int argc, char *argv[])
 		    (int)((timer_at - now) * 1e3) + 1;
 		nev = epoll_wait(epfd, evs, 64, wait > 100 ? 100 : wait);
 		for (i = 0; i < nev; i++) {
-			flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+			flags = (evs[i].events & EPOLLIN ?
+			    CURL_CSELECT_IN : 0) |
 			    (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
 			    (evs[i].events & (EPOLLERR | EPOLLHUP) ?
 			    CURL_CSELECT_ERR : 0);

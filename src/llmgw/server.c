@@ -344,9 +344,9 @@ worker_main(void *arg)
 	pthread_mutex_lock(&s->lock);
 	s->threads--;
 	/*
-	 * The last of a wave of workers to go idle gives back what they all
-	 * held (their connections' memory, freed before they left, was not:
-	 * give_back_locked() ran while they were still there).
+	 * The last of a wave of workers to go idle gives back what they freed
+	 * as they left (libcurl handles, buffers): give_back_locked() ran
+	 * when their connections closed, while they were still there.
 	 */
 	trim = !s->stopping && ++s->left >= TRIM_BELOW &&
 	    s->threads <= s->opts.min_threads;
