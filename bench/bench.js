@@ -196,17 +196,29 @@ async function chatOnce(x) {
     web_per_1k: x.llmgw ? per1k(w0, ticks(web)) : null, llmgw_per_1k: x.llmgw ? per1k(g0, ticks(gw)) : null};
 }
 
-// libcurl alone making the upstream calls of /chat (bench/curl_floor.c):
-// CPU per transfer, in the same units as the table, once per round.
-async function curlFloorOnce(stub) {
+// libcurl alone (bench/curl_floor.c): "inflight" transfers at a time to
+// the stub for "secs" seconds, of "body" (or /chat's); its JSON line, or
+// null if it is not built or said nothing.
+async function curlFloor(stub, inflight, secs, body) {
   const bin = path.join(SRC, 'bench', 'curl_floor');
   if (!fs.existsSync(bin)) return null;
-  const r = await run(bin, [`${stub.url}/v1/messages`, String(CONNECTIONS), String(CHAT_SECONDS)]);
-  try {
-    const o = JSON.parse(r.stdout);
-    return o.transfers > 0 && o.failed === 0 ? {cpu_per_1k: o.cpu_us / 1000, rps: o.per_second} : null;
-  } catch (e) { return null; }
+  const r = await run(bin, [`${stub.url}/v1/messages`, String(inflight), String(secs), ...(body ? [body] : [])]);
+  try { return JSON.parse(r.stdout); } catch (e) { return null; }
 }
+
+// libcurl alone making the upstream calls of /chat: CPU per transfer, in
+// the same units as the table, once per round.
+async function curlFloorOnce(stub) {
+  const o = await curlFloor(stub, CONNECTIONS, CHAT_SECONDS);
+  return o && o.transfers > 0 && o.failed === 0 ? {cpu_per_1k: o.cpu_us / 1000, rps: o.per_second} : null;
+}
+
+// How many streams the stub holds open.
+const stubOpen = async (stub) => JSON.parse((await request(`${stub.url}/stats`)).text).open;
+
+// A burst's errors, as " (what: count, ...)", or "".
+const errorsText = (r) => Object.keys(r.errors).length ?
+  ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
 
 async function benchChat(targets, stub) {
   say(`/chat: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s each; CPU of the serving processes per 1000 requests`);
@@ -279,10 +291,7 @@ async function heldStreams(stub, x, n) {
   await sleep(REST_MS);			// the pool at rest
   const idle = status(pid);
   const b = burst(x, n, '[[thinking:5000]] ' + STREAM);
-  const all = await waitFor(async () => {
-    const s = JSON.parse((await request(`${stub.url}/stats`)).text);
-    return s.open >= n ? s : null;
-  }, 30000, 100);
+  const all = await waitFor(async () => await stubOpen(stub) >= n, 30000, 100);
   await sleep(300);
   const held = status(pid);
   await b;
@@ -328,14 +337,8 @@ async function benchStreamCpu(targets, stub) {
 // stub, for as long as a round through a target takes: its CPU per event,
 // the floor of llmgw's upstream side of a stream.
 async function streamFloor(stub, n) {
-  const bin = path.join(SRC, 'bench', 'curl_floor');
-  if (!fs.existsSync(bin)) return null;
-  const r = await run(bin, [`${stub.url}/v1/messages`, String(n), String(SMOKE ? 1 : 5),
-    messagesBody(GEN_STREAM, true)]);
-  try {
-    const o = JSON.parse(r.stdout);
-    return o.transfers > 0 ? {transfers: o.transfers, failed: o.failed, us: o.cpu_us / GEN_DELTAS} : null;
-  } catch (e) { return null; }
+  const o = await curlFloor(stub, n, SMOKE ? 1 : 5, messagesBody(GEN_STREAM, true));
+  return o && o.transfers > 0 ? {transfers: o.transfers, failed: o.failed, us: o.cpu_us / GEN_DELTAS} : null;
 }
 
 async function benchStreams(stub, targets) {
@@ -366,7 +369,7 @@ async function benchStreams(stub, targets) {
       r.added_p50 = r.ttft_p50 - base.ttft_p50;
       r.added_p99 = r.ttft_p99 - base.ttft_p99;
       (x.streams = x.streams || {})[n] = r;
-      const errs = Object.keys(r.errors).length ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
+      const errs = errorsText(r);
       say(`${pad(x.name, 24)}${lpad(r.completed, 7)}${lpad(r.failed, 8)}${lpad(f1(r.ttft_p50), 10)}` +
         `${lpad(f1(r.ttft_p99), 8)}${lpad(f1(r.added_p50), 8)}${lpad(f1(r.added_p99), 8)}${lpad(f1(r.total_p99), 9)}${errs}`);
     }
@@ -449,7 +452,7 @@ async function benchSlowStreams(stub) {
   const idle = {...status(g.pid), ...stacks(g.pid, WORKER_STACK_KB)};
   const b = burst({stream: chatStream(ng.url('/chat/stream'))}, n, `[[tokens:${SLOW_DELTAS}]] [[delay:1000]]`,
     1, 0, SLOW_SPREAD_MS);
-  const all = await waitFor(async () => JSON.parse((await request(`${stub.url}/stats`)).text).open >= n,
+  const all = await waitFor(async () => await stubOpen(stub) >= n,
     SLOW_DELTAS * 1000, 200);
   await sleep(500);
   const held = {...status(g.pid), ...stacks(g.pid, WORKER_STACK_KB)};
@@ -462,7 +465,7 @@ async function benchSlowStreams(stub) {
   const m = {n, wanted: SLOW_WANTED, open: !!all, completed: r.completed, failed: r.failed, errors: r.errors, idle, held,
     after, per_stream_kb: per('rss_kb'), stack_kb: held.stacks ? held.stack_kb / held.stacks : null,
     other_kb: per('other_kb')};
-  const errs = Object.keys(r.errors).length ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
+  const errs = errorsText(r);
   say(`  ${all ? 'all open at once' : 'NOT all open at once'}; ${r.completed} completed, ${r.failed} failed${errs}; ` +
     `end p50 ${f1(r.total_p50 / 1000)} s`);
   say(`  llmgw RSS ${idle.rss_kb} -> ${held.rss_kb} KB: ${f1(m.per_stream_kb)} KB per open stream (target <= 16), ` +
@@ -490,7 +493,7 @@ async function benchFcgid(stub) {
   const b = burst({stream: chatStream(srv.url('/chat/stream'))},
     FCGID_STREAMS, '[[thinking:20000]] ' + STREAM);
   // mod_fcgid starts processes about a wave a second.
-  const all = await waitFor(async () => JSON.parse((await request(`${stub.url}/stats`)).text).open >= FCGID_STREAMS,
+  const all = await waitFor(async () => await stubOpen(stub) >= FCGID_STREAMS,
     90000, 200);
   await sleep(500);
   const pids = llmgwPids(dir);
@@ -501,9 +504,8 @@ async function benchFcgid(stub) {
   const m = pids.map(pid => { try { return rollup(pid); } catch (e) { return null; } }).filter(Boolean);
   const mean = (k) => m.length ? m.reduce((a, x) => a + x[k], 0) / m.length : null;
   const threads = pids.map(pid => status(pid).threads);
-  const fl = await run(path.join(SRC, 'bench', 'curl_floor'), [`${stub.url}/v1/messages`, '1', '0.2']);
-  let floor = null;
-  try { floor = JSON.parse(fl.stdout).private_dirty_kb; } catch (e) { /* not built */ }
+  const fl = await curlFloor(stub, 1, 0.2);
+  const floor = fl ? fl.private_dirty_kb : null;
   await srv.stop();
   await b;
   const r = {open: all ? FCGID_STREAMS : 'not all', processes: pids.length, pss_kb: mean('pss'),
