@@ -203,6 +203,19 @@ main(void)
 	ok(load("model_max_tokens = claude-a:5x\n", &err) == NULL,
 	    "not a number");
 
+	/* A postgresql:// database needs a build with libpq; a build
+	 * without it (make distcheck's) refuses it at the line. */
+	c = load("threads = 2\ndatabase = postgresql://llmgw@/llmgw\n", &err);
+#ifdef HAVE_POSTGRESQL
+	ok(c != NULL, "a postgresql:// database: taken");
+#else
+	ok(c == NULL && strstr(err.msg, ":2: database: this llmgw was built "
+	    "without PostgreSQL") != NULL && strstr(err.msg, "libpq-dev") !=
+	    NULL, "a postgresql:// database: refused at its line, saying "
+	    "what to install: %s", err.msg);
+#endif
+	conf_free(c);
+
 	/* The otlp sink needs its endpoint, and says where it was named. */
 	is_str(fails("threads = 2\nsinks = sqlite, otlp\n"),
 	    ":2: the otlp sink needs otlp_endpoint", "otlp without endpoint");
