@@ -197,12 +197,14 @@ async function chatOnce(x) {
 }
 
 // libcurl alone (bench/curl_floor.c): "inflight" transfers at a time to
-// the stub for "secs" seconds, of "body" (or /chat's); its JSON line, or
-// null if it is not built or said nothing.
-async function curlFloor(stub, inflight, secs, body) {
+// the stub for "secs" seconds, of "body" (or /chat's), and with "relay"
+// each piece written on to a socket; its JSON line, or null if it is not
+// built or said nothing.
+async function curlFloor(stub, inflight, secs, body, relay) {
   const bin = path.join(SRC, 'bench', 'curl_floor');
   if (!fs.existsSync(bin)) return null;
-  const r = await run(bin, [`${stub.url}/v1/messages`, String(inflight), String(secs), ...(body ? [body] : [])]);
+  const r = await run(bin, [...(relay ? ['-r'] : []), `${stub.url}/v1/messages`, String(inflight), String(secs),
+    ...(body ? [body] : [])]);
   try { return JSON.parse(r.stdout); } catch (e) { return null; }
 }
 
@@ -325,19 +327,23 @@ async function benchStreamCpu(targets, stub) {
         `${lpad(f1(r.total_p50), 9)}${lpad(f1(r.total_p99), 9)}${lpad(f1(g.us), 10)}` +
         `${lpad(x.llmgw ? f1(g.web_us) : '', 8)}${lpad(x.llmgw ? f1(g.llmgw_us) : '', 8)}`);
     }
-    const fl = await streamFloor(stub, n);
-    if (fl) say(`${pad('libcurl alone (floor)', 24)}${lpad(fl.transfers, 7)}${lpad(fl.failed, 8)}${lpad('', 29)}` +
-      `${lpad(f1(fl.us), 10)}   the same streams read and dropped, nothing else (bench/curl_floor.c)`);
-    floors[n] = fl;
+    const fl = await streamFloor(stub, n), rl = await streamFloor(stub, n, true);
+    const floorLine = (name, o, what) => o && say(`${pad(name, 24)}${lpad(o.transfers, 7)}${lpad(o.failed, 8)}` +
+      `${lpad('', 29)}${lpad(f1(o.us), 10)}   ${what} (bench/curl_floor.c)`);
+    floorLine('libcurl alone (floor)', fl, 'the same streams read and dropped, nothing else');
+    floorLine('libcurl + a write each', rl, 'the same, each read written on to a Unix socket: a relay\'s floor');
+    floors[n] = fl && {...fl, relay_us: rl ? rl.us : null};
   }
   return floors;
 }
 
 // libcurl alone receiving "n" of the generating streams at once from the
 // stub, for as long as a round through a target takes: its CPU per event,
-// the floor of llmgw's upstream side of a stream.
-async function streamFloor(stub, n) {
-  const o = await curlFloor(stub, n, SMOKE ? 1 : 5, messagesBody(GEN_STREAM, true));
+// the floor of llmgw's upstream side of a stream; with "relay", each read
+// also written on to a Unix socket (what the other end's reading costs is
+// not counted): the floor of one read and one write per event.
+async function streamFloor(stub, n, relay) {
+  const o = await curlFloor(stub, n, SMOKE ? 1 : 5, messagesBody(GEN_STREAM, true), relay);
   return o && o.transfers > 0 ? {transfers: o.transfers, failed: o.failed, us: o.cpu_us / GEN_DELTAS} : null;
 }
 
@@ -459,7 +465,11 @@ async function benchSlowStreams(stub) {
   const r = await b;
   // Back to idle: the pool lets a worker go after thread_idle (3 s).
   await waitFor(() => status(g.pid).threads <= idle.threads + 1, 10000, 100);
-  const after = status(g.pid);
+  // The last worker to leave trims malloc on its way out: read the RSS
+  // once it stops falling.
+  let after = status(g.pid);
+  await waitFor(async () => { const was = after.rss_kb; await sleep(200); after = status(g.pid);
+    return after.rss_kb >= was; }, 3000, 0);
   await g.stop();
   const per = (k) => all ? (held[k] - idle[k]) / n : null;
   const m = {n, wanted: SLOW_WANTED, open: !!all, completed: r.completed, failed: r.failed, errors: r.errors, idle, held,
@@ -607,7 +617,9 @@ function ratios(targets, floor, fcgid, slow, streamFloors) {
         `end p50 ${ratio(g.total_p50, pg.total_p50)}, p99 ${ratio(g.total_p99, pg.total_p99)} (targets within 10%)`);
       const fl = streamFloors[n];
       if (fl)
-        say(`    libcurl alone receiving the same streams ${ratio(fl.us, pg.us)} of the proxy's CPU per event`);
+        say(`    libcurl alone receiving the same streams ${ratio(fl.us, pg.us)} of the proxy's CPU per event` +
+          (fl.relay_us ? `, and writing each read on ${ratio(fl.relay_us, pg.us)}; llmgw's part vs that ` +
+            `${ratio(g.llmgw_us, fl.relay_us)}` : ''));
     }
     for (const n of [1, ...LEVELS]) {
       const s = x.streams && x.streams[n], m = x.memory && x.memory[n];

@@ -9,9 +9,14 @@
  * KB (with "inflight" 1: the floor of one process that makes libcurl
  * transfers, as llmgw under mod_fcgid is).
  * With "body", that body instead (a streamed request: the floor of
- * relaying its events, which are read and dropped).
+ * receiving its events, which are read and dropped).  With -r, every
+ * piece libcurl hands over is also written, in one write(2), to a Unix
+ * socket of the transfer's own, which a child process reads and drops:
+ * the floor of a relay built on libcurl, one read and one write per event
+ * (the child's CPU, the reading end's, is not counted, as the web
+ * server's part of llmgw's is counted apart).
  *
- * usage: curl_floor url inflight secs [body]
+ * usage: curl_floor [-r] url inflight secs [body]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +24,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -70,6 +78,75 @@ discard(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* -r: the piece goes on to the transfer's socket, as a relay's would. */
+static size_t
+relay(char *p, size_t size, size_t n, void *arg)
+{
+	int	 fd = *(int *)arg;
+	size_t	 off = 0;
+	ssize_t	 w;
+
+	while (off < size * n) {
+		if ((w = write(fd, p + off, size * n - off)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return 0;	/* libcurl fails the transfer */
+		}
+		off += (size_t)w;
+	}
+	return size * n;
+}
+
+/*
+ * The reading ends of the "n" relay sockets, drained and dropped by a
+ * child process until every one is closed.  Returns the child's pid, or
+ * -1.  The parent keeps the writing ends, socks[2i].
+ */
+static pid_t
+start_drain(int *socks, long n)
+{
+	struct epoll_event	 ev, evs[64];
+	char			 buf[65536];
+	long			 i, open = n;
+	pid_t			 pid;
+	int			 dfd, nev;
+
+	for (i = 0; i < n; i++)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		    &socks[2 * i]) == -1)
+			return -1;
+	if ((pid = fork()) != 0) {
+		for (i = 0; i < n; i++)
+			close(socks[2 * i + 1]);
+		return pid;
+	}
+	if ((dfd = epoll_create1(0)) == -1)
+		_exit(1);
+	for (i = 0; i < n; i++) {
+		close(socks[2 * i]);
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN;
+		ev.data.fd = socks[2 * i + 1];
+		if (epoll_ctl(dfd, EPOLL_CTL_ADD, ev.data.fd, &ev) == -1)
+			_exit(1);
+	}
+	while (open > 0) {
+		if ((nev = epoll_wait(dfd, evs, 64, -1)) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		for (i = 0; i < nev; i++)
+			if (read(evs[i].data.fd, buf, sizeof(buf)) <= 0) {
+				epoll_ctl(dfd, EPOLL_CTL_DEL, evs[i].data.fd,
+				    NULL);
+				close(evs[i].data.fd);
+				open--;
+			}
+	}
+	_exit(0);
+}
+
 static double
 cpu_seconds(void)
 {
@@ -117,13 +194,25 @@ main(int argc, char *argv[])
 	struct epoll_event	 evs[64];
 	double			 secs, cpu0, t0, now;
 	long			 inflight, i, done = 0, failed = 0;
-	int			 running, left, nev, wait, flags;
+	int			 running, left, nev, wait, flags, relaying;
+	int			*socks = NULL;
+	pid_t			 drain = -1;
 
+	relaying = argc > 1 && strcmp(argv[1], "-r") == 0;
+	argc -= relaying;
+	argv += relaying;
 	if (argc < 4 || argc > 5 ||
 	    (inflight = strtol(argv[2], NULL, 10)) <= 0 ||
 	    (secs = strtod(argv[3], NULL)) <= 0) {
-		fprintf(stderr, "usage: curl_floor url inflight secs [body]\n");
+		fprintf(stderr,
+		    "usage: curl_floor [-r] url inflight secs [body]\n");
 		return 2;
+	}
+	if (relaying && ((socks = calloc(2 * inflight, sizeof(int))) == NULL ||
+	    (drain = start_drain(socks, inflight)) == -1)) {
+		fprintf(stderr, "curl_floor: no relay sockets: %s\n",
+		    strerror(errno));
+		return 1;
 	}
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
@@ -157,7 +246,10 @@ main(int argc, char *argv[])
 		curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 4096L);
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, discard);
-		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION,
+		    relaying ? relay : discard);
+		if (relaying)
+			curl_easy_setopt(h, CURLOPT_WRITEDATA, &socks[2 * i]);
 		curl_multi_add_handle(multi, h);
 	}
 	cpu0 = cpu_seconds();
@@ -202,6 +294,12 @@ main(int argc, char *argv[])
 	    "\"per_second\": %.0f, \"private_dirty_kb\": %ld}\n", done, failed,
 	    done > 0 ? (cpu_seconds() - cpu0) / (double)done * 1e6 : 0,
 	    done / (mono_seconds() - t0), private_dirty_kb());
-	/* The process ends here: its handles go with it. */
+	/* The process ends here: its handles go with it, and the relay
+	 * sockets, which lets the drain end. */
+	if (relaying) {
+		for (i = 0; i < inflight; i++)
+			close(socks[2 * i]);
+		waitpid(drain, NULL, 0);
+	}
 	return failed > 0 && done == 0;
 }
