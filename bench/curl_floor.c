@@ -108,6 +108,7 @@ start_drain(int *socks, long n)
 	struct epoll_event	 ev, evs[64];
 	char			 buf[65536];
 	long			 i, open = n;
+	ssize_t			 got;
 	pid_t			 pid;
 	int			 dfd, nev;
 
@@ -137,7 +138,8 @@ start_drain(int *socks, long n)
 			_exit(1);
 		}
 		for (i = 0; i < nev; i++)
-			if (read(evs[i].data.fd, buf, sizeof(buf)) <= 0) {
+			if ((got = read(evs[i].data.fd, buf, sizeof(buf))) ==
+			    0 || (got == -1 && errno != EINTR)) {
 				epoll_ctl(dfd, EPOLL_CTL_DEL, evs[i].data.fd,
 				    NULL);
 				close(evs[i].data.fd);
@@ -294,8 +296,8 @@ main(int argc, char *argv[])
 	    "\"per_second\": %.0f, \"private_dirty_kb\": %ld}\n", done, failed,
 	    done > 0 ? (cpu_seconds() - cpu0) / (double)done * 1e6 : 0,
 	    done / (mono_seconds() - t0), private_dirty_kb());
-	/* The process ends here: its handles go with it, and the relay
-	 * sockets, which lets the drain end. */
+	/* The process ends here and its handles go with it; the relay
+	 * sockets are closed first, so that the drain ends, and waited for. */
 	if (relaying) {
 		for (i = 0; i < inflight; i++)
 			close(socks[2 * i]);
