@@ -27,33 +27,39 @@
 
 /*
  * failed/<base>.reason: when, after how many attempts, why.  Written
- * before the record goes there: a crash in between leaves a harmless
- * orphan.  0, or -1 with "err" set.
+ * whole under its name (never seen empty or half-written) before the
+ * record goes there: a crash in between leaves a harmless orphan, which
+ * the next failure of that record replaces.  0, or -1 with "err" set.
  */
 static int
 write_reason(struct spool *s, const char *base, int attempts,
     const char *reason, struct err *err)
 {
-	char	 name[SPOOL_NAME_MAX + 8], when[32];
+	char	 name[SPOOL_NAME_MAX + 8], when[32], *text;
 	time_t	 now = time(NULL);
-	int	 fd, rc = 0;
+	int	 len, rc;
 
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	snprintf(name, sizeof(name), "%s.reason", base);
-	if (spool_hold(s, err) == -1)
+	if ((len = asprintf(&text, "%s after %d attempt%s: %s\n", when,
+	    attempts, attempts == 1 ? "" : "s", reason)) == -1) {
+		err_set(err, "spool: failed/%s in %s: out of memory", name,
+		    s->dir);
 		return -1;
-	if ((fd = openat(s->fds[SPOOL_FAILED], name, O_WRONLY | O_CREAT |
-	    O_TRUNC | O_CLOEXEC, perm_file_mode())) == -1 ||
-	    perm_fix(fd, 0) == -1 || dprintf(fd, "%s after %d attempt%s: %s\n", when, attempts,
-	    attempts == 1 ? "" : "s", reason) < 0 ||
-	    (s->sync && fsync(fd) == -1)) {
-		err_set(err, "spool: write failed/%s in %s: %s", name, s->dir,
-		    strerror(errno));
-		rc = -1;
 	}
-	if (fd != -1)
-		close(fd);
-	spool_unhold(s);
+	if ((rc = spool_hold(s, err)) == 0) {
+		if (unlinkat(s->fds[SPOOL_FAILED], name, 0) == -1 &&
+		    errno != ENOENT) {
+			err_set(err, "spool: remove the old failed/%s in %s: %s",
+			    name, s->dir, strerror(errno));
+			rc = -1;
+		}
+		spool_unhold(s);
+	}
+	if (rc == 0)
+		rc = spool_put_file(s, SPOOL_FAILED, name, text, (size_t)len, 0,
+		    err);
+	free(text);
 	return rc;
 }
 
