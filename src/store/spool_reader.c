@@ -19,7 +19,6 @@
 #include "core/err.h"
 #include "core/proc.h"
 #include "core/str.h"
-#include "perm.h"
 #include "spool_impl.h"
 #include "spool_reader.h"
 
