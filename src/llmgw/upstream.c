@@ -304,8 +304,7 @@ set_options(struct upstream *u, struct call *c, const struct conf *conf,
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, c->whole ?
-	    UPSTREAM_BUFFER_WHOLE : UPSTREAM_BUFFER_STREAM);
+	curl_easy_setopt(h, CURLOPT_BUFFERSIZE, UPSTREAM_BUFFER);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -19,12 +19,10 @@ struct conf;
 /* A worker's inbox: the loop pauses a transfer rather than grow it more. */
 #define INBOX_MAX	(256 * 1024)
 /*
- * libcurl's receive buffer per transfer, held while it runs: a stream's
- * for all of its life, and SSE events are a few hundred bytes each, so
- * its buffer is libcurl's least; a whole reply is read in fewer calls.
+ * libcurl's receive buffer per transfer.  SSE events are small; a large
+ * buffer only costs memory per open stream.
  */
-#define UPSTREAM_BUFFER_STREAM	1024L
-#define UPSTREAM_BUFFER_WHOLE	4096L
+#define UPSTREAM_BUFFER	4096L
 /*
  * Idle connections to the API kept for the next transfers.  libcurl's own
  * limit, four per transfer running at the moment one ends, closed and
