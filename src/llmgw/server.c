@@ -23,7 +23,6 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "core/stack.h"
 #include "server_impl.h"
 
 /*
@@ -304,8 +303,6 @@ worker_main(void *arg)
 	free(sp);
 	/* What top -H and ps -L show; a name this short cannot fail. */
 	(void)pthread_setname_np(pthread_self(), "llmgw-worker");
-	/* Only a stream's long waits use it; a worker runs without. */
-	(void)stack_mark();
 	if (start > 0)
 		start_workers(s, start);	/* our share, first */
 	start = 0;

@@ -23,7 +23,6 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "core/stack.h"
 #include "core/str.h"
 #include "store/conf.h"
 #include "upstream.h"
@@ -206,10 +205,7 @@ sleep_on(struct call *c, const struct timespec *until)
 
 /*
  * Worker thread: wait for the transfer, feeding the sink as bytes come,
- * through "take".  Returns when the loop has finished the call.  A
- * stream's worker sleeps for most of it: it gives back the stack pages
- * below it as it begins, and again after each tick (which may have run
- * deep).
+ * through "take".  Returns when the loop has finished the call.
  */
 static void
 wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
@@ -218,8 +214,6 @@ wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
 	long long	 next_tick = clock_mono_ms() + TICK_MS;
 	int		 done, paused, asked_stop = 0;
 
-	if (!c->whole)
-		stack_release();
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while ((c->inbox.len == 0 && !c->done &&
@@ -257,8 +251,6 @@ wait_for(struct call *c, const struct upstream_sink *sink, struct buf *take)
 				kick(c, 1);
 				asked_stop = 1;
 			}
-			if (!c->whole)
-				stack_release();
 		}
 		pthread_mutex_lock(&c->lock);
 		if (done && c->inbox.len == 0)
