@@ -249,20 +249,32 @@ budget_decide(const struct key *k, const struct budget_claim *claim,
 	return 0;
 }
 
-/* One try: 0 reserved, 1 rate, 2 spent, -1 error (rolled back). */
+/* A claim on a key, as a job of dbpool_batch(). */
+struct reserve_job {
+	const char			*database;	/* for messages */
+	const struct key		*k;
+	const struct budget_claim	*claim;
+	struct reservation		*r;
+	struct budget_left		*bl;
+	long				*retry_after;
+};
+
+/*
+ * One try, within the batch's transaction: 0 reserved, 1 rate, 2 spent,
+ * -1 error (the batch rolls back what it did).
+ */
 static int
-try_reserve(struct dbconn *c, const struct key *k,
-    const struct budget_claim *claim, struct reservation *r,
-    struct budget_left *bl, long *retry_after, struct err *err)
+reserve_in(struct dbconn *c, struct reserve_job *j, struct err *err)
 {
+	const struct key *k = j->k;
+	const struct budget_claim *claim = j->claim;
+	struct reservation *r = j->r;
 	struct budget_seen seen = { 0, 0, 0, 0, 0 };
 	int64_t		 now = clock_wall_ms();
 	sqlite3_stmt	*st;
 	long		 tokens;
 	int		 rc;
 
-	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
-		return -1;
 	if (k->budget_tokens >= 0) {
 		budget_period(k->period, claim->ts_ms, r->period,
 		    sizeof(r->period), &seen.period_left);
@@ -270,26 +282,26 @@ try_reserve(struct dbconn *c, const struct key *k,
 		    r->period, 0, NULL, err)) == -1 ||
 		    (seen.held = run(c, DBS_BUDGET_RESERVED, held_sql, k->id,
 		    r->period, 0, NULL, err)) == -1)
-			goto fail;
+			return -1;
 	}
 	if (k->rpm >= 0 && (run(c, DBS_RPM_PRUNE, prune_sql, k->id, NULL,
 	    now - 60000, NULL, err) == -1 ||
 	    (seen.count = run(c, DBS_RPM_COUNT, count_sql, k->id, NULL, 0,
 	    &seen.oldest, err)) == -1))
-		goto fail;
-	if ((rc = budget_decide(k, claim, &seen, now, bl, retry_after,
+		return -1;
+	if ((rc = budget_decide(k, claim, &seen, now, j->bl, j->retry_after,
 	    &tokens)) != 0)
-		goto refuse;
+		return rc;
 	if (k->rpm >= 0 && run(c, DBS_RPM_HIT, hit_sql, k->id, NULL, now,
 	    NULL, err) == -1)
-		goto fail;
+		return -1;
 	if (k->budget_tokens >= 0) {
 		str_copy(r->id, sizeof(r->id), claim->id);
 		str_copy(r->key_id, sizeof(r->key_id), k->id);
 		r->tokens = tokens;
 		if ((st = dbconn_stmt(c, DBS_RESERVE, reserve_sql, err)) ==
 		    NULL)
-			goto fail;
+			return -1;
 		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, r->key_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, r->period, -1, SQLITE_STATIC);
@@ -304,20 +316,38 @@ try_reserve(struct dbconn *c, const struct key *k,
 		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
 			err_set(err, "%s", sqlite3_errmsg(c->db));
-			goto fail;
+			return -1;
 		}
 	}
-	if (db_exec(c->db, "COMMIT", err) == -1)
-		goto fail;
 	return 0;
-refuse:
-	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	r->id[0] = '\0';
+}
+
+/* reserve_in() as a job, its errors naming the database and key. */
+static int
+try_reserve(struct dbconn *c, void *arg, struct err *err)
+{
+	struct reserve_job *j = arg;
+	int		 rc;
+
+	if ((rc = reserve_in(c, j, err)) == -1)
+		err_prefix(err, "database %s: budget of key %s", j->database,
+		    j->k->id);
 	return rc;
-fail:
-	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	r->id[0] = '\0';
-	return -1;
+}
+
+/* Reclaim dead holds now, in a transaction of its own: how many. */
+static long
+reclaim_now(struct dbpool *p, int64_t deadline_ms)
+{
+	struct dbconn	*c;
+	struct err	 ignored;
+	long		 n;
+
+	if ((c = dbpool_get_writer(p, deadline_ms, &ignored)) == NULL)
+		return -1;
+	n = budget_reclaim(c, &ignored);
+	dbpool_put(p, c, n == -1);
+	return n;
 }
 
 int
@@ -335,25 +365,23 @@ budget_reserve(struct dbpool *p, const struct key *k,
     const struct budget_claim *claim, struct reservation *r,
     struct budget_left *left, long *retry_after, struct err *err)
 {
-	struct dbconn	*c;
-	struct err	 ignored;
+	struct reserve_job job = { dbpool_path(p), k, claim, r, left,
+	    retry_after };
 	int		 rc;
 
 	if (budget_start(k, r, left))
 		return BUDGET_OK;
-	if ((c = dbpool_get_writer(p, claim->deadline_ms, err)) == NULL)
-		return BUDGET_ERROR;
 	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
-		budget_reclaim(c, &ignored);
-	rc = try_reserve(c, k, claim, r, left, retry_after, err);
+		(void)reclaim_now(p, claim->deadline_ms);
+	/* Its hold shares a commit with the holds taken meanwhile. */
+	rc = dbpool_batch(p, claim->deadline_ms, try_reserve, &job, err);
 	/* Short of tokens: what dead processes hold may be the reason
 	 * (charged, it may stay short). */
-	if (rc == 2 && budget_reclaim(c, &ignored) > 0)
-		rc = try_reserve(c, k, claim, r, left, retry_after, err);
-	dbpool_put(p, c, rc == -1);
-	if (rc == -1)
-		err_prefix(err, "database %s: budget of key %s", dbpool_path(p),
-		    k->id);
+	if (rc == 2 && reclaim_now(p, claim->deadline_ms) > 0)
+		rc = dbpool_batch(p, claim->deadline_ms, try_reserve, &job,
+		    err);
+	if (rc != 0)
+		r->id[0] = '\0';	/* rolled back */
 	return rc == 0 ? BUDGET_OK : rc == 1 ? BUDGET_RATE : rc == 2 ?
 	    BUDGET_SPENT : BUDGET_ERROR;
 }

@@ -79,6 +79,19 @@ struct dbconn	*dbpool_get_writer(struct dbpool *, int64_t deadline_ms,
 void		 dbpool_put(struct dbpool *, struct dbconn *, int failed);
 
 /*
+ * Run "job" on a writer's connection inside a transaction that the jobs
+ * of this process's other threads, queued meanwhile, share: one commit
+ * (and its syncs) for all of them, each in a savepoint of its own, in
+ * the order they came.  "job" returns 0 (kept), -1 with "err" set, or
+ * another number (a refusal); all but 0 roll back what it did.  Returns
+ * what "job" returned, or -1 with "err" set if the transaction did not
+ * commit or the job was not run by "deadline_ms" (monotonic).
+ */
+int		 dbpool_batch(struct dbpool *, int64_t deadline_ms,
+		    int (*job)(struct dbconn *, void *, struct err *),
+		    void *arg, struct err *);
+
+/*
  * The statement in "slot", prepared from "sql" the first time; reset and
  * with bindings cleared.  NULL with "err" set.
  */

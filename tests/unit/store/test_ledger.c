@@ -19,19 +19,7 @@
 #include "store/ledger.h"
 #include "store/record.h"
 #include "../tap.h"
-
-static long long
-scalar(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt	*st;
-	long long	 v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
+#include "scalar.h"
 
 static void
 row(struct record *r, const char *id, const char *key, int64_t ts)
