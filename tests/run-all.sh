@@ -121,7 +121,7 @@ failed=$((failed + fuzz_failed + dist_failed + pkg_failed + (analyze_rc != 0)))
 # fails, the pass is skipped, and says so.
 echo "== the threaded tests again under ThreadSanitizer"
 tsan_tests="tests/unit/llmgw/test_usage tests/unit/store/test_spool
-    tests/unit/store/test_dbpool
+    tests/unit/core/test_batch tests/unit/store/test_dbpool
     tests/integration/pool.js tests/integration/chat.js
     tests/integration/stream.js tests/integration/ops.js
     tests/integration/faults.js tests/integration/deploy_nginx.js

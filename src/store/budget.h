@@ -6,7 +6,9 @@
  * bound of what it can cost against the key's budget for the current
  * period, and counts it against the key's requests per minute, in one
  * BEGIN IMMEDIATE transaction: of two requests racing for the last
- * tokens, one gets them.  The reservation is named by the request's
+ * tokens, one gets them.  The holds that this process's threads ask for
+ * meanwhile share that transaction, one after another, each in a
+ * savepoint of its own (dbpool_batch()): one commit for all of them.  The reservation is named by the request's
  * record id; the usage row of that record (ledger.h) replaces it by what
  * the request really used, in one transaction.  Since a reservation is
  * never less than the real cost, the settled total never exceeds the

@@ -1,7 +1,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +11,7 @@
 
 #include <sqlite3.h>
 
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "db.h"
@@ -16,48 +19,34 @@
 
 #define POOL_KEEP	16	/* idle connections kept open */
 
-/* A job of dbpool_batch(), waiting or in a batch. */
-struct batch_job {
-	struct batch_job *next;
-	int		(*fn)(struct dbconn *, void *, struct err *);
-	void		*arg;
-	struct err	*err;
-	int		 rc;
-	int		 taken;		/* in the batch that runs */
-	int		 done;
-};
-
 struct dbpool {
 	pthread_mutex_t	 lock;
 	pthread_mutex_t	 write_lock;	/* one writer of this process at a time */
 	char		*path;
 	struct dbconn	*idle;
 	int		 nidle;
-	pthread_mutex_t	 batch_lock;	/* the queue below */
-	pthread_cond_t	 batch_done;	/* a batch ended, or a job left */
-	struct batch_job *queue;	/* waiting, oldest first */
-	int		 batch_running;
+	struct batch	*batch;		/* dbpool_batch()'s jobs */
 };
+
+static batch_run_fn	 run_batch;
 
 struct dbpool *
 dbpool_new(const char *path)
 {
 	struct dbpool	*p;
-	pthread_condattr_t attr;
+	char		 name[PATH_MAX + 16];
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	if ((p->path = strdup(path)) == NULL) {
+	snprintf(name, sizeof(name), "database %s", path);
+	if ((p->path = strdup(path)) == NULL ||
+	    (p->batch = batch_new(name, run_batch, p)) == NULL) {
+		free(p->path);
 		free(p);
 		return NULL;
 	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->write_lock, NULL);
-	pthread_mutex_init(&p->batch_lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->batch_done, &attr);
-	pthread_condattr_destroy(&attr);
 	return p;
 }
 
@@ -87,8 +76,7 @@ dbpool_free(struct dbpool *p)
 	}
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->write_lock);
-	pthread_mutex_destroy(&p->batch_lock);
-	pthread_cond_destroy(&p->batch_done);
+	batch_free(p->batch);
 	free(p->path);
 	free(p);
 }
@@ -232,40 +220,52 @@ dbconn_stmt(struct dbconn *c, enum db_slot slot, const char *sql,
 	return c->st[slot];
 }
 
-/* Every job of "list" fails with "err". */
+/* A job of dbpool_batch(). */
+struct pool_job {
+	int		(*fn)(struct dbconn *, void *, struct err *);
+	void		*arg;
+};
+
+/* Every job of the batch fails with "err". */
 static void
-batch_fail(struct batch_job *list, const struct err *err)
+fail_all(struct batch_job *const *jobs, size_t n, const struct err *err)
 {
-	for (; list != NULL; list = list->next) {
-		list->rc = -1;
-		*list->err = *err;
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		jobs[i]->rc = -1;
+		*jobs[i]->err = *err;
 	}
 }
 
 /*
- * The jobs of "list" in one transaction, each in a savepoint; each one's
- * "rc" set.  A savepoint that cannot be rolled back, or a commit that
- * fails, fails them all: nothing of theirs was kept.
+ * The jobs in one transaction, each in a savepoint.  A savepoint that
+ * cannot be rolled back, or a commit that fails, fails them all: nothing
+ * of theirs was kept.
  */
 static void
-batch_run(struct dbpool *p, struct batch_job *list, int64_t deadline_ms)
+run_batch(void *ctx, struct batch_job *const *jobs, size_t n,
+    int64_t deadline_ms)
 {
-	struct batch_job *j;
+	struct dbpool	*p = ctx;
+	struct pool_job	*j;
 	struct dbconn	*c;
 	struct err	 err;
+	size_t		 i;
 
 	if ((c = dbpool_get_writer(p, deadline_ms, &err)) == NULL) {
-		batch_fail(list, &err);
+		fail_all(jobs, n, &err);
 		return;
 	}
 	if (db_exec(c->db, "BEGIN IMMEDIATE", &err) == -1)
 		goto fail;
-	for (j = list; j != NULL; j = j->next) {
+	for (i = 0; i < n; i++) {
+		j = jobs[i]->arg;
 		if (db_exec(c->db, "SAVEPOINT job", &err) == -1)
 			goto fail;
-		j->rc = j->fn(c, j->arg, j->err);
-		if ((j->rc != 0 && db_exec(c->db, "ROLLBACK TO job", &err) ==
-		    -1) || db_exec(c->db, "RELEASE job", &err) == -1)
+		jobs[i]->rc = j->fn(c, j->arg, jobs[i]->err);
+		if ((jobs[i]->rc != 0 && db_exec(c->db, "ROLLBACK TO job",
+		    &err) == -1) || db_exec(c->db, "RELEASE job", &err) == -1)
 			goto fail;
 	}
 	if (db_exec(c->db, "COMMIT", &err) == -1)
@@ -275,21 +275,8 @@ batch_run(struct dbpool *p, struct batch_job *list, int64_t deadline_ms)
 fail:
 	err_prefix(&err, "database %s", p->path);
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	batch_fail(list, &err);
+	fail_all(jobs, n, &err);
 	dbpool_put(p, c, 1);
-}
-
-/* With the batch lock held: take "j" out of the queue. */
-static void
-batch_leave_locked(struct dbpool *p, struct batch_job *j)
-{
-	struct batch_job **pp;
-
-	for (pp = &p->queue; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == j) {
-			*pp = j->next;
-			break;
-		}
 }
 
 int
@@ -297,53 +284,8 @@ dbpool_batch(struct dbpool *p, int64_t deadline_ms,
     int (*fn)(struct dbconn *, void *, struct err *), void *arg,
     struct err *err)
 {
-	struct batch_job job = { NULL, fn, arg, err, -1, 0, 0 };
-	struct batch_job **pp, *list, *j;
-	struct timespec	 until;
+	struct pool_job	 job = { fn, arg };
 
-	deadline_ms = deadline_or_default(deadline_ms);
-	until = clock_after_ms(CLOCK_MONOTONIC, deadline_ms - clock_mono_ms());
-	pthread_mutex_lock(&p->batch_lock);
-	for (pp = &p->queue; *pp != NULL; pp = &(*pp)->next)
-		;
-	*pp = &job;
-	/* The oldest waiting job runs the next batch, with every job
-	 * queued by then. */
-	while (!job.done && (p->batch_running || p->queue != &job)) {
-		if (job.taken) {
-			/* In the batch that runs: its end is what we wait
-			 * for, and it ends by its own deadline. */
-			pthread_cond_wait(&p->batch_done, &p->batch_lock);
-			continue;
-		}
-		if (pthread_cond_timedwait(&p->batch_done, &p->batch_lock,
-		    &until) == ETIMEDOUT && !job.taken) {
-			batch_leave_locked(p, &job);
-			pthread_cond_broadcast(&p->batch_done);
-			pthread_mutex_unlock(&p->batch_lock);
-			err_set(err, "database %s: this process's other "
-			    "writers held it past the deadline", p->path);
-			return -1;
-		}
-	}
-	if (job.done) {
-		pthread_mutex_unlock(&p->batch_lock);
-		return job.rc;
-	}
-	list = p->queue;
-	p->queue = NULL;
-	for (j = list; j != NULL; j = j->next)
-		j->taken = 1;
-	p->batch_running = 1;
-	pthread_mutex_unlock(&p->batch_lock);
-
-	batch_run(p, list, deadline_ms);
-
-	pthread_mutex_lock(&p->batch_lock);
-	for (j = list; j != NULL; j = j->next)
-		j->done = 1;
-	p->batch_running = 0;
-	pthread_cond_broadcast(&p->batch_done);
-	pthread_mutex_unlock(&p->batch_lock);
-	return job.rc;
+	return batch_submit(p->batch, &job, deadline_or_default(deadline_ms),
+	    err);
 }

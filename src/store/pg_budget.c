@@ -13,6 +13,11 @@
  * truth.  Holds carry a lease (their "expires"): one whose process died
  * on this host is charged as SQLite's are (budget.h), and any past its
  * lease, a dead host's among them, is released.
+ *
+ * The holds a process's threads ask for meanwhile share one transaction
+ * and its commit (core/batch.h), their keys locked in the order of their
+ * ids, the same for every host, so that two batches never wait for each
+ * other.
  */
 #include "config.h"
 
@@ -22,6 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/proc.h"
@@ -203,11 +209,15 @@ struct reserve_job {
 	struct reservation		*r;
 	struct budget_left		*left;
 	long				*retry_after;
+	long				 tokens;	/* what it holds */
 };
 
-/* One try: 0 reserved, 1 rate, 2 spent, -1 error. */
+/*
+ * One claim, in the batch's transaction: 0 reserved (its tokens in
+ * j->tokens), 1 rate, 2 spent (nothing written), -1 error.
+ */
 static int
-try_reserve(struct pg *c, struct reserve_job *j)
+reserve_in(struct pg *c, struct reserve_job *j)
 {
 	const struct key		*k = j->k;
 	const struct budget_claim	*claim = j->claim;
@@ -217,7 +227,6 @@ try_reserve(struct pg *c, struct reserve_job *j)
 	const char			*v[11];
 	char				 n[8][24];
 	PGresult			*res;
-	long				 tokens;
 	int				 rc;
 
 	r->period[0] = '\0';
@@ -227,7 +236,7 @@ try_reserve(struct pg *c, struct reserve_job *j)
 	v[0] = k->id;
 	v[1] = r->period;
 	v[2] = pg_num(n[0], now - 60000);
-	if (begin(c) == -1 || one(c, PGS_KEY_LOCK, v, NULL) == -1 ||
+	if (one(c, PGS_KEY_LOCK, v, NULL) == -1 ||
 	    (res = pg_run(c, stmts, PGS_ROOM, v, &c->err)) == NULL)
 		return -1;
 	seen.used = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -236,8 +245,8 @@ try_reserve(struct pg *c, struct reserve_job *j)
 	seen.oldest = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
 	PQclear(res);
 	if ((rc = budget_decide(k, claim, &seen, now, j->left, j->retry_after,
-	    &tokens)) != 0)
-		return rc;		/* rolled back by the pool */
+	    &j->tokens)) != 0)
+		return rc;
 	v[1] = pg_num(n[1], now);
 	if (k->rpm >= 0 && one(c, PGS_RATE_HIT, v, NULL) == -1)
 		return -1;
@@ -245,7 +254,7 @@ try_reserve(struct pg *c, struct reserve_job *j)
 		v[0] = claim->id;
 		v[1] = k->id;
 		v[2] = r->period;
-		v[3] = pg_num(n[2], tokens);
+		v[3] = pg_num(n[2], j->tokens);
 		v[4] = pg_pool_host(j->pool);
 		v[5] = pg_num(n[3], (long long)getpid());
 		v[6] = pg_num(n[4], (long long)proc_self_start());
@@ -256,37 +265,75 @@ try_reserve(struct pg *c, struct reserve_job *j)
 		if (one(c, PGS_RESERVE, v, NULL) == -1)
 			return -1;
 	}
-	if (commit(c) == -1)
-		return -1;
-	if (k->budget_tokens >= 0) {
-		str_copy(r->id, sizeof(r->id), claim->id);
-		str_copy(r->key_id, sizeof(r->key_id), k->id);
-		r->tokens = tokens;
-	}
 	return 0;
 }
 
-static int
-reserve_job(struct pg *c, void *arg)
-{
-	struct reserve_job	*j = arg;
-	struct reclaim_job	 rj = { pg_pool_host(j->pool), 0 };
-	int			 rc;
+/* A batch of claims, as one job of the pool. */
+struct holds {
+	struct batch_job *const *jobs;
+	size_t		 n;
+};
 
-	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS &&
-	    reclaim_job(c, &rj) == -1)
-		pg_rollback(c);		/* tried again on the next */
-	if (PQstatus(c->conn) != CONNECTION_OK)
+static int
+holds_job(struct pg *c, void *arg)
+{
+	struct holds	*h = arg;
+	size_t		 i;
+
+	if (begin(c) == -1)
 		return -1;
-	rc = try_reserve(c, j);
-	/* Short of tokens: what dead processes and lapsed leases hold may
-	 * be the reason. */
-	if (rc == 2) {
-		pg_rollback(c);
-		if (reclaim_job(c, &rj) == 0 && rj.n > 0)
-			rc = try_reserve(c, j);
+	for (i = 0; i < h->n; i++)
+		if ((h->jobs[i]->rc = reserve_in(c, h->jobs[i]->arg)) == -1)
+			return -1;	/* rolled back by the pool */
+	return commit(c);
+}
+
+void
+pg_run_holds(void *pool, struct batch_job *const *jobs, size_t n,
+    int64_t deadline_ms)
+{
+	struct batch_job *sorted[BATCH_MAX], *t;
+	struct holds	 h = { sorted, n };
+	struct reserve_job *j;
+	struct err	 err;
+	size_t		 i, k;
+
+	/* Keys locked in one order by every host's batches, so that two
+	 * never wait for each other; a key's claims keep their order. */
+	for (i = 0; i < n; i++) {
+		t = jobs[i];
+		for (k = i; k > 0 && strcmp(((struct reserve_job *)
+		    sorted[k - 1]->arg)->k->id, ((struct reserve_job *)
+		    t->arg)->k->id) > 0; k--)
+			sorted[k] = sorted[k - 1];
+		sorted[k] = t;
 	}
-	return rc;
+	if (pg_pool_job(pool, deadline_ms, holds_job, &h, &err) == -1) {
+		for (i = 0; i < n; i++) {
+			jobs[i]->rc = -1;
+			*jobs[i]->err = err;
+		}
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		j = jobs[i]->arg;
+		if (jobs[i]->rc == 0 && j->k->budget_tokens >= 0) {
+			str_copy(j->r->id, sizeof(j->r->id), j->claim->id);
+			str_copy(j->r->key_id, sizeof(j->r->key_id), j->k->id);
+			j->r->tokens = j->tokens;
+		}
+	}
+}
+
+/* Reclaim dead holds and lapsed leases now: how many, or -1. */
+static long
+reclaim_now(struct pg_pool *pool, int64_t deadline_ms)
+{
+	struct reclaim_job	 rj = { pg_pool_host(pool), 0 };
+	struct err		 ignored;
+
+	return pg_pool_job(pool, deadline_ms, reclaim_job, &rj, &ignored) ==
+	    -1 ? -1 : rj.n;
 }
 
 enum budget_verdict
@@ -294,16 +341,24 @@ pg_reserve(void *pool, const struct key *k, const struct budget_claim *claim,
     struct reservation *r, struct budget_left *left, long *retry_after,
     struct err *err)
 {
-	struct reserve_job	 j = { pool, k, claim, r, left, retry_after };
+	struct reserve_job	 j = { pool, k, claim, r, left, retry_after, 0 };
 	int			 rc;
 
 	if (budget_start(k, r, left))
 		return BUDGET_OK;
-	rc = pg_pool_job(pool, claim->deadline_ms, reserve_job, &j, err);
-	if (rc == -1) {
+	if (clock_wall_ms() - atomic_load(&last_reclaim) > RECLAIM_EVERY_MS)
+		(void)reclaim_now(pool, claim->deadline_ms);
+	/* Its hold shares a commit with the holds taken meanwhile. */
+	rc = batch_submit(pg_pool_holds(pool), &j, claim->deadline_ms, err);
+	/* Short of tokens: what dead processes and lapsed leases hold may
+	 * be the reason. */
+	if (rc == 2 && reclaim_now(pool, claim->deadline_ms) > 0)
+		rc = batch_submit(pg_pool_holds(pool), &j, claim->deadline_ms,
+		    err);
+	if (rc != 0)
 		r->id[0] = '\0';
+	if (rc == -1)
 		err_prefix(err, "budget of key %s", k->id);
-	}
 	return rc == 0 ? BUDGET_OK : rc == 1 ? BUDGET_RATE : rc == 2 ?
 	    BUDGET_SPENT : BUDGET_ERROR;
 }

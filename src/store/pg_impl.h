@@ -95,6 +95,13 @@ int		 pg_pool_job(struct pg_pool *, int64_t deadline_ms,
 		    int (*job)(struct pg *, void *), void *arg, struct err *);
 const char	*pg_pool_host(const struct pg_pool *);
 
+/* The pool's batch of budget holds (core/batch.h), which
+ * pg_run_holds() runs: every claim in one transaction. */
+struct batch	*pg_pool_holds(struct pg_pool *);
+struct batch_job;
+void		 pg_run_holds(void *pool, struct batch_job *const *jobs,
+		    size_t n, int64_t deadline_ms);
+
 /* Budgets and usage rows (pg_budget.c), as store_ops asks. */
 enum budget_verdict pg_reserve(void *pool, const struct key *,
 		    const struct budget_claim *, struct reservation *,

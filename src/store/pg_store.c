@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/batch.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/str.h"
@@ -35,6 +36,7 @@ struct pg_pool {
 	char		 name[320];	/* the last connection's, for
 					 * messages */
 	char		 host[256];	/* this host, in the holds it makes */
+	struct batch	*holds;		/* pg_reserve()'s claims */
 };
 
 #define KEY_COLUMNS	"id, name, prefix, created, expires, revoked," \
@@ -57,7 +59,9 @@ pool_new(const char *uri, const char *program, int max)
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	if ((p->uri = strdup(uri)) == NULL) {
+	if ((p->uri = strdup(uri)) == NULL ||
+	    (p->holds = batch_new("PostgreSQL", pg_run_holds, p)) == NULL) {
+		free(p->uri);
 		free(p);
 		return NULL;
 	}
@@ -87,11 +91,18 @@ pool_free(void *arg)
 		p->idle = c->next;
 		pg_close(c);
 	}
+	batch_free(p->holds);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->freed);
 	explicit_bzero(p->uri, strlen(p->uri));
 	free(p->uri);
 	free(p);
+}
+
+struct batch *
+pg_pool_holds(struct pg_pool *p)
+{
+	return p->holds;
 }
 
 const char *
