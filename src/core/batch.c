@@ -9,10 +9,15 @@
 #include "clock.h"
 #include "err.h"
 
-/* A job and its place in the queue; on its submitter's stack. */
+/*
+ * A job and its place in the queue; on its submitter's stack.  Each has
+ * its own wake-up: a batch's end wakes the jobs it ran and the one that
+ * runs the next, not every job that waits.
+ */
 struct waiting {
 	struct batch_job job;
 	struct waiting	*next;
+	pthread_cond_t	 wake;
 	int		 taken;		/* in the batch that runs */
 	int		 done;
 };
@@ -22,7 +27,7 @@ struct batch {
 	batch_run_fn	*run;
 	void		*ctx;
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 changed;	/* a batch ended, or a job left */
+	pthread_condattr_t monotonic;	/* for each job's wake-up */
 	struct waiting	*queue;		/* oldest first */
 	int		 running;
 };
@@ -31,7 +36,6 @@ struct batch *
 batch_new(const char *name, batch_run_fn *run, void *ctx)
 {
 	struct batch	*b;
-	pthread_condattr_t attr;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return NULL;
@@ -42,10 +46,8 @@ batch_new(const char *name, batch_run_fn *run, void *ctx)
 	b->run = run;
 	b->ctx = ctx;
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&b->changed, &attr);
-	pthread_condattr_destroy(&attr);
+	pthread_condattr_init(&b->monotonic);
+	pthread_condattr_setclock(&b->monotonic, CLOCK_MONOTONIC);
 	return b;
 }
 
@@ -55,7 +57,7 @@ batch_free(struct batch *b)
 	if (b == NULL)
 		return;
 	pthread_mutex_destroy(&b->lock);
-	pthread_cond_destroy(&b->changed);
+	pthread_condattr_destroy(&b->monotonic);
 	free(b->name);
 	free(b);
 }
@@ -77,13 +79,16 @@ int
 batch_submit(struct batch *b, void *arg, int64_t deadline_ms,
     struct err *err)
 {
-	struct waiting	 self = { { arg, err, -1 }, NULL, 0, 0 };
+	struct waiting	 self = { { arg, err, -1 }, NULL,
+			    PTHREAD_COND_INITIALIZER, 0, 0 };
 	struct waiting	*taken[BATCH_MAX], **pp;
 	struct batch_job *jobs[BATCH_MAX];
 	struct timespec	 until;
 	size_t		 n, i;
+	int		 timedout = 0;
 
 	until = clock_after_ms(CLOCK_MONOTONIC, deadline_ms - clock_mono_ms());
+	pthread_cond_init(&self.wake, &b->monotonic);
 	pthread_mutex_lock(&b->lock);
 	for (pp = &b->queue; *pp != NULL; pp = &(*pp)->next)
 		;
@@ -92,21 +97,22 @@ batch_submit(struct batch *b, void *arg, int64_t deadline_ms,
 		if (self.taken) {
 			/* Its batch runs: the end is what we wait for, and
 			 * the batch ends by its own deadline. */
-			pthread_cond_wait(&b->changed, &b->lock);
+			pthread_cond_wait(&self.wake, &b->lock);
 			continue;
 		}
-		if (pthread_cond_timedwait(&b->changed, &b->lock, &until) ==
+		if (pthread_cond_timedwait(&self.wake, &b->lock, &until) ==
 		    ETIMEDOUT && !self.taken) {
 			leave_locked(b, &self);
-			pthread_cond_broadcast(&b->changed);
-			pthread_mutex_unlock(&b->lock);
-			err_set(err, "%s: this process's other writers held "
-			    "it past the deadline", b->name);
-			return -1;
+			timedout = 1;
+			break;
 		}
 	}
-	if (self.done) {
+	if (self.done || timedout) {
 		pthread_mutex_unlock(&b->lock);
+		pthread_cond_destroy(&self.wake);
+		if (timedout)
+			err_set(err, "%s: this process's other writers held "
+			    "it past the deadline", b->name);
 		return self.job.rc;
 	}
 	/* The oldest waiting: ours is the next batch. */
@@ -121,11 +127,17 @@ batch_submit(struct batch *b, void *arg, int64_t deadline_ms,
 
 	b->run(b->ctx, jobs, n, deadline_ms);
 
+	/* Each waits for the lock to leave the wait: its wake-up, on its
+	 * stack, is there until we let go. */
 	pthread_mutex_lock(&b->lock);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		taken[i]->done = 1;
+		pthread_cond_signal(&taken[i]->wake);
+	}
 	b->running = 0;
-	pthread_cond_broadcast(&b->changed);
+	if (b->queue != NULL)
+		pthread_cond_signal(&b->queue->wake);
 	pthread_mutex_unlock(&b->lock);
+	pthread_cond_destroy(&self.wake);
 	return self.job.rc;
 }
