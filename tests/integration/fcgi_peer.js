@@ -338,8 +338,20 @@ t.main(async () => {
     await sleep(1500);
     const r0 = Date.now(), st = await unix.good(), ms = Date.now() - r0;
     t.ok(st === 200 && peers.some(p => !p.c.destroyed), `a request served while they drip (${ms} ms)`);
-    const b = await busy(unix.addr);
-    t.ok(b >= 1 && b <= 2, `workers busy with 1,100 peers dripping: ${b} (the scrape's own); ${threads()} threads (${t0} idle)`);
+    // All the peers write their byte in the same moment each second: a
+    // scrape at that moment, on a loaded machine, finds the workers that
+    // took those bytes still at it.  Held, they would stay busy; so the
+    // scrapes over two of the peers' seconds must find them back in the
+    // pool at least once.
+    let b = Infinity, most = 0;
+    for (const until = Date.now() + 2000; Date.now() < until && b > 2;) {
+      const now = await busy(unix.addr);
+      b = Math.min(b, now);
+      most = Math.max(most, now);
+      await sleep(100);
+    }
+    t.ok(b >= 1 && b <= 2, `workers busy with 1,100 peers dripping: ${b} (the scrape's own; ${most} at most ` +
+      `as bytes came); ${threads()} threads (${t0} idle)`);
     peers.forEach(p => { clearInterval(p.tick); p.c.destroy(); });
   });
 
