@@ -73,15 +73,19 @@ t.main(async () => {
   }
 
   await t.test('a 10 MB reply', async () => {
+    // The stub takes a while to build 10 MB, past the 1 s timeouts the
+    // cases above use on a loaded machine: an llmgw with roomy ones.
+    const roomy = await setup('fault-big', {conf: {...conf, first_byte_timeout: '30s', idle_timeout: '30s'}});
     const big = 10 * 1024 * 1024;
-    let r = await chat(`[[reply-bytes:${big}]]`);
-    let o = await outcome(ctx, r);
+    let r = await request(roomy.url('/chat'), {method: 'POST', headers: roomy.auth,
+      body: {message: `[[reply-bytes:${big}]]`}});
+    let o = await outcome(roomy, r);
     t.is([r.status, r.json && r.json.reply.length], [200, big], '/chat: 200 and all of it');
     t.is(o.usage, {status: 200, upstream_status: 200, retries: 0, partial: false, output_tokens: o.usage.output_tokens},
       '/chat: a complete usage row');
     t.is(o.record, o.usage, '/chat: the same in the spool record');
-    r = await stream(`[[reply-bytes:${big}]]`);
-    o = await outcome(ctx, r);
+    r = await sse(roomy.url('/chat/stream'), {message: `[[reply-bytes:${big}]]`}, {headers: roomy.auth});
+    o = await outcome(roomy, r);
     t.is([r.status, r.text.length, r.done], [200, big, true], '/chat/stream: 200, all of it, [DONE]');
     t.is(o.usage && o.usage.partial, false, '/chat/stream: complete');
   });
