@@ -255,17 +255,15 @@ db_journal(struct sqlite3 *db, long wait_ms, struct err *err)
 }
 
 /*
- * The busy handler, until the monotonic ms at "arg" (SQLite's own has a
- * fixed timeout, which restarts at each statement).  Its sleeps stop
- * growing at 5 ms: a commit holds the lock for a few ms, and with
- * SQLite's sleeps, which grow to 100 ms, a reader among steady writers
- * kept missing the moments between commits (50 keyed requests at once:
- * p99 1.0-1.25 s, some past database_wait, against 66-96 ms).
+ * SQLite's busy handler, until the monotonic ms at "arg": its sleeps
+ * (1 ms, then longer) without its fixed timeout, which restarts at each
+ * statement.
  */
 static int
 busy_until(void *arg, int count)
 {
-	static const int	 sleeps[] = { 1, 1, 2, 2, 3, 3, 5 };
+	static const int	 sleeps[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25,
+				    50, 50, 100 };
 	const int64_t		*deadline_ms = arg;
 	struct timespec		 ts;
 	int64_t			 left;
@@ -274,7 +272,7 @@ busy_until(void *arg, int count)
 	if ((left = *deadline_ms - clock_mono_ms()) <= 0)
 		return 0;
 	ms = count < (int)(sizeof(sleeps) / sizeof(sleeps[0])) ?
-	    sleeps[count] : 5;
+	    sleeps[count] : 100;
 	if (ms > left)
 		ms = (int)left;
 	ts.tv_sec = 0;
