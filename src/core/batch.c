@@ -32,6 +32,17 @@ struct batch {
 	int		 running;
 };
 
+void
+batch_fail_all(struct batch_job *const *jobs, size_t n, const struct err *err)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		jobs[i]->rc = -1;
+		*jobs[i]->err = *err;
+	}
+}
+
 struct batch *
 batch_new(const char *name, batch_run_fn *run, void *ctx)
 {

@@ -27,6 +27,10 @@ struct batch_job {
 typedef void	 batch_run_fn(void *ctx, struct batch_job *const *jobs,
 		    size_t n, int64_t deadline_ms);
 
+/* For a "run" that kept nothing of any of them: each fails with "err". */
+void		 batch_fail_all(struct batch_job *const *jobs, size_t n,
+		    const struct err *err);
+
 /* NULL if out of memory.  "name" (copied) begins its messages. */
 struct batch	*batch_new(const char *name, batch_run_fn *run, void *ctx);
 void		 batch_free(struct batch *);	/* NULL is fine */

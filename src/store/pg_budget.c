@@ -309,10 +309,7 @@ pg_run_holds(void *pool, struct batch_job *const *jobs, size_t n,
 		sorted[k] = t;
 	}
 	if (pg_pool_job(pool, deadline_ms, holds_job, &h, &err) == -1) {
-		for (i = 0; i < n; i++) {
-			jobs[i]->rc = -1;
-			*jobs[i]->err = err;
-		}
+		batch_fail_all(jobs, n, &err);
 		return;
 	}
 	for (i = 0; i < n; i++) {
