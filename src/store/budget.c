@@ -149,7 +149,7 @@ budget_reclaim(struct dbconn *c, struct err *err)
 	long		 n = 0;
 	int		 rc;
 
-	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
+	if (dbconn_begin(c, err) == -1)
 		return -1;
 	if (sqlite3_prepare_v2(c->db, "SELECT id, key_id, tokens,"
 	    " coalesce(ts, 0), route, model, pid, start FROM reservations",
@@ -192,7 +192,7 @@ budget_reclaim(struct dbconn *c, struct err *err)
 	n += sqlite3_changes(c->db);
 	sqlite3_finalize(st);
 	sqlite3_finalize(del);
-	if (db_exec(c->db, "COMMIT", err) == -1)
+	if (dbconn_exec(c, DBS_COMMIT, "COMMIT", err) == -1)
 		goto rollback;
 	atomic_store(&last_reclaim, clock_wall_ms());
 	return n;
@@ -251,7 +251,6 @@ budget_decide(const struct key *k, const struct budget_claim *claim,
 
 /* A claim on a key, as a job of dbpool_batch(). */
 struct reserve_job {
-	const char			*database;	/* for messages */
 	const struct key		*k;
 	const struct budget_claim	*claim;
 	struct reservation		*r;
@@ -322,7 +321,7 @@ reserve_in(struct dbconn *c, struct reserve_job *j, struct err *err)
 	return 0;
 }
 
-/* reserve_in() as a job, its errors naming the database and key. */
+/* reserve_in() as a job, its errors naming the key. */
 static int
 try_reserve(struct dbconn *c, void *arg, struct err *err)
 {
@@ -330,8 +329,7 @@ try_reserve(struct dbconn *c, void *arg, struct err *err)
 	int		 rc;
 
 	if ((rc = reserve_in(c, j, err)) == -1)
-		err_prefix(err, "database %s: budget of key %s", j->database,
-		    j->k->id);
+		err_prefix(err, "budget of key %s", j->k->id);
 	return rc;
 }
 
@@ -365,8 +363,7 @@ budget_reserve(struct dbpool *p, const struct key *k,
     const struct budget_claim *claim, struct reservation *r,
     struct budget_left *left, long *retry_after, struct err *err)
 {
-	struct reserve_job job = { dbpool_path(p), k, claim, r, left,
-	    retry_after };
+	struct reserve_job job = { k, claim, r, left, retry_after };
 	int		 rc;
 
 	if (budget_start(k, r, left))
@@ -399,7 +396,7 @@ budget_extend(struct dbpool *p, const struct key *k, struct reservation *r,
 		return BUDGET_OK;
 	if ((c = dbpool_get_writer(p, deadline_ms, err)) == NULL)
 		return BUDGET_ERROR;
-	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
+	if (dbconn_begin(c, err) == -1)
 		goto out;
 	if ((used = run(c, DBS_BUDGET_USED, used_sql, k->id, r->period, 0,
 	    NULL, err)) == -1 ||
@@ -415,7 +412,7 @@ budget_extend(struct dbpool *p, const struct key *k, struct reservation *r,
 	}
 	tokens = want < room ? want : (long)room;
 	if (run(c, DBS_EXTEND, extend_sql, r->id, NULL, tokens, NULL, err) ==
-	    -1 || db_exec(c->db, "COMMIT", err) == -1)
+	    -1 || dbconn_exec(c, DBS_COMMIT, "COMMIT", err) == -1)
 		goto out;
 	r->tokens = tokens;
 	rc = 0;

@@ -254,17 +254,11 @@ db_journal(struct sqlite3 *db, long wait_ms, struct err *err)
 	return -1;
 }
 
-/*
- * SQLite's busy handler, until the monotonic ms at "arg": its sleeps
- * (1 ms, then longer) without its fixed timeout, which restarts at each
- * statement.
- */
-static int
-busy_until(void *arg, int count)
+int
+db_busy_sleep(const int64_t *deadline_ms, int count)
 {
 	static const int	 sleeps[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25,
 				    50, 50, 100 };
-	const int64_t		*deadline_ms = arg;
 	struct timespec		 ts;
 	int64_t			 left;
 	int			 ms;
@@ -281,9 +275,9 @@ busy_until(void *arg, int count)
 	return 1;
 }
 
-/* "deadline_ms": see db_open_until(); NULL for DB_BUSY_TIMEOUT_MS. */
+/* "busy", "arg": see db_open_until(); NULL for DB_BUSY_TIMEOUT_MS. */
 static struct sqlite3 *
-db_connect(const char *path, int flags, const int64_t *deadline_ms,
+db_connect(const char *path, int flags, int (*busy)(void *, int), void *arg,
     struct err *err)
 {
 	struct sqlite3	*db = NULL;
@@ -295,8 +289,8 @@ db_connect(const char *path, int flags, const int64_t *deadline_ms,
 		goto fail;
 	}
 	sqlite3_extended_result_codes(db, 1);
-	if (deadline_ms != NULL)
-		sqlite3_busy_handler(db, busy_until, (void *)deadline_ms);
+	if (busy != NULL)
+		sqlite3_busy_handler(db, busy, arg);
 	else
 		sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
 	/* Settings that read the schema: they fail as any first read does
@@ -347,18 +341,19 @@ db_create(const char *path, struct err *err)
 struct sqlite3 *
 db_open(const char *path, struct err *err)
 {
-	return db_open_until(path, NULL, err);
+	return db_open_until(path, NULL, NULL, err);
 }
 
 struct sqlite3 *
-db_open_until(const char *path, const int64_t *deadline_ms, struct err *err)
+db_open_until(const char *path, int (*busy)(void *, int), void *arg,
+    struct err *err)
 {
 	struct sqlite3	*db;
 
 	if (db_create(path, err) == -1)
 		return NULL;
 	db = db_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-	    deadline_ms, err);
+	    busy, arg, err);
 	if (db == NULL)
 		return NULL;
 	if (db_migrate(db, path, err) == -1) {
@@ -376,5 +371,5 @@ db_open_existing(const char *path, int readonly, struct err *err)
 		return NULL;
 	}
 	return db_connect(path, readonly ? SQLITE_OPEN_READONLY :
-	    SQLITE_OPEN_READWRITE, NULL, err);
+	    SQLITE_OPEN_READWRITE, NULL, NULL, err);
 }

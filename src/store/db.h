@@ -26,12 +26,13 @@ int		 db_schema_version(void);
  */
 struct sqlite3	*db_open(const char *path, struct err *);
 /*
- * As db_open(), its waits for other connections' locks ending at the
- * monotonic ms that "deadline_ms" points to (read at each wait, so the
- * caller may move it for each job; it must outlive the connection).
+ * As db_open(), its waits for other connections' locks left to "busy"
+ * with "arg" (an sqlite3_busy_handler(), from its first read on; "arg"
+ * must outlive the connection), which may end them at a job's deadline
+ * with db_busy_sleep().
  */
-struct sqlite3	*db_open_until(const char *path, const int64_t *deadline_ms,
-		    struct err *);
+struct sqlite3	*db_open_until(const char *path, int (*busy)(void *, int),
+		    void *arg, struct err *);
 
 /* Open an existing database without migrating, for inspection. */
 struct sqlite3	*db_open_existing(const char *path, int readonly,
@@ -48,6 +49,13 @@ int		 db_migrate(struct sqlite3 *, const char *path, struct err *);
  * connections to close.  0, or -1 with "err" set.
  */
 int		 db_journal(struct sqlite3 *, long wait_ms, struct err *);
+
+/*
+ * SQLite's busy handler, until the monotonic ms at "deadline_ms": its
+ * sleeps (1 ms, then longer, after "count" calls) without its fixed
+ * timeout, which restarts at each statement.  1 to try again, 0 not.
+ */
+int		 db_busy_sleep(const int64_t *deadline_ms, int count);
 
 /* Run SQL without results; returns 0 or -1 with "err" set. */
 int		 db_exec(struct sqlite3 *, const char *sql, struct err *);

@@ -44,6 +44,11 @@ enum db_slot {
 	DBS_DROP_ROW,
 	DBS_HELD_OF,
 	DBS_OVERSHOOT,
+	DBS_BEGIN,
+	DBS_COMMIT,
+	DBS_SAVEPOINT,
+	DBS_ROLLBACK_TO,
+	DBS_RELEASE,
 	DBS_NSLOTS
 };
 
@@ -51,6 +56,7 @@ struct dbconn {
 	struct dbconn		*next;
 	struct sqlite3		*db;
 	struct sqlite3_stmt	*st[DBS_NSLOTS];
+	struct dbpool		*pool;
 	int			 writing;	/* holds the pool's write lock */
 	int64_t			 deadline_ms;	/* monotonic: the job's */
 	dev_t			 dev;		/* the file it opened */
@@ -84,8 +90,9 @@ void		 dbpool_put(struct dbpool *, struct dbconn *, int failed);
  * (and its syncs) for all of them, each in a savepoint of its own, in
  * the order they came.  "job" returns 0 (kept), -1 with "err" set, or
  * another number (a refusal); all but 0 roll back what it did.  Returns
- * what "job" returned, or -1 with "err" set if the transaction did not
- * commit or the job was not run by "deadline_ms" (monotonic).
+ * what "job" returned, or -1 with "err" set (beginning with the
+ * database's path) if the job failed, the transaction did not commit or
+ * the job was not run by "deadline_ms" (monotonic).
  */
 int		 dbpool_batch(struct dbpool *, int64_t deadline_ms,
 		    int (*job)(struct dbconn *, void *, struct err *),
@@ -97,5 +104,17 @@ int		 dbpool_batch(struct dbpool *, int64_t deadline_ms,
  */
 struct sqlite3_stmt *dbconn_stmt(struct dbconn *, enum db_slot,
 		    const char *sql, struct err *);
+/*
+ * BEGIN IMMEDIATE on a writer's connection: 0, or -1 with "err" set.
+ * Until the connection is put back, readers of this process that its
+ * lock keeps out wait for it to end rather than sleep.
+ */
+int		 dbconn_begin(struct dbconn *, struct err *);
+/*
+ * Run the statement in "slot" (one without parameters or rows, such as
+ * BEGIN or COMMIT), prepared once: 0, or -1 with "err" set.
+ */
+int		 dbconn_exec(struct dbconn *, enum db_slot, const char *sql,
+		    struct err *);
 
 #endif /* DBPOOL_H */

@@ -120,7 +120,7 @@ ledger_write(struct dbpool *p, const struct record *rows, size_t n,
 
 	if ((c = dbpool_get_writer(p, deadline_ms, err)) == NULL)
 		return -1;
-	if (db_exec(c->db, "BEGIN IMMEDIATE", err) == -1)
+	if (dbconn_begin(c, err) == -1)
 		goto fail;
 	for (i = 0; i < n; i++) {
 		if (!rows[i].upstream)
@@ -129,7 +129,7 @@ ledger_write(struct dbpool *p, const struct record *rows, size_t n,
 			goto fail;
 		added += rc;
 	}
-	if (db_exec(c->db, "COMMIT", err) == -1)
+	if (dbconn_exec(c, DBS_COMMIT, "COMMIT", err) == -1)
 		goto fail;
 	dbpool_put(p, c, 0);
 	return added;

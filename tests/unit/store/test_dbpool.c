@@ -1,7 +1,9 @@
 /*
  * The pool's batches: jobs queued while a batch runs share the next
  * commit; a job's refusal or error rolls back its own work only; a job
- * that waits past its deadline is not run.
+ * that waits past its deadline is not run.  A reader that this process's
+ * writer keeps out gets in as that writer's transaction ends; a write on
+ * a reader's connection never holds up the writer's commit.
  */
 #include "config.h"
 
@@ -96,6 +98,106 @@ follow(void *arg)
 	return NULL;
 }
 
+/* A reader or a writer on a connection of the pool, on its own thread. */
+struct other {
+	struct dbpool	*pool;
+	const char	*sql;		/* a write; NULL: count the rows */
+	int64_t		 done_ms;
+	long long	 rows;
+	int		 rc;
+};
+
+static void *
+other_run(void *arg)
+{
+	struct other	*o = arg;
+	struct dbconn	*c;
+	struct err	 err;
+
+	if ((c = dbpool_get(o->pool, clock_mono_ms() + 5000, &err)) == NULL)
+		return NULL;
+	if (o->sql == NULL)
+		o->rows = scalar(c->db, "SELECT count(*) FROM t");
+	else
+		o->rc = sqlite3_exec(c->db, o->sql, NULL, NULL, NULL);
+	o->done_ms = clock_mono_ms();
+	dbpool_put(o->pool, c, 0);
+	return NULL;
+}
+
+/* A writer in its transaction, with a row written: NULL on failure. */
+static struct dbconn *
+writer_in(struct dbpool *pool, int64_t deadline_ms, const char *sql)
+{
+	struct dbconn	*c;
+	struct err	 err;
+
+	if ((c = dbpool_get_writer(pool, deadline_ms, &err)) == NULL)
+		return NULL;
+	if (dbconn_begin(c, &err) == -1 ||
+	    sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		dbpool_put(pool, c, 1);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+readers_and_writer(struct dbpool *pool, sqlite3 *db)
+{
+	struct other	 o;
+	struct dbconn	*c;
+	struct err	 err;
+	pthread_t	 t;
+	int64_t		 put_ms;
+	long long	 before = scalar(db, "SELECT count(*) FROM t");
+
+	/*
+	 * A transaction larger than its cache writes to the file before
+	 * its commit, under the lock that keeps readers out.  SQLite's
+	 * sleeps, 100 ms each by then, would let the reader in at 528 ms,
+	 * about 90 ms after the writer's end at 430 ms and its commit.
+	 */
+	c = writer_in(pool, clock_mono_ms() + 5000, "PRAGMA cache_size = 10;"
+	    " INSERT INTO t VALUES (3); CREATE TABLE big (b BLOB);"
+	    " INSERT INTO big VALUES (zeroblob(100000))");
+	ok(c != NULL, "a writer's transaction, written past its cache");
+	sqlite3_busy_timeout(db, 0);
+	ok(scalar(db, "SELECT count(*) FROM t") == -1,
+	    "... keeps readers out");
+	memset(&o, 0, sizeof(o));
+	o.pool = pool;
+	pthread_create(&t, NULL, other_run, &o);
+	sleep_ms(430);
+	is_int(c != NULL ? dbconn_exec(c, DBS_COMMIT, "COMMIT", &err) : -1, 0,
+	    "the writer commits");
+	put_ms = clock_mono_ms();
+	dbpool_put(pool, c, 1);
+	pthread_join(t, NULL);
+	is_int(o.rows, before + 1, "a reader waiting meanwhile reads what it "
+	    "wrote");
+	ok(o.done_ms >= put_ms && o.done_ms - put_ms < 80, "... as its "
+	    "transaction ends (%lld ms after)", (long long)(o.done_ms - put_ms));
+
+	/* A write on a reader's connection while the writer's transaction
+	 * is open: neither waits for the other past its deadline. */
+	c = writer_in(pool, clock_mono_ms() + 1500, "INSERT INTO t VALUES (4)");
+	memset(&o, 0, sizeof(o));
+	o.pool = pool;
+	o.sql = "INSERT INTO t VALUES (5)";
+	pthread_create(&t, NULL, other_run, &o);
+	sleep_ms(200);
+	is_int(c != NULL ? dbconn_exec(c, DBS_COMMIT, "COMMIT", &err) : -1, 0,
+	    "a write on a reader's connection meanwhile does not hold up "
+	    "the writer's commit");
+	dbpool_put(pool, c, 0);
+	pthread_join(t, NULL);
+	is_int(o.rc, SQLITE_OK, "... and goes in after it");
+	is_int(scalar(db, "SELECT count(*) FROM t WHERE v IN (4, 5)"), 2,
+	    "... both rows kept");
+	sqlite3_exec(db, "DROP TABLE big", NULL, NULL, NULL);
+}
+
 int
 main(void)
 {
@@ -158,7 +260,9 @@ main(void)
 	is_int(leader.rc, 0, "the leader's job is kept");
 	is_int(fs[0].job.rc, 1, "a refusal is returned");
 	is_int(fs[1].job.rc, -1, "a job's error is returned");
-	is_str(fs[1].job.err.msg, "this job fails", "... with its message");
+	ok(strstr(fs[1].job.err.msg, ".db: this job fails") != NULL,
+	    "... with its message, after the database's: %s",
+	    fs[1].job.err.msg);
 	is_int(fs[2].job.rc, -1, "a job queued past its deadline fails");
 	ok(strstr(fs[2].job.err.msg, "past the deadline") != NULL,
 	    "... saying so: %s", fs[2].job.err.msg);
@@ -174,6 +278,8 @@ main(void)
 	    "rows in one)", shared);
 	is_int(scalar(db, "SELECT count(*) FROM t"), 2 + FOLLOWERS - 3,
 	    "the refused and the failed rows were rolled back, no others");
+
+	readers_and_writer(pool, db);
 
 	dbpool_free(pool);
 	sqlite3_close(db);
