@@ -273,9 +273,10 @@ t.main(async () => {
     // still open when the last is accepted.
     const hdir = path.join(dir, 'half');
     fs.mkdirSync(hdir);
-    writeConf(hdir, {body_timeout: `${HALF_TIMEOUT_MS / 1000}s`});
+    // Its own configuration file: the shared one says 2 s.
+    const hconf = writeConf(hdir, {body_timeout: `${HALF_TIMEOUT_MS / 1000}s`});
     const hsock = path.join(hdir, 'llmgw.sock');
-    const g = await startLlmgw({dir: hdir, env, listen: hsock});
+    const g = await startLlmgw({dir: hdir, env: {...env, LLMGW_CONFIG: hconf}, listen: hsock});
     const rss = () => +/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
     const threads = () => +/Threads:\s+(\d+)/.exec(fs.readFileSync(`/proc/${g.pid}/status`, 'utf8'))[1];
     const before = rss(), t0 = threads(), fds0 = fs.readdirSync(`/proc/${g.pid}/fd`).length;
@@ -292,7 +293,7 @@ t.main(async () => {
     // every connection still open, no more than the scrape's own is busy.
     await Promise.all(conns.map(c => new Promise(res => c.write('', res))));
     const fds = () => fs.readdirSync(`/proc/${g.pid}/fd`).length;
-    const until = Date.now() + HALF_TIMEOUT_MS - 1000;
+    const sent = Date.now(), until = sent + HALF_TIMEOUT_MS - 1000;
     let b, open, tDuring;
     do {
       await sleep(50);
@@ -303,7 +304,7 @@ t.main(async () => {
     const during = rss();
     // Held, they would keep 2,000 workers busy (max_threads is 1,024).
     t.ok(b >= 1 && b <= 2 && open >= 2000, `workers busy with 2,000 connections half-sent: ${b} (the scrape's own); ` +
-      `${open} connections open; ${tDuring} threads`);
+      `${open} connections open; ${tDuring} threads; ${Date.now() - sent} ms after the last byte`);
     t.is(await good({path: hsock})(), 200, 'a request is served meanwhile');
     t.diag(`llmgw RSS: ${before} KB idle, ${during} KB with 2,000 half-sent requests: ` +
       `${((during - before) / 2000).toFixed(2)} KB each`);
