@@ -192,7 +192,7 @@ budget_reclaim(struct dbconn *c, struct err *err)
 	n += sqlite3_changes(c->db);
 	sqlite3_finalize(st);
 	sqlite3_finalize(del);
-	if (dbconn_exec(c, DBS_COMMIT, "COMMIT", err) == -1)
+	if (dbconn_commit(c, err) == -1)
 		goto rollback;
 	atomic_store(&last_reclaim, clock_wall_ms());
 	return n;
@@ -412,7 +412,7 @@ budget_extend(struct dbpool *p, const struct key *k, struct reservation *r,
 	}
 	tokens = want < room ? want : (long)room;
 	if (run(c, DBS_EXTEND, extend_sql, r->id, NULL, tokens, NULL, err) ==
-	    -1 || dbconn_exec(c, DBS_COMMIT, "COMMIT", err) == -1)
+	    -1 || dbconn_commit(c, err) == -1)
 		goto out;
 	r->tokens = tokens;
 	rc = 0;

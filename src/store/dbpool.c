@@ -319,6 +319,12 @@ dbconn_begin(struct dbconn *c, struct err *err)
 	return 0;
 }
 
+int
+dbconn_commit(struct dbconn *c, struct err *err)
+{
+	return dbconn_exec(c, DBS_COMMIT, "COMMIT", err);
+}
+
 /* A job of dbpool_batch(). */
 struct pool_job {
 	int		(*fn)(struct dbconn *, void *, struct err *);
@@ -357,7 +363,7 @@ run_batch(void *ctx, struct batch_job *const *jobs, size_t n,
 		    dbconn_exec(c, DBS_RELEASE, "RELEASE job", &err) == -1)
 			goto fail;
 	}
-	if (dbconn_exec(c, DBS_COMMIT, "COMMIT", &err) == -1)
+	if (dbconn_commit(c, &err) == -1)
 		goto fail;
 	dbpool_put(p, c, 0);
 	return;

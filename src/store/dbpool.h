@@ -110,6 +110,8 @@ struct sqlite3_stmt *dbconn_stmt(struct dbconn *, enum db_slot,
  * lock keeps out wait for it to end rather than sleep.
  */
 int		 dbconn_begin(struct dbconn *, struct err *);
+/* COMMIT, prepared once: 0, or -1 with "err" set. */
+int		 dbconn_commit(struct dbconn *, struct err *);
 /*
  * Run the statement in "slot" (one without parameters or rows, such as
  * BEGIN or COMMIT), prepared once: 0, or -1 with "err" set.

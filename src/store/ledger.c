@@ -129,7 +129,7 @@ ledger_write(struct dbpool *p, const struct record *rows, size_t n,
 			goto fail;
 		added += rc;
 	}
-	if (dbconn_exec(c, DBS_COMMIT, "COMMIT", err) == -1)
+	if (dbconn_commit(c, err) == -1)
 		goto fail;
 	dbpool_put(p, c, 0);
 	return added;

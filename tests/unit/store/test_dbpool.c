@@ -169,7 +169,7 @@ readers_and_writer(struct dbpool *pool, sqlite3 *db)
 	o.pool = pool;
 	pthread_create(&t, NULL, other_run, &o);
 	sleep_ms(430);
-	is_int(c != NULL ? dbconn_exec(c, DBS_COMMIT, "COMMIT", &err) : -1, 0,
+	is_int(c != NULL ? dbconn_commit(c, &err) : -1, 0,
 	    "the writer commits");
 	put_ms = clock_mono_ms();
 	dbpool_put(pool, c, 1);
@@ -187,7 +187,7 @@ readers_and_writer(struct dbpool *pool, sqlite3 *db)
 	o.sql = "INSERT INTO t VALUES (5)";
 	pthread_create(&t, NULL, other_run, &o);
 	sleep_ms(200);
-	is_int(c != NULL ? dbconn_exec(c, DBS_COMMIT, "COMMIT", &err) : -1, 0,
+	is_int(c != NULL ? dbconn_commit(c, &err) : -1, 0,
 	    "a write on a reader's connection meanwhile does not hold up "
 	    "the writer's commit");
 	dbpool_put(pool, c, 0);
