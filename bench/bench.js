@@ -9,38 +9,35 @@
 //   --smoke  a few seconds of each, at 20 streams (CI runs this)
 //   --save   keep the report in bench/results/bench-<date>.txt
 //   --store  only keyed /chat on SQLite and PostgreSQL (bench-store-<date>)
+//   --chat   only /chat, with its ratios (bench-chat-<date>)
 // With LLMGW_BUILDDIR set, the llmgw built in that folder is measured (an
 // earlier commit's work tree: before and after, with the same benchmark).
 'use strict';
-const {spawn, execFile, execFileSync} = require('child_process');
+const {spawn, execFileSync} = require('child_process');
 const fs = require('fs');
 const net = require('net');
 const os = require('os');
 const path = require('path');
 const t = require('../tests/lib/tap');
 const {request, freePort, waitPort, waitFor, sleep} = require('../tests/lib/http');
-const {SRC, BUILD, LLMGW, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids,
+const {BUILD, LLMGW, TOKEN, ADMIN, which, workdir, startStub, startLighttpd, startLlmgw, llmgwEnv, writeConf, llmgwPids,
   llmgwCopy} =
   require('../tests/lib/servers');
 const {startNginx, startApache, fcgidSnippet} = require('../tests/lib/webservers');
 const {startPostgres, postgresMissing} = require('../tests/lib/pg');
-const {ticks, family, procField, status, stacks} = require('./proc');
-const {say, save, f1, f3, ratio, pad, lpad, median} = require('./report');
+const {HZ, ticks, family, procField, status, stacks} = require('./proc');
+const {say, save, f1, f3, ratio, pad, lpad} = require('./report');
+const {SMOKE, CONNECTIONS, CHAT_SECONDS, run, wrk, curlFloor} = require('./tools');
+const {benchChat, chatRatios} = require('./chat');
 
-const SMOKE = process.argv.includes('--smoke');
 const SAVE = process.argv.includes('--save');
 const STORE_ONLY = process.argv.includes('--store');
-const CHAT_SECONDS = SMOKE ? 1 : 8;
-// The machine's speed drifts by 10% and more within minutes: /chat runs in
-// rounds, every target once per round, and the figures are the medians.
-const CHAT_ROUNDS = SMOKE ? 1 : 3;
-const CONNECTIONS = 50;
+const CHAT_ONLY = process.argv.includes('--chat');
 const LEVELS = SMOKE ? [20] : [100, 1000, 5000];
 const REST_MS = SMOKE ? 500 : 4500;	// for the pool to shrink (thread_idle 3s)
 // The FastAPI reference: bench/fastapi_seed_app.py, a copy of the one in
 // ../shared/bench.
 const FASTAPI_DIR = process.env.FASTAPI_DIR || __dirname;
-const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
 const STREAM = '[[tokens:20]] [[delay:20]]';
 // Generating streams, for CPU per streamed token (#18): 50 deltas 10 ms
 // apart, so many at once, for so many rounds.
@@ -56,31 +53,9 @@ const ONE_ROUNDS = 1000;	// a p99 of 1,000 is its 10th worst, steadier
 // and an idle time short enough to see the pool shrink.
 const LLMGW_CONF = {max_threads: 6000, thread_idle: '3s'};
 
-function run(cmd, args, opts = {}) {
-  return new Promise(resolve => execFile(cmd, args, {maxBuffer: 1 << 24, ...opts},
-    (err, stdout, stderr) => resolve({err, stdout, stderr})));
-}
-
 const chatBody = JSON.stringify({message: 'Hello there, how are you?'});
 const messagesBody = (text, stream) => JSON.stringify({model: 'claude-sonnet-4-6', max_tokens: 100, stream,
   messages: [{role: 'user', content: text}]});
-
-// wrk at CONNECTIONS connections: requests/s, latency p50/p99 in ms.
-async function wrk(dir, url, body, token) {
-  const script = path.join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
-  fs.writeFileSync(script, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
-    'wrk.headers["Content-Type"] = "application/json"\n' +
-    (token ? `wrk.headers["Authorization"] = "Bearer ${token}"\n` : ''));
-  const r = await run('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${CHAT_SECONDS}s`, '--latency', '-s', script, url]);
-  const out = r.stdout;
-  const ms = (s) => { const m = /([\d.]+)(us|ms|s)/.exec(s); return m ? +m[1] * {us: 0.001, ms: 1, s: 1000}[m[2]] : NaN; };
-  const line = (p) => (new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm').exec(out) || [])[1];
-  const n = +(/(\d+) requests in/.exec(out) || [0, 0])[1];
-  const non2xx = +(/Non-2xx or 3xx responses: (\d+)/.exec(out) || [0, 0])[1];
-  const errs = /Socket errors: (.*)/.exec(out);
-  return {rps: +(/Requests\/sec:\s+([\d.]+)/.exec(out) || [0, 0])[1], p50: ms(line(50)), p99: ms(line(99)),
-    requests: n, bad: non2xx, errors: errs ? errs[1] : ''};
-}
 
 // The services under test.  Each: name, chat {url, body, token},
 // stream(url body), pids(), llmgw pids (for memory), stop().
@@ -182,90 +157,12 @@ async function startTargets(stub) {
   return {targets, skipped};
 }
 
-// The serving processes' CPU per 1,000 requests; for llmgw also the web
-// server's part and llmgw's.
-async function chatOnce(x) {
-  if (!SMOKE)		// warm: connections, pages, the pool
-    await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', x.chat.url]).catch(() => {});
-  const web = x.llmgw ? x.webPids() : x.pids(), gw = x.llmgw ? x.llmgwPids() : [];
-  const pids = [...web, ...gw];
-  const c0 = ticks(pids), w0 = ticks(web), g0 = ticks(gw);
-  const r = await wrk(x.dir, x.chat.url, x.chat.body, x.chat.token);
-  const per1k = (t0, t1) => r.requests ? (t1 - t0) / HZ / r.requests * 1000 : null;
-  return {...r, cpu_per_1k: per1k(c0, ticks(pids)),
-    web_per_1k: x.llmgw ? per1k(w0, ticks(web)) : null, llmgw_per_1k: x.llmgw ? per1k(g0, ticks(gw)) : null};
-}
-
-// libcurl alone (bench/curl_floor.c): "inflight" transfers at a time to
-// the stub for "secs" seconds, of "body" (or /chat's), and with "relay"
-// each piece written on to a socket; its JSON line, or null if it is not
-// built or said nothing.
-async function curlFloor(stub, inflight, secs, body, relay) {
-  const bin = path.join(SRC, 'bench', 'curl_floor');
-  if (!fs.existsSync(bin)) return null;
-  const r = await run(bin, [...(relay ? ['-r'] : []), `${stub.url}/v1/messages`, String(inflight), String(secs),
-    ...(body ? [body] : [])]);
-  try { return JSON.parse(r.stdout); } catch (e) { return null; }
-}
-
-// libcurl alone making the upstream calls of /chat: CPU per transfer, in
-// the same units as the table, once per round.
-async function curlFloorOnce(stub) {
-  const o = await curlFloor(stub, CONNECTIONS, CHAT_SECONDS);
-  return o && o.transfers > 0 && o.failed === 0 ? {cpu_per_1k: o.cpu_us / 1000, rps: o.per_second} : null;
-}
-
 // How many streams the stub holds open.
 const stubOpen = async (stub) => JSON.parse((await request(`${stub.url}/stats`)).text).open;
 
 // A burst's errors, as " (what: count, ...)", or "".
 const errorsText = (r) => Object.keys(r.errors).length ?
   ` (${Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
-
-async function benchChat(targets, stub) {
-  say(`/chat: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s each; CPU of the serving processes per 1000 requests`);
-  if (CHAT_ROUNDS > 1)
-    say(`${CHAT_ROUNDS} rounds, each target once per round (each round starting one later); medians, and the CPU range`);
-  say('(for llmgw also split: the web server\'s part, llmgw\'s part)');
-  say(`${pad('', 24)}${lpad('req/s', 9)}${lpad('p50 ms', 9)}${lpad('p99 ms', 9)}${lpad('CPU s/1k', 10)}` +
-    `${lpad('errors', 8)}${CHAT_ROUNDS > 1 ? lpad('CPU range', 14) : ''}${lpad('web', 8)}${lpad('llmgw', 8)}`);
-  for (const x of targets) x.chatRuns = [];
-  const floors = [];
-  for (let round = 0; round < CHAT_ROUNDS; round++) {
-    for (let i = 0; i < targets.length; i++) {
-      const x = targets[(i + round) % targets.length];
-      x.chatRuns.push(await chatOnce(x));
-    }
-    const fl = await curlFloorOnce(stub);
-    if (fl) floors.push(fl);
-  }
-  for (const x of targets) {
-    const runs = x.chatRuns, med = (k) => median(runs.map(z => z[k]));
-    const cpus = runs.map(z => z.cpu_per_1k).filter(c => c !== null);
-    x.chatResult = {rps: med('rps'), p50: med('p50'), p99: med('p99'), cpu_per_1k: med('cpu_per_1k'),
-      web_per_1k: med('web_per_1k'), llmgw_per_1k: med('llmgw_per_1k'),
-      bad: runs.reduce((a, z) => a + z.bad, 0), errors: runs.map(z => z.errors).filter(Boolean).join('; ')};
-    const c = x.chatResult;
-    say(`${pad(x.name, 24)}${lpad(f1(c.rps), 9)}${lpad(f1(c.p50), 9)}${lpad(f1(c.p99), 9)}` +
-      `${lpad(f3(c.cpu_per_1k), 10)}${lpad(c.bad + (c.errors ? '+' : ''), 8)}` +
-      (CHAT_ROUNDS > 1 ? lpad(cpus.length ? `${f3(Math.min(...cpus))}-${f3(Math.max(...cpus))}` : '', 14) : '') +
-      (x.llmgw ? `${lpad(f3(c.web_per_1k), 8)}${lpad(f3(c.llmgw_per_1k), 8)}` : ''));
-  }
-  const floor = floors.length ? {cpu_per_1k: median(floors.map(z => z.cpu_per_1k)), rps: median(floors.map(z => z.rps))} : null;
-  if (floor)
-    say(`${pad('libcurl alone (floor)', 24)}${lpad(f1(floor.rps), 9)}${lpad('', 18)}${lpad(f3(floor.cpu_per_1k), 10)}` +
-      '   the upstream calls of /chat and nothing else, 50 in flight (bench/curl_floor.c)');
-  return floor;
-}
-
-// A ratio of CPU per request in each round (targets measured minutes
-// apart drift), as "median (lowest-highest)".
-function roundRatios(x, y) {
-  const rs = x.chatRuns.map((z, i) => y.chatRuns[i] && z.cpu_per_1k && y.chatRuns[i].cpu_per_1k ?
-    z.cpu_per_1k / y.chatRuns[i].cpu_per_1k : null).filter(v => v !== null);
-  if (rs.length < 2) return '';
-  return `  (rounds ${Math.min(...rs).toFixed(2)}-${Math.max(...rs).toFixed(2)})`;
-}
 
 async function burst(target, n, text, rounds = 1, warmup = 0, spreadMs = 0) {
   const s = target.stream(text);
@@ -590,25 +487,8 @@ function ratios(targets, floor, fcgid, slow, streamFloors) {
   say();
   say('Ratios (llmgw / FastAPI 2 workers, llmgw / nginx proxy) and targets');
   for (const x of targets.filter(y => y.llmgw)) {
-    const c = x.chatResult;
     say(`${x.name}:`);
-    if (fa) {
-      say(`  req/s vs FastAPI:        ${ratio(c.rps, fa.chatResult.rps)}x   (target >= 5)`);
-      say(`  CPU/request vs FastAPI:  ${ratio(c.cpu_per_1k, fa.chatResult.cpu_per_1k)}    (target <= 0.10)` +
-        roundRatios(x, fa));
-      say(`  p50 / p99 vs FastAPI:    ${ratio(c.p50, fa.chatResult.p50)} / ${ratio(c.p99, fa.chatResult.p99)}`);
-    }
-    if (px) {
-      say(`  CPU/request vs proxy:    ${ratio(c.cpu_per_1k, px.chatResult.cpu_per_1k)}    (target <= 2)` +
-        roundRatios(x, px));
-      say(`    of which the web server ${ratio(c.web_per_1k, px.chatResult.cpu_per_1k)}, llmgw ` +
-        `${ratio(c.llmgw_per_1k, px.chatResult.cpu_per_1k)}` +
-        (floor ? `; libcurl alone, making the same upstream calls, ${ratio(floor.cpu_per_1k, px.chatResult.cpu_per_1k)}` : ''));
-      if (floor)
-        say(`    llmgw's part vs the web server's plus libcurl's: ${ratio(c.llmgw_per_1k, c.web_per_1k + floor.cpu_per_1k)}` +
-          '    (target <= 1)');
-      say(`  req/s vs proxy:          ${ratio(c.rps, px.chatResult.rps)}`);
-    }
+    chatRatios(x, fa, px, floor);
     for (const n of GEN_LEVELS) {
       const g = x.gen && x.gen[n], pg = px && px.gen && px.gen[n];
       if (!g || !pg) continue;
@@ -647,6 +527,19 @@ function storeOnly(started, stores) {
   t.ok(stores !== undefined, 'keyed /chat measured, or why not said');
 }
 
+function chatOnly(started, targets, floor) {
+  const by = (name) => targets.find(x => x.name === name);
+  say();
+  say('Ratios (llmgw / FastAPI 2 workers, llmgw / nginx proxy) and targets');
+  for (const x of targets.filter(y => y.llmgw)) {
+    say(`${x.name}:`);
+    chatRatios(x, by('FastAPI, 2 workers'), by('nginx proxy (no logic)'), floor);
+  }
+  if (SAVE) save('bench-chat', started);
+  const bad = targets.filter(x => x.llmgw).map(x => x.chatResult.bad).reduce((a, b) => a + b, 0);
+  t.ok(bad === 0, `every llmgw /chat answer was 2xx (${bad} were not)`);
+}
+
 t.main(async () => {
   for (const tool of ['wrk']) if (!which(tool)) t.skipAll(`${tool} is not installed (Debian package ${tool})`);
   const started = new Date();
@@ -670,6 +563,7 @@ t.main(async () => {
   say();
   if (STORE_ONLY) return storeOnly(started, await benchStore(stub));
   const floor = await benchChat(targets, stub);
+  if (CHAT_ONLY) return chatOnly(started, targets, floor);
   say();
   await benchStreams(stub, targets);
   say();

@@ -1,7 +1,12 @@
 // What the benchmark reads from /proc about the processes it measures:
-// their CPU ticks, children, memory, threads and descriptors.
+// their CPU ticks (llmgw's also by thread), children, memory, threads and
+// descriptors.
 'use strict';
+const {execFileSync} = require('child_process');
 const fs = require('fs');
+
+// Clock ticks per second, the unit of the CPU times in /proc.
+const HZ = +execFileSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).trim() || 100;
 
 // CPU ticks used so far by processes and all their threads.
 function ticks(pids) {
@@ -13,6 +18,30 @@ function ticks(pids) {
     } catch (e) { /* gone */ }
   }
   return sum;
+}
+
+// llmgw's CPU ticks by thread: its upstream loop, usage writer and spool
+// closer, which live as long as the process, and the rest ("workers": the
+// worker threads, which come and go, and the idle main thread), whose
+// ticks are the process's total less those three's.
+const LONG_LIVED = {'llmgw-upstream': 'upstream', 'llmgw-usage': 'usage', 'llmgw-spool': 'spool'};
+function threadTicks(pids) {
+  const out = {workers: ticks(pids), upstream: 0, usage: 0, spool: 0};
+  for (const pid of pids) {
+    let tasks = [];
+    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch (e) { /* gone */ }
+    for (const tid of tasks) {
+      try {
+        const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const kind = LONG_LIVED[st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'))];
+        if (!kind) continue;
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        out[kind] += +f[11] + +f[12];
+        out.workers -= +f[11] + +f[12];
+      } catch (e) { /* gone */ }
+    }
+  }
+  return out;
 }
 
 // A process and its children (uvicorn's workers, nginx's).
@@ -57,4 +86,4 @@ function stacks(pid, stackKb) {
   return {stack_kb: stack, stacks: n, other_kb: rss - stack};
 }
 
-module.exports = {ticks, family, procField, status, stacks};
+module.exports = {HZ, ticks, threadTicks, family, procField, status, stacks};

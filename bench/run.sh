@@ -3,7 +3,7 @@
 # then run bench/bench.js (see there).  Not part of CI except as a smoke
 # run (--smoke).
 #
-# usage: bench/run.sh [--smoke] [--save]
+# usage: bench/run.sh [--smoke] [--save] [--store | --chat]
 set -eu
 cd "$(dirname "$0")/.."
 for cmd in wrk lighttpd nginx node; do
