@@ -82,6 +82,7 @@ static void
 kick(struct call *c, int abort_it)
 {
 	struct upstream_loop	*l = c->loop;
+	int			 wake;
 
 	if (abort_it) {
 		pthread_mutex_lock(&c->lock);
@@ -103,8 +104,10 @@ kick(struct call *c, int abort_it)
 		c->knext = l->kicks;
 		l->kicks = c;
 	}
+	wake = upstream_loop_wake_due_locked(l);
 	pthread_mutex_unlock(&l->lock);
-	upstream_loop_wake(l);
+	if (wake)
+		upstream_loop_wake(l);
 }
 
 static struct curl_slist *
@@ -323,6 +326,7 @@ static void
 run_call(struct upstream *u, struct call *c, const struct upstream_sink *sink)
 {
 	struct upstream_loop	*l = u->loop;
+	int			 wake;
 
 	pthread_mutex_lock(&l->lock);
 	if (l->stopping || l->aborting) {
@@ -334,8 +338,10 @@ run_call(struct upstream *u, struct call *c, const struct upstream_sink *sink)
 	c->sink = sink;
 	c->next = l->adds;
 	l->adds = c;
+	wake = upstream_loop_wake_due_locked(l);
 	pthread_mutex_unlock(&l->lock);
-	upstream_loop_wake(l);
+	if (wake)
+		upstream_loop_wake(l);
 	wait_for(c, sink, &u->take);
 }
 

@@ -46,6 +46,9 @@ struct upstream_loop {
 	pthread_mutex_t	 lock;			/* guards what follows */
 	struct call	*adds;			/* to start */
 	struct call	*kicks;			/* to abort or resume */
+	int		 wake_due;		/* the wakefd is written and the
+						 * loop has not taken adds and
+						 * kicks since */
 	int		 stopping;
 	int		 aborting;		/* end everything */
 };
@@ -113,6 +116,15 @@ struct call {
  */
 int	 upstream_take_sleeper_locked(struct call *);
 void	 upstream_call_wake(struct call *, int sleeping);
+
+/*
+ * With the loop's lock held, a call just added or kicked: whether the loop
+ * is to be woken, with upstream_loop_wake() once the lock is released.  A
+ * wake written and not yet answered covers every call added before the
+ * loop takes them: under load most need no write of their own, and no
+ * wake-up of the loop.
+ */
+int	 upstream_loop_wake_due_locked(struct upstream_loop *);
 
 /* Wake the loop thread: a call was added or kicked, or it is to stop. */
 void	 upstream_loop_wake(struct upstream_loop *);

@@ -44,6 +44,15 @@ upstream_call_wake(struct call *c, int sleeping)
 		log_error("upstream: wake a worker: %s", strerror(errno));
 }
 
+int
+upstream_loop_wake_due_locked(struct upstream_loop *l)
+{
+	int	 due = !l->wake_due;
+
+	l->wake_due = 1;
+	return due;
+}
+
 void
 upstream_loop_wake(struct upstream_loop *l)
 {
@@ -327,9 +336,12 @@ take_requests(struct upstream_loop *l)
 	struct call	*adds, *kicks, *c, *next;
 	int		 running, abort_it, resume;
 
+	/* The wakefd was read before: a call added from here on writes it
+	 * again.  Kicks are taken below, until none is left. */
 	pthread_mutex_lock(&l->lock);
 	adds = l->adds;
 	l->adds = NULL;
+	l->wake_due = 0;
 	pthread_mutex_unlock(&l->lock);
 	for (c = adds; c != NULL; c = next) {
 		next = c->next;
