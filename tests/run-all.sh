@@ -156,14 +156,10 @@ else
 fi
 
 # The same suite again, built without sanitizers, with every C program
-# (unit tests, llmgw, llmgw-spoold, llmgw-admin) under valgrind memcheck.
-# No gdbserver (--vgdb=no): its file in /tmp is named by pid, and a stale
-# one of another user's process made valgrind complain for a new one.
+# (unit tests, llmgw, llmgw-spoold, llmgw-admin) under valgrind memcheck,
+# with the options of tests/valgrind.sh.
 echo "== the suite again under valgrind memcheck"
-vg="valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full"
-vg="$vg --show-leak-kinds=definite,indirect,possible"
-vg="$vg --errors-for-leak-kinds=definite,indirect,possible"
-vg="$vg --suppressions=$top/tests/valgrind.supp"
+vg="sh $top/tests/valgrind.sh"
 rm -rf tests/valgrind-logs tests/valgrind-bin
 if ./configure --enable-werror -q && make clean >/dev/null &&
     make -j2 >/dev/null; then

@@ -121,8 +121,7 @@ void	 upstream_call_wake(struct call *, int sleeping);
  * With the loop's lock held, a call just added or kicked: whether the loop
  * is to be woken, with upstream_loop_wake() once the lock is released.  A
  * wake written and not yet answered covers every call added before the
- * loop takes them: under load most need no write of their own, and no
- * wake-up of the loop.
+ * loop takes them: under load most need no write of their own.
  */
 int	 upstream_loop_wake_due_locked(struct upstream_loop *);
 

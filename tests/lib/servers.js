@@ -25,16 +25,12 @@ function program(name) {
   fs.mkdirSync(dir, {recursive: true});
   fs.mkdirSync(VALGRIND_LOGS, {recursive: true, mode: 0o1777});
   fs.chmodSync(VALGRIND_LOGS, 0o1777);	// servers running as www-data log here too
-  // --vgdb=no: valgrind's gdbserver file in /tmp is named by pid, and one
-  // left by a process of another user (www-data) made it fail for a root
-  // process that got the same pid.  Test files run in parallel and all
-  // write these: each its own temporary.
+  // valgrind's options are tests/valgrind.sh's, as for the unit tests.
+  // Test files run in parallel and all write these: each its own
+  // temporary.
   const tmp = `${wrapper}.tmp.${process.pid}`;
   fs.writeFileSync(tmp, `#!/bin/sh
-exec valgrind -q --vgdb=no --error-exitcode=99 --leak-check=full \\
-    --show-leak-kinds=definite,indirect,possible \\
-    --errors-for-leak-kinds=definite,indirect,possible \\
-    --suppressions=${path.join(SRC, 'tests', 'valgrind.supp')} \\
+exec sh ${path.join(SRC, 'tests', 'valgrind.sh')} \\
     --log-file=${VALGRIND_LOGS}/${name}.%p.log ${real} "$@"
 `, {mode: 0o755});
   fs.renameSync(tmp, wrapper);
