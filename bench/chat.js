@@ -5,7 +5,7 @@
 // request for no route (a 404: taking a request and answering it, with
 // no work between).
 'use strict';
-const {HZ, ticks, threadTicks} = require('./proc');
+const {HZ, ticks, threadTicks, switches} = require('./proc');
 const {say, f3, f1, ratio, pad, lpad, median} = require('./report');
 const {SMOKE, CONNECTIONS, CHAT_SECONDS, run, wrk, curlFloor} = require('./tools');
 
@@ -22,12 +22,13 @@ async function chatOnce(x, url = x.chat.url) {
     await run('wrk', ['-t1', '-c4', '-d1s', '-s', '/dev/null', url]).catch(() => {});
   const web = x.llmgw ? x.webPids() : x.pids(), gw = x.llmgw ? x.llmgwPids() : [];
   const pids = [...web, ...gw];
-  const c0 = ticks(pids), w0 = ticks(web), g0 = ticks(gw), t0 = threadTicks(gw);
+  const c0 = ticks(pids), w0 = ticks(web), t0 = threadTicks(gw), s0 = switches(gw);
   const r = await wrk(x.dir, url, x.chat.body, x.chat.token);
   const per1k = (a, b) => r.requests ? (b - a) / HZ / r.requests * 1000 : null;
-  const t1 = threadTicks(gw);
+  const t1 = threadTicks(gw), all = t => THREADS.reduce((a, k) => a + t[k], 0);
   return {...r, cpu_per_1k: per1k(c0, ticks(pids)),
-    web_per_1k: x.llmgw ? per1k(w0, ticks(web)) : null, llmgw_per_1k: x.llmgw ? per1k(g0, ticks(gw)) : null,
+    switches: x.llmgw && r.requests ? (switches(gw) - s0) / r.requests : null,
+    web_per_1k: x.llmgw ? per1k(w0, ticks(web)) : null, llmgw_per_1k: x.llmgw ? per1k(all(t0), all(t1)) : null,
     threads: x.llmgw ? Object.fromEntries(THREADS.map(k => [k, per1k(t0[k], t1[k])])) : null};
 }
 
@@ -35,7 +36,8 @@ async function chatOnce(x, url = x.chat.url) {
 // the same units as the table, once per round.
 async function curlFloorOnce(stub) {
   const o = await curlFloor(stub, CONNECTIONS, CHAT_SECONDS);
-  return o && o.transfers > 0 && o.failed === 0 ? {cpu_per_1k: o.cpu_us / 1000, rps: o.per_second} : null;
+  return o && o.transfers > 0 && o.failed === 0 ?
+    {cpu_per_1k: o.cpu_us / 1000, rps: o.per_second, switches: o.switches} : null;
 }
 
 async function benchChat(targets, stub) {
@@ -61,6 +63,7 @@ async function benchChat(targets, stub) {
     x.chatResult = {rps: med('rps'), p50: med('p50'), p99: med('p99'), cpu_per_1k: med('cpu_per_1k'),
       web_per_1k: med('web_per_1k'), llmgw_per_1k: med('llmgw_per_1k'),
       threads: x.llmgw ? Object.fromEntries(THREADS.map(k => [k, median(runs.map(z => z.threads[k]))])) : null,
+      switches: x.llmgw ? median(runs.map(z => z.switches)) : null,
       bad: runs.reduce((a, z) => a + z.bad, 0), errors: runs.map(z => z.errors).filter(Boolean).join('; ')};
     const c = x.chatResult;
     say(`${pad(x.name, 24)}${lpad(f1(c.rps), 9)}${lpad(f1(c.p50), 9)}${lpad(f1(c.p99), 9)}` +
@@ -68,30 +71,36 @@ async function benchChat(targets, stub) {
       (CHAT_ROUNDS > 1 ? lpad(cpus.length ? `${f3(Math.min(...cpus))}-${f3(Math.max(...cpus))}` : '', 14) : '') +
       (x.llmgw ? `${lpad(f3(c.web_per_1k), 8)}${lpad(f3(c.llmgw_per_1k), 8)}` : ''));
   }
-  const floor = floors.length ? {cpu_per_1k: median(floors.map(z => z.cpu_per_1k)), rps: median(floors.map(z => z.rps))} : null;
+  const floor = floors.length ? {cpu_per_1k: median(floors.map(z => z.cpu_per_1k)), rps: median(floors.map(z => z.rps)),
+    switches: median(floors.map(z => z.switches))} : null;
   if (floor)
     say(`${pad('libcurl alone (floor)', 24)}${lpad(f1(floor.rps), 9)}${lpad('', 18)}${lpad(f3(floor.cpu_per_1k), 10)}` +
       '   the upstream calls of /chat and nothing else, 50 in flight (bench/curl_floor.c)');
-  await benchNoRoute(targets.filter(x => x.llmgw));
+  await benchNoRoute(targets.filter(x => x.llmgw), floor);
   return floor;
 }
 
 // llmgw's part of /chat by thread (medians of the rounds), and a request
 // for no route through the same web server, once per target: what taking
-// a request and answering it costs the two, with no work between.
-async function benchNoRoute(targets) {
+// a request and answering it costs the two, with no work between.  With
+// each, llmgw's context switches per request: a thread that sleeps and is
+// woken, which every hand-off between threads is, costs more CPU than
+// most of the work (a 404 spends half of llmgw's in its one).
+async function benchNoRoute(targets, floor) {
   if (!targets.length) return;
   say();
   say('llmgw\'s part of /chat by thread (CPU s/1k, medians): its workers, the upstream loop (libcurl\'s side),');
-  say('the usage writer, the spool\'s closer; then a request for no route (POST /no-such-route, 404), the same');
-  say('wrk, once: the web server\'s part and llmgw\'s of taking a request and answering it');
+  say('the usage writer, the spool\'s closer, and its threads\' context switches per request; then a request');
+  say('for no route (POST /no-such-route, 404), the same wrk, once: the web server\'s part and llmgw\'s of');
+  say('taking a request and answering it, and llmgw\'s context switches' +
+    (floor && floor.switches !== undefined ? ` (libcurl alone: ${f3(floor.switches)} per transfer)` : ''));
   say(`${pad('', 24)}${lpad('workers', 9)}${lpad('upstream', 9)}${lpad('usage', 9)}${lpad('spool', 9)}` +
-    `${lpad('404 req/s', 11)}${lpad('web', 8)}${lpad('llmgw', 8)}`);
+    `${lpad('switches', 9)}${lpad('404 req/s', 11)}${lpad('web', 8)}${lpad('llmgw', 8)}${lpad('switches', 9)}`);
   for (const x of targets) {
     const th = x.chatResult.threads;
     const n = x.noRoute = await chatOnce(x, x.chat.url.replace(/\/chat$/, '/no-such-route'));
-    say(`${pad(x.name, 24)}${THREADS.map(k => lpad(f3(th[k]), 9)).join('')}${lpad(f1(n.rps), 11)}` +
-      `${lpad(f3(n.web_per_1k), 8)}${lpad(f3(n.llmgw_per_1k), 8)}`);
+    say(`${pad(x.name, 24)}${THREADS.map(k => lpad(f3(th[k]), 9)).join('')}${lpad(f3(x.chatResult.switches), 9)}` +
+      `${lpad(f1(n.rps), 11)}${lpad(f3(n.web_per_1k), 8)}${lpad(f3(n.llmgw_per_1k), 8)}${lpad(f3(n.switches), 9)}`);
   }
 }
 

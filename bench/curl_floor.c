@@ -5,7 +5,8 @@
  * and timer callbacks, epoll), for "secs" seconds, and nothing else: no
  * FastCGI, no JSON, no records.  Prints one line of JSON: the transfers
  * done, the failed ones, the CPU (user and system) this process used per
- * transfer, in microseconds, and its private dirty memory at the end in
+ * transfer, in microseconds, its context switches per transfer, the
+ * transfers per second, and its private dirty memory at the end in
  * KB (with "inflight" 1: the floor of one process that makes libcurl
  * transfers, as llmgw under mod_fcgid is).
  * With "body", that body instead (a streamed request: the floor of
@@ -160,6 +161,17 @@ cpu_seconds(void)
 	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Context switches of this process so far, voluntary and not. */
+static long
+switches(void)
+{
+	struct rusage	 ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		return 0;
+	return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 /* Private_Dirty of this process, in KB; -1 where Linux does not say. */
 static long
 private_dirty_kb(void)
@@ -195,6 +207,7 @@ main(int argc, char *argv[])
 	CURL			*h;
 	struct epoll_event	 evs[64];
 	double			 secs, cpu0, t0, now;
+	long			 switches0;
 	long			 inflight, i, done = 0, failed = 0;
 	int			 running, left, nev, wait, flags, relaying;
 	int			*socks = NULL;
@@ -255,6 +268,7 @@ main(int argc, char *argv[])
 		curl_multi_add_handle(multi, h);
 	}
 	cpu0 = cpu_seconds();
+	switches0 = switches();
 	t0 = mono_seconds();
 	/* New transfers for "secs"; then those in flight end, so that the
 	 * CPU counted is that of whole transfers. */
@@ -293,8 +307,10 @@ main(int argc, char *argv[])
 		}
 	}
 	printf("{\"transfers\": %ld, \"failed\": %ld, \"cpu_us\": %.2f, "
-	    "\"per_second\": %.0f, \"private_dirty_kb\": %ld}\n", done, failed,
+	    "\"switches\": %.2f, \"per_second\": %.0f, "
+	    "\"private_dirty_kb\": %ld}\n", done, failed,
 	    done > 0 ? (cpu_seconds() - cpu0) / (double)done * 1e6 : 0,
+	    done > 0 ? (switches() - switches0) / (double)done : 0,
 	    done / (mono_seconds() - t0), private_dirty_kb());
 	/* The process ends here and its handles go with it; the relay
 	 * sockets are closed first, so that the drain ends, and waited for. */

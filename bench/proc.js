@@ -20,6 +20,23 @@ function ticks(pids) {
   return sum;
 }
 
+// The number after "key:" in a /proc file's text (status, smaps_rollup).
+const procField = (text, key) => +(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text) || [0, 0])[1];
+
+// The text of a /proc file ("stat", "status") of every thread of processes,
+// in turn, to "fn"; a thread or process that is gone is passed over.
+function eachThread(pids, file, fn) {
+  for (const pid of pids) {
+    let tasks = [];
+    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch (e) { /* gone */ }
+    for (const tid of tasks) {
+      let text;
+      try { text = fs.readFileSync(`/proc/${pid}/task/${tid}/${file}`, 'utf8'); } catch (e) { continue; }
+      fn(text);
+    }
+  }
+}
+
 // llmgw's CPU ticks by thread: its upstream loop, usage writer and spool
 // closer, which live as long as the process, and the rest ("workers": the
 // worker threads, which come and go, and the idle main thread), whose
@@ -27,21 +44,25 @@ function ticks(pids) {
 const LONG_LIVED = {'llmgw-upstream': 'upstream', 'llmgw-usage': 'usage', 'llmgw-spool': 'spool'};
 function threadTicks(pids) {
   const out = {workers: ticks(pids), upstream: 0, usage: 0, spool: 0};
-  for (const pid of pids) {
-    let tasks = [];
-    try { tasks = fs.readdirSync(`/proc/${pid}/task`); } catch (e) { /* gone */ }
-    for (const tid of tasks) {
-      try {
-        const st = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        const kind = LONG_LIVED[st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'))];
-        if (!kind) continue;
-        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        out[kind] += +f[11] + +f[12];
-        out.workers -= +f[11] + +f[12];
-      } catch (e) { /* gone */ }
-    }
-  }
+  eachThread(pids, 'stat', st => {
+    const kind = LONG_LIVED[st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'))];
+    if (!kind) return;
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    out[kind] += +f[11] + +f[12];
+    out.workers -= +f[11] + +f[12];
+  });
   return out;
+}
+
+// Context switches so far, voluntary or not, of processes' threads: how
+// often they slept and were woken, or were put off the CPU.  A thread that
+// has ended takes its count with it (llmgw's workers live while a load
+// lasts).
+function switches(pids) {
+  let sum = 0;
+  eachThread(pids, 'status', st =>
+    sum += procField(st, 'voluntary_ctxt_switches') + procField(st, 'nonvoluntary_ctxt_switches'));
+  return sum;
 }
 
 // A process and its children (uvicorn's workers, nginx's).
@@ -55,9 +76,6 @@ function family(pid) {
   }
   return out;
 }
-
-// The number after "key:" in a /proc file's text (status, smaps_rollup).
-const procField = (text, key) => +(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text) || [0, 0])[1];
 
 function status(pid) {
   try {
@@ -86,4 +104,4 @@ function stacks(pid, stackKb) {
   return {stack_kb: stack, stacks: n, other_kb: rss - stack};
 }
 
-module.exports = {HZ, ticks, threadTicks, family, procField, status, stacks};
+module.exports = {HZ, ticks, threadTicks, switches, family, procField, status, stacks};
