@@ -8,7 +8,8 @@
 // usage: node bench/bench.js [--smoke] [--save] [--store]
 //   --smoke  a few seconds of each, at 20 streams (CI runs this)
 //   --save   keep the report in bench/results/bench-<date>.txt
-//   --store  only keyed /chat on SQLite and PostgreSQL (bench-store-<date>)
+//   --store  only keyed /chat on SQLite and PostgreSQL, and on SQLite under
+//            Apache mod_fcgid (bench-store-<date>)
 //   --chat   only /chat, with its ratios (bench-chat-<date>)
 // With LLMGW_BUILDDIR set, the llmgw built in that folder is measured (an
 // earlier commit's work tree: before and after, with the same benchmark).
@@ -430,7 +431,7 @@ async function benchFcgid(stub) {
 // one request at a time.
 const LATENCY_ROUNDS = SMOKE ? 50 : 500;
 async function benchStore(stub) {
-  say(`keyed /chat, SQLite and PostgreSQL: wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s; a key with a budget;`);
+  say(`keyed /chat, SQLite and PostgreSQL (and SQLite under mod_fcgid): wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s; a key with a budget;`);
   say(`the latency a key adds over the static token, ${LATENCY_ROUNDS} requests one at a time (p50 / p99)`);
   const missing = postgresMissing();
   if (missing) { say(`not measured: ${missing}`); return null; }
@@ -476,9 +477,41 @@ async function benchStore(stub) {
     await ng.stop();
     await g.stop();
   }
+  out.fcgid = await storeUnderFcgid(stub);
   const a = out.SQLite, b = out.PostgreSQL;
   say(`PostgreSQL / SQLite: req/s ${ratio(b.rps, a.rps)} (target >= 0.5), CPU per request ${ratio(b.cpu, a.cpu)}`);
+  if (out.fcgid)
+    say(`SQLite under mod_fcgid / behind nginx: req/s ${ratio(out.fcgid.rps, a.rps)}`);
   return out;
+}
+
+// The same keyed /chat on SQLite under Apache mod_fcgid, one request per
+// llmgw process (deploy/apache/llmgw-fcgid.conf): each request takes its
+// hold and writes its usage row in transactions of its own process, so no
+// two requests share a commit, and the processes meet at SQLite's lock.
+async function storeUnderFcgid(stub) {
+  const dir = workdir('bench-store-fcgid');
+  writeConf(dir, {});
+  const env = llmgwEnv(dir, stub);
+  const made = await run(ADMIN, ['key', 'create', '--name', 'bench', '--budget-tokens', '1000000000000',
+    '--period', 'day'], {env: {...process.env, ...env}});
+  const secret = made.stdout.trim();
+  // llmgw runs as Apache's user: the database the key went into is its.
+  const [uid, gid] = ['-u', '-g'].map(o => +execFileSync('id', [o, 'www-data'], {encoding: 'utf8'}));
+  for (const f of fs.readdirSync(dir).filter(x => x.startsWith(path.basename(env.LLMGW_DB))))
+    fs.chownSync(path.join(dir, f), uid, gid);
+  const srv = await startApache({dir, snippet: fcgidSnippet(llmgwCopy(dir), env), modules: ['alias', 'fcgid'], spawnsLlmgw: true});
+  if (srv.why) { say(`not measured under mod_fcgid: ${srv.why}`); return null; }
+  // mod_fcgid starts its processes about a wave a second: a run to start them.
+  if (!SMOKE) await wrk(dir, srv.url('/chat'), chatBody, secret);
+  const web = family(srv.proc.pid), c0 = [ticks(web), ticks(llmgwPids(dir))];
+  const r = await wrk(dir, srv.url('/chat'), chatBody, secret);
+  const per1k = (a, b) => r.requests ? (b - a) / HZ / r.requests * 1000 : null;
+  const x = {...r, web: per1k(c0[0], ticks(web)), llmgw: per1k(c0[1], ticks(llmgwPids(dir)))};
+  say(`${pad('Apache mod_fcgid, SQLite', 24)}${lpad(f1(x.rps), 9)}${lpad(f1(x.p50), 9)}${lpad(f1(x.p99), 9)}` +
+    `${lpad(f3(x.web + x.llmgw), 10)}${lpad(x.bad + (x.errors ? '+' : ''), 8)}${lpad(f3(x.web), 8)}${lpad(f3(x.llmgw), 8)}`);
+  await srv.stop();
+  return x;
 }
 
 function ratios(targets, floor, fcgid, slow, streamFloors) {
