@@ -430,6 +430,13 @@ async function benchFcgid(stub) {
 // server's processes; and the latency a key adds over the static token,
 // one request at a time.
 const LATENCY_ROUNDS = SMOKE ? 50 : 500;
+
+// A key with a budget no run uses up, in the store "env" names: its secret.
+async function benchKey(env) {
+  const made = await run(ADMIN, ['key', 'create', '--name', 'bench', '--budget-tokens', '1000000000000',
+    '--period', 'day'], {env: {...process.env, ...env}});
+  return made.stdout.trim();
+}
 async function benchStore(stub) {
   say(`keyed /chat, SQLite and PostgreSQL (and SQLite under mod_fcgid): wrk, ${CONNECTIONS} connections, ${CHAT_SECONDS} s; a key with a budget;`);
   say(`the latency a key adds over the static token, ${LATENCY_ROUNDS} requests one at a time (p50 / p99)`);
@@ -444,9 +451,7 @@ async function benchStore(stub) {
     const dir = workdir(`bench-store-${store.toLowerCase()}`);
     writeConf(dir, {...LLMGW_CONF, listen_mode: '0666'});
     const env = llmgwEnv(dir, stub, store === 'PostgreSQL' ? {LLMGW_DB: pg.uri} : {});
-    const made = await run(ADMIN, ['key', 'create', '--name', 'bench', '--budget-tokens', '1000000000000',
-      '--period', 'day'], {env: {...process.env, ...env}});
-    const secret = made.stdout.trim();
+    const secret = await benchKey(env);
     const sock = path.join(dir, 'llmgw.sock');
     const g = await startLlmgw({dir, env, listen: sock});
     const ng = await startNginx({dir, socket: sock, connections: 1000});
@@ -493,9 +498,7 @@ async function storeUnderFcgid(stub) {
   const dir = workdir('bench-store-fcgid');
   writeConf(dir, {});
   const env = llmgwEnv(dir, stub);
-  const made = await run(ADMIN, ['key', 'create', '--name', 'bench', '--budget-tokens', '1000000000000',
-    '--period', 'day'], {env: {...process.env, ...env}});
-  const secret = made.stdout.trim();
+  const secret = await benchKey(env);
   // llmgw runs as Apache's user: the database the key went into is its.
   const [uid, gid] = ['-u', '-g'].map(o => +execFileSync('id', [o, 'www-data'], {encoding: 'utf8'}));
   for (const f of fs.readdirSync(dir).filter(x => x.startsWith(path.basename(env.LLMGW_DB))))
